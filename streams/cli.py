@@ -1,0 +1,234 @@
+"""The `residency-gateway` command line: run, explain, demo, check-config, broker, topics."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO, NoReturn
+
+import click
+import orjson
+
+from streams import __version__
+from streams.config import ConfigError, GatewayConfig, load_config
+from streams.keys import KeyRing, KeyUnavailable, development_keys, env_var_name, keys_from_env
+from streams.keysource import announce_development_keys, configured_or_development_keys
+
+DEFAULT_BROKER_PORT = 19092
+_CONFIG_HELP = "Gateway config (YAML). Default: the policy shipped with the gateway (config/policy.yaml)."
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"residency-gateway: {message}", err=True)
+    sys.exit(code)
+
+
+def _config(path: str | None) -> GatewayConfig:
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        _fail(str(error))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="residency-gateway")
+def main() -> None:
+    """Decide each tracking event's jurisdiction; keep full data in its home region."""
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
+@click.option("--bootstrap", help="Kafka bootstrap servers; overrides kafka.bootstrap_servers.")
+@click.option(
+    "--dev-keys",
+    is_flag=True,
+    help="Use ephemeral development keys. Pseudonyms then differ on every start: never in production.",
+)
+@click.option("--web-port", type=int, default=6066, show_default=True, help="Port of /health.")
+@click.option("--log-level", default="info", show_default=True)
+def run(
+    config_path: str | None, bootstrap: str | None, dev_keys: bool, web_port: int, log_level: str
+) -> None:
+    """Run the gateway: consume the ingest topics and route every event."""
+    from faust import Worker
+
+    from streams.kafka.clients import consumer_settings, producer_settings
+    from streams.kafka.engine import GatewayEngine
+    from streams.kafka.topics import missing_topics
+    from streams.pipeline import Pipeline
+    from streams.worker import build_app
+
+    config = _config(config_path)
+    keys = _run_keys(config, dev_keys)
+    bootstrap = bootstrap or config.kafka.bootstrap_servers
+    missing = missing_topics(config, bootstrap)
+    if missing:
+        _fail(
+            f"topics missing on {bootstrap}: {', '.join(missing)}; "
+            "create them with `residency-gateway topics apply`"
+        )
+    kafka = config.kafka
+    engine = GatewayEngine(
+        Pipeline(config, keys),
+        consumer_settings(kafka, bootstrap),
+        producer_settings(kafka, bootstrap),
+        list(config.topics.ingest),
+        batch_size=kafka.batch_size,
+        poll_timeout=kafka.poll_timeout_ms / 1000,
+    )
+    app = build_app(f"{kafka.group_id}-worker", bootstrap, engine, web_port)
+    Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()
+
+
+def _run_keys(config: GatewayConfig, dev_keys: bool) -> KeyRing:
+    regions = config.exporting_regions()
+    if dev_keys:
+        announce_development_keys(regions)
+        return development_keys(regions)
+    try:
+        return keys_from_env(regions, config.keys.env_prefix)
+    except KeyUnavailable as error:
+        names = ", ".join(env_var_name(config.keys.env_prefix, r) for r in regions)
+        _fail(
+            f"refusing to start without pseudonymization keys ({error}).\n"
+            f"  Set {names} to \"<version>:<base64 of 32+ random bytes>\",\n"
+            "  or pass --dev-keys to use ephemeral development keys (never in production)."
+        )
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
+@click.argument("input_file", metavar="[INPUT]", type=click.File("rb"), default="-")
+def explain(config_path: str | None, input_file: IO[bytes]) -> None:
+    """Show the decision and outputs for raw ingest payloads, one per line; no broker needed."""
+    from streams.explain import explain_lines
+    from streams.pipeline import Pipeline
+
+    config = _config(config_path)
+    pipeline = Pipeline(config, _explain_keys(config))
+    out = sys.stdout.buffer
+    for result in explain_lines(pipeline, input_file):
+        out.write(orjson.dumps(result) + b"\n")
+    out.flush()
+
+
+def _explain_keys(config: GatewayConfig) -> KeyRing:
+    try:
+        return configured_or_development_keys(config)
+    except KeyUnavailable as error:
+        _fail(str(error))
+
+
+@main.command("check-config")
+@click.argument("config_file", type=click.Path(dir_okay=False))
+def check_config(config_file: str) -> None:
+    """Validate a config file and print every mistake with its path."""
+    try:
+        config = load_config(config_file)
+    except ConfigError as error:
+        _fail(str(error), code=1)
+    countries = config.country_regions()
+    click.echo(
+        f"{config_file}: ok (policy {config.policy_version}, {len(config.regions)} regions, "
+        f"{len(countries)} countries assigned, global copy from {', '.join(config.exporting_regions())})"
+    )
+
+
+@main.command()
+@click.option("--events", "payload_count", type=int, default=3000, show_default=True,
+              help="Ingest payloads to send (batches hold several events).")
+@click.option("--port", type=int, default=DEFAULT_BROKER_PORT, show_default=True,
+              help="Port of the embedded local broker.")
+@click.option("--timeout", type=float, default=180.0, show_default=True,
+              help="Seconds to wait for the gateway to process everything.")
+def demo(payload_count: int, port: int, timeout: float) -> None:
+    """Start the local broker, run the gateway, send realistic traffic and count every topic."""
+    from streams.demo import DemoFailed, run_demo
+
+    try:
+        run_demo(payload_count=payload_count, port=port, timeout=timeout)
+    except DemoFailed as error:
+        _fail(str(error), code=1)
+
+
+@main.group()
+def broker() -> None:
+    """The embedded single-node Kafka broker (fetched through Maven, no Docker)."""
+
+
+@broker.command("start")
+@click.option("--port", type=int, default=DEFAULT_BROKER_PORT, show_default=True)
+def broker_start(port: int) -> None:
+    """Fetch Kafka if needed, start it on 127.0.0.1, wait until it serves (reuses a running one)."""
+    from streams import localbroker
+
+    try:
+        status = localbroker.start(port=port)
+    except localbroker.BrokerError as error:
+        _fail(str(error), code=1)
+    click.echo(_describe_broker(status))
+
+
+@broker.command("stop")
+@click.option("--port", type=int, default=DEFAULT_BROKER_PORT, show_default=True)
+def broker_stop(port: int) -> None:
+    """Stop the embedded broker started on this port."""
+    from streams import localbroker
+
+    stopped = localbroker.stop(port=port)
+    click.echo(f"broker on port {port}: {'stopped' if stopped else 'was not running'}")
+
+
+@broker.command("status")
+@click.option("--port", type=int, default=DEFAULT_BROKER_PORT, show_default=True)
+def broker_status(port: int) -> None:
+    """Say whether the embedded broker runs; exit 1 if it doesn't."""
+    from streams import localbroker
+
+    status = localbroker.status(port=port)
+    click.echo(_describe_broker(status))
+    sys.exit(0 if status.running else 1)
+
+
+def _describe_broker(status: object) -> str:
+    running = getattr(status, "running", False)
+    parts = [
+        f"Kafka {getattr(status, 'version', '?')} at {getattr(status, 'bootstrap', '?')}",
+        "running" if running else "not running",
+    ]
+    pid = getattr(status, "pid", None)
+    if pid:
+        parts.append(f"pid {pid}")
+    log_path = getattr(status, "log_path", None)
+    if log_path:
+        parts.append(f"log {log_path}")
+    return ", ".join(parts)
+
+
+@main.group()
+def topics() -> None:
+    """The topics a config implies."""
+
+
+@topics.command("apply")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
+@click.option("--bootstrap", help="Kafka bootstrap servers; overrides kafka.bootstrap_servers.")
+def topics_apply(config_path: str | None, bootstrap: str | None) -> None:
+    """Create every missing topic (ingest, regions, global, quarantine, dead letters)."""
+    from confluent_kafka import KafkaException
+
+    from streams.kafka.topics import apply_topics
+
+    config = _config(config_path)
+    try:
+        plan = apply_topics(config, bootstrap or config.kafka.bootstrap_servers)
+    except KafkaException as error:
+        _fail(f"can't apply topics: {error}", code=1)
+    for topic in plan.created:
+        click.echo(f"created  {topic}")
+    for topic in plan.existing:
+        click.echo(f"exists   {topic}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(prog_name=Path(sys.argv[0]).name)

@@ -1,0 +1,29 @@
+"""ISO 3166-1 country codes and the named country groups a policy may use."""
+
+from __future__ import annotations
+
+import pycountry
+
+# Kosovo has no ISO 3166-1 code yet, but the user-assigned XK is what every
+# geolocation database and the EU itself use, so a policy must be able to name it.
+KNOWN_COUNTRIES: frozenset[str] = frozenset(
+    {country.alpha_2 for country in pycountry.countries} | {"XK"}
+)
+
+EU27: frozenset[str] = frozenset(
+    {
+        "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
+        "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+    }
+)  # fmt: skip
+
+# Groups expand inside `regions.<name>.countries`; they save policies from
+# spelling out the 27 member states and drifting when membership changes.
+COUNTRY_GROUPS: dict[str, frozenset[str]] = {
+    "EU27": EU27,
+    "EEA": EU27 | {"IS", "LI", "NO"},
+}
+
+
+def is_known_country(code: str) -> bool:
+    return code in KNOWN_COUNTRIES

@@ -1,0 +1,1 @@
+"""Kafka I/O: the batch engine that feeds the pure pipeline, client settings and topic admin."""

@@ -1,0 +1,15 @@
+"""A real single-node Apache Kafka broker for laptops and CI, fetched through Maven: no Docker."""
+
+from streams.localbroker.fetch import KAFKA_VERSION, BrokerError, ensure_jars
+from streams.localbroker.server import BrokerStatus, start, status, stop, wait_until_serving
+
+__all__ = [
+    "KAFKA_VERSION",
+    "BrokerError",
+    "BrokerStatus",
+    "ensure_jars",
+    "start",
+    "status",
+    "stop",
+    "wait_until_serving",
+]

@@ -1,0 +1,69 @@
+"""Fetch the pinned Kafka release and its runtime dependencies through Maven, into a cache outside git."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+# docker-compose.yml pins the same release (apache/kafka image).
+KAFKA_VERSION = "4.1.1"
+LOG4J_VERSION = "2.24.3"  # the log4j2 that Kafka 4.1 itself depends on
+_COMPLETE_MARKER = ".complete"
+
+
+class BrokerError(Exception):
+    """The local broker can't be fetched, started or reached; the message says what to do."""
+
+
+def cache_root() -> Path:
+    configured = os.environ.get("RESIDENCY_GATEWAY_CACHE")
+    return Path(configured) if configured else Path.home() / ".cache" / "residency-gateway"
+
+
+def ensure_jars() -> Path:
+    """The directory of Kafka's jars, fetching them on first use (a marker proves a whole download)."""
+    libs = cache_root() / f"kafka-{KAFKA_VERSION}" / "libs"
+    if (libs / _COMPLETE_MARKER).exists():
+        return libs
+    if shutil.which("mvn") is None:
+        raise BrokerError("Maven (mvn) is not installed; it fetches Kafka from Maven Central")
+    if shutil.which("java") is None:
+        raise BrokerError("Java is not installed; the Kafka broker needs Java 17 or newer")
+    if libs.exists():
+        shutil.rmtree(libs)  # a half download from an interrupted run
+    libs.mkdir(parents=True)
+    print(
+        f"residency-gateway: fetching Kafka {KAFKA_VERSION} through Maven into {libs} "
+        "(first run only, ~45 MB)...",
+        file=sys.stderr,
+        flush=True,
+    )
+    started = time.monotonic()
+    with resources.as_file(resources.files("streams.localbroker").joinpath("pom.xml")) as pom:
+        done = subprocess.run(
+            [
+                "mvn", "-B", "-q", "-f", str(pom),
+                f"-Dkafka.version={KAFKA_VERSION}", f"-Dlog4j.version={LOG4J_VERSION}",
+                "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
+            ],  # fmt: skip
+            capture_output=True,
+            text=True,
+        )
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        raise BrokerError(f"Maven could not fetch Kafka {KAFKA_VERSION}:\n{tail}")
+    if not any(libs.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
+        raise BrokerError(f"Maven finished but kafka_2.13-{KAFKA_VERSION}.jar is not in {libs}")
+    (libs / _COMPLETE_MARKER).write_text(KAFKA_VERSION)
+    size = sum(f.stat().st_size for f in libs.iterdir()) / 1e6
+    print(
+        f"residency-gateway: fetched {size:.0f} MB in {time.monotonic() - started:.0f}s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return libs

@@ -1,0 +1,102 @@
+"""The config loader: the shipped policy, and every mistake reported with its path."""
+
+from pathlib import Path
+
+import pytest
+
+from streams.config import ConfigError, load_config, parse_config
+from streams.countries import EU27
+
+REPO = Path(__file__).resolve().parents[2]
+
+MINIMAL = """
+policy_version: test-1
+regions:
+  eu: {countries: [EU27], topic: t.eu, global_copy: pseudonymized}
+  row: {countries: "*", topic: t.row}
+"""
+
+
+def test_shipped_policy_matches_the_default_table() -> None:
+    config = load_config(REPO / "config" / "policy.yaml")
+    regions = config.country_regions()
+    assert {c for c, r in regions.items() if r == "eu"} == EU27 | {"IS", "LI", "NO", "CH", "GB"}
+    assert {c for c, r in regions.items() if r == "us"} == {"US", "PR", "GU", "VI", "AS", "MP"}
+    assert regions["CN"] == "cn" and regions["IN"] == "in" and regions["RU"] == "ru"
+    assert regions["BR"] == "row" and regions["JP"] == "row"
+    assert config.exporting_regions() == ["eu", "us", "in", "row"]
+
+
+def test_packaged_default_is_the_repository_policy() -> None:
+    assert load_config(None) == load_config(REPO / "config" / "policy.yaml")
+
+
+def test_minimal_config_fills_defaults() -> None:
+    config = parse_config(MINIMAL)
+    assert config.topics.quarantine == "events.quarantine"
+    assert config.kafka.acks == "all"
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    return caught.value.problems
+
+
+def test_every_mistake_is_reported_at_once_with_its_path() -> None:
+    problems = problems_of(
+        """
+policy_version: x
+regions:
+  eu: {countries: [DE, FR, IT, XX], topic: t.eu, colour: blue}
+  us: {countries: 7, topic: t.us, global_copy: sometimes}
+kafka: {batch_size: 0}
+"""
+    )
+    assert "regions.eu.countries[3]: 'XX' is not an ISO 3166-1 country or a country group" in problems
+    assert "regions.eu.colour: unknown key" in problems
+    assert any(p.startswith("regions.us.countries: must be a list of countries or '*'") for p in problems)
+    assert any(p.startswith("regions.us.global_copy:") for p in problems)
+    assert any(p.startswith("kafka.batch_size:") for p in problems)
+    assert len(problems) == 5
+
+
+def test_a_country_in_two_regions_is_rejected() -> None:
+    problems = problems_of(
+        """
+policy_version: x
+regions:
+  eu: {countries: [EU27], topic: t.eu}
+  de: {countries: [DE], topic: t.de}
+"""
+    )
+    assert problems == ["regions.de.countries[0]: 'DE' already belongs to region 'eu'"]
+
+
+def test_shared_topics_and_reserved_names_are_rejected() -> None:
+    problems = problems_of(
+        """
+policy_version: x
+topics: {quarantine: t.eu}
+regions:
+  eu: {countries: [FR], topic: t.eu}
+  global: {countries: [US], topic: t.us}
+"""
+    )
+    assert any(p.startswith("regions.global:") for p in problems)
+    assert "regions.eu.topic: topic 't.eu' is already used by topics.quarantine" in problems
+
+
+def test_duplicate_yaml_keys_are_an_error_not_a_silent_override() -> None:
+    problems = problems_of("policy_version: a\npolicy_version: b\n")
+    assert problems == ["<yaml> line 2, column 1: duplicate key 'policy_version'"]
+
+
+def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="can't read the file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_min_insync_above_replication_is_rejected() -> None:
+    problems = problems_of(MINIMAL + "kafka: {replication_factor: 1, min_insync_replicas: 2}\n")
+    assert any(p.startswith("kafka.min_insync_replicas:") for p in problems)

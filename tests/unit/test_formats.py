@@ -1,0 +1,89 @@
+"""Collector formats: detection, splitting, and writing one event back in its own format."""
+
+import orjson
+import pytest
+
+from streams.formats import PayloadError, decode
+
+SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
+
+
+def test_segment_single_event_keeps_its_exact_bytes() -> None:
+    raw = b'{"type":"track","event":"Signed Up","context":{"ip":"8.8.8.8"}}'
+    payload = decode(raw)
+    assert payload.format.name == "segment"
+    [event] = payload.events
+    assert event.raw == raw and event.error is None
+    assert payload.format.ip_of(event.body) == "8.8.8.8"
+
+
+def test_segment_batch_splits_into_single_events_with_the_shared_context() -> None:
+    raw = orjson.dumps(
+        {
+            "batch": [
+                {"type": "page", "context": {"ip": "8.8.8.8"}},
+                {"type": "identify", "userId": "u1"},
+            ],
+            "context": {"library": {"name": "analytics-python"}, "ip": "81.2.69.142"},
+        }
+    )
+    payload = decode(raw)
+    first, second = payload.events
+    assert first.raw is None
+    assert first.body["context"] == {"library": {"name": "analytics-python"}, "ip": "8.8.8.8"}
+    assert payload.format.ip_of(second.body) == "81.2.69.142"
+    written = orjson.loads(payload.format.encode(second.body, payload.envelope))
+    assert written["type"] == "identify" and "batch" not in written
+
+
+def test_snowplow_payload_data_is_written_back_one_event_per_body() -> None:
+    raw = orjson.dumps({"schema": SNOWPLOW, "data": [{"e": "pv", "ip": "8.8.8.8"}, {"e": "se"}]})
+    payload = decode(raw)
+    assert payload.format.name == "snowplow"
+    assert [e.body["e"] for e in payload.events] == ["pv", "se"]
+    written = orjson.loads(payload.format.encode(payload.events[1].body, payload.envelope))
+    assert written == {"schema": SNOWPLOW, "data": [{"e": "se"}]}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"", "empty payload"),
+        (b"not json", "not valid JSON"),
+        (b"[1,2]", "payload is a JSON array, not an object"),
+        (b'"text"', "payload is a JSON string, not an object"),
+        (b'{"hello": "world"}', "payload matches no supported collector format"),
+        (b'{"batch": []}', "segment batch is empty"),
+        (orjson.dumps({"schema": SNOWPLOW, "data": "x"}), "snowplow payload_data has no data array"),
+    ],
+)
+def test_undecodable_payloads_raise_a_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(PayloadError) as caught:
+        decode(raw)
+    assert caught.value.reason.startswith(reason)
+
+
+def test_invalid_batch_items_are_marked_not_dropped() -> None:
+    payload = decode(orjson.dumps({"batch": [{"type": "track"}, "junk", {"type": "buy"}, {"event": 1}]}))
+    errors = [e.error.reason if e.error else None for e in payload.events]
+    assert errors == [
+        None,
+        "segment event is not a JSON object",
+        "segment event type is not one of the spec's",
+        "segment event has no type",
+    ]
+
+
+def test_error_reasons_never_quote_the_payload() -> None:
+    secret = "jane.doe@example.com"
+    for raw in (
+        f'{{"type":"track","email":"{secret}"'.encode(),
+        f'{{"email":"{secret}"}}'.encode(),
+        f'{{"batch":["{secret}"]}}'.encode(),
+    ):
+        try:
+            payload = decode(raw)
+            reasons = [e.error.reason for e in payload.events if e.error]
+        except PayloadError as error:
+            reasons = [error.reason]
+        assert reasons and all(secret not in r and "jane" not in r for r in reasons)

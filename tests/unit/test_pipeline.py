@@ -1,0 +1,118 @@
+"""The whole per-event path with no broker: every input lands somewhere, nothing leaks in the clear."""
+
+import orjson
+import pytest
+
+from streams.config import load_config
+from streams.keys import development_keys
+from streams.outcomes import Outcome
+from streams.pipeline import Pipeline
+from streams.routing import Source
+
+SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
+SOURCE = Source("events.ingest", 2, 1234)
+IPS = {"eu": "81.2.69.142", "us": "8.8.8.8", "cn": "114.114.114.114", "in": "49.44.0.1", "ru": "77.88.55.66",
+       "row": "200.160.2.3"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    config = load_config(None)
+    return Pipeline(config, development_keys(config.exporting_regions()))
+
+
+def segment(ip: str | None, email: str = "jane@example.com") -> bytes:
+    context = {"traits": {"email": email}}
+    if ip:
+        context["ip"] = ip
+    return orjson.dumps({"type": "identify", "userId": "user-7", "context": context})
+
+
+@pytest.mark.parametrize("region", ["eu", "us", "in", "row"])
+def test_exporting_regions_write_full_event_home_and_pseudonymized_copy_global(
+    pipeline: Pipeline, region: str
+) -> None:
+    [result] = pipeline.process(segment(IPS[region]), SOURCE)
+    assert result.decision is not None and result.decision.region == region
+    home, copy = result.outputs
+    assert (home.topic, home.region, home.outcome) == (f"events.{region}", region, Outcome.ROUTED)
+    assert b"jane@example.com" in home.value and b"user-7" in home.value
+    assert (copy.topic, copy.region, copy.outcome) == ("events.global", "global", Outcome.EXPORTED)
+    assert b"jane@example.com" not in copy.value and b"user-7" not in copy.value
+    assert IPS[region].encode() not in copy.value
+
+
+@pytest.mark.parametrize("region", ["cn", "ru"])
+def test_nothing_leaves_cn_or_ru(pipeline: Pipeline, region: str) -> None:
+    [result] = pipeline.process(segment(IPS[region]), SOURCE)
+    assert [(o.topic, o.outcome) for o in result.outputs] == [(f"events.{region}", Outcome.ROUTED)]
+
+
+@pytest.mark.parametrize("ip", [None, "10.0.0.8", "not-an-ip", "fe80::1"])
+def test_undecidable_jurisdiction_is_quarantined_never_defaulted(pipeline: Pipeline, ip: str | None) -> None:
+    [result] = pipeline.process(segment(ip), SOURCE)
+    assert result.decision is not None and result.decision.region is None
+    assert result.decision.reason.startswith("no-signal")
+    [held] = result.outputs
+    assert (held.topic, held.region, held.outcome) == ("events.quarantine", None, Outcome.QUARANTINED)
+    headers = dict(held.headers)
+    assert headers["rg-source-offset"] == b"1234" and headers["rg-source-partition"] == b"2"
+
+
+def test_malformed_payload_is_dead_lettered_with_reason_and_coordinates(pipeline: Pipeline) -> None:
+    raw = b'{"type": "track", "context": {"ip": "8.8.8.8"'
+    [result] = pipeline.process(raw, SOURCE)
+    [dead] = result.outputs
+    headers = dict(dead.headers)
+    assert dead.topic == "events.dead-letter" and dead.value == raw
+    assert headers["rg-error"].startswith(b"not valid JSON")
+    assert headers["rg-source-topic"] == b"events.ingest"
+    assert (headers["rg-source-partition"], headers["rg-source-offset"]) == (b"2", b"1234")
+    assert result.error is not None
+
+
+def test_a_batch_yields_one_result_per_item_whatever_each_holds(pipeline: Pipeline) -> None:
+    raw = orjson.dumps(
+        {"batch": [
+            {"type": "track", "event": "A", "context": {"ip": IPS["eu"]}},
+            "junk",
+            {"type": "page", "context": {"ip": IPS["cn"]}},
+            {"type": "track"},
+        ]}
+    )  # fmt: skip
+    results = pipeline.process(raw, SOURCE)
+    assert [r.index for r in results] == [0, 1, 2, 3]
+    topics = [[o.topic for o in r.outputs] for r in results]
+    assert topics == [
+        ["events.eu", "events.global"],
+        ["events.dead-letter"],
+        ["events.cn"],
+        ["events.quarantine"],
+    ]
+    assert dict(results[1].outputs[0].headers)["rg-source-index"] == b"1"
+
+
+def test_snowplow_events_route_one_by_one_in_their_own_format(pipeline: Pipeline) -> None:
+    raw = orjson.dumps({"schema": SNOWPLOW, "data": [
+        {"e": "pv", "uid": "u1", "ip": IPS["ru"]},
+        {"e": "pv", "uid": "u2", "ip": IPS["in"]},
+    ]})  # fmt: skip
+    ru, india = pipeline.process(raw, SOURCE)
+    assert [o.topic for o in ru.outputs] == ["events.ru"]
+    assert orjson.loads(ru.outputs[0].value) == {"schema": SNOWPLOW, "data": [{"e": "pv", "uid": "u1", "ip": IPS["ru"]}]}
+    copy = orjson.loads(india.outputs[1].value)
+    assert copy["schema"] == SNOWPLOW and copy["data"][0]["uid"].startswith("pz:in:0:")
+
+
+def test_decision_travels_in_headers(pipeline: Pipeline) -> None:
+    [result] = pipeline.process(segment(IPS["eu"]), SOURCE)
+    headers = dict(result.outputs[0].headers)
+    assert headers["rg-region"] == b"eu"
+    assert headers["rg-reason"] == b"ip-geolocation: GB"
+    assert headers["rg-policy-version"] == b"2026-11-28.1"
+
+
+def test_the_input_key_never_travels_with_the_global_copy(pipeline: Pipeline) -> None:
+    [result] = pipeline.process(segment(IPS["us"]), SOURCE, key=b"user-7")
+    home, copy = result.outputs
+    assert home.key == b"user-7" and copy.key is None
