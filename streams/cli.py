@@ -45,9 +45,15 @@ def main() -> None:
     help="Use ephemeral development keys. Pseudonyms then differ on every start: never in production.",
 )
 @click.option("--web-port", type=int, default=6066, show_default=True, help="Port of /health.")
+@click.option("--web-host", default="127.0.0.1", show_default=True, help="Address /health listens on.")
 @click.option("--log-level", default="info", show_default=True)
 def run(
-    config_path: str | None, bootstrap: str | None, dev_keys: bool, web_port: int, log_level: str
+    config_path: str | None,
+    bootstrap: str | None,
+    dev_keys: bool,
+    web_port: int,
+    web_host: str,
+    log_level: str,
 ) -> None:
     """Run the gateway: consume the ingest topics and route every event."""
     from faust import Worker
@@ -76,7 +82,7 @@ def run(
         batch_size=kafka.batch_size,
         poll_timeout=kafka.poll_timeout_ms / 1000,
     )
-    app = build_app(f"{kafka.group_id}-worker", bootstrap, engine, web_port)
+    app = build_app(f"{kafka.group_id}-worker", bootstrap, engine, web_port, web_host)
     Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()
 
 
@@ -91,7 +97,7 @@ def _run_keys(config: GatewayConfig, dev_keys: bool) -> KeyRing:
         names = ", ".join(env_var_name(config.keys.env_prefix, r) for r in regions)
         _fail(
             f"refusing to start without pseudonymization keys ({error}).\n"
-            f"  Set {names} to \"<version>:<base64 of 32+ random bytes>\",\n"
+            f'  Set {names} to "<version>:<base64 of 32+ random bytes>",\n'
             "  or pass --dev-keys to use ephemeral development keys (never in production)."
         )
 
@@ -135,12 +141,28 @@ def check_config(config_file: str) -> None:
 
 
 @main.command()
-@click.option("--events", "payload_count", type=int, default=3000, show_default=True,
-              help="Ingest payloads to send (batches hold several events).")
-@click.option("--port", type=int, default=DEFAULT_BROKER_PORT, show_default=True,
-              help="Port of the embedded local broker.")
-@click.option("--timeout", type=float, default=180.0, show_default=True,
-              help="Seconds to wait for the gateway to process everything.")
+@click.option(
+    "--events",
+    "payload_count",
+    type=int,
+    default=3000,
+    show_default=True,
+    help="Ingest payloads to send (batches hold several events).",
+)
+@click.option(
+    "--port",
+    type=int,
+    default=DEFAULT_BROKER_PORT,
+    show_default=True,
+    help="Port of the embedded local broker.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=180.0,
+    show_default=True,
+    help="Seconds to wait for the gateway to process everything.",
+)
 def demo(payload_count: int, port: int, timeout: float) -> None:
     """Start the local broker, run the gateway, send realistic traffic and count every topic."""
     from streams.demo import DemoFailed, run_demo

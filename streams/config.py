@@ -33,9 +33,7 @@ class ConfigError(Exception):
         self.source = source
         self.problems = problems
         noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(
-            f"{source}: {len(problems)} {noun}\n" + "\n".join(f"  {p}" for p in problems)
-        )
+        super().__init__(f"{source}: {len(problems)} {noun}\n" + "\n".join(f"  {p}" for p in problems))
 
 
 def _country_or_group(code: str) -> str:
@@ -109,7 +107,7 @@ class GatewayConfig(_Strict):
         claimed: dict[str, str] = {}
         rest_of_world: str | None = None
         for name, region in self.regions.items():
-            if region.countries == REST_OF_WORLD:
+            if isinstance(region.countries, str):  # REST_OF_WORLD
                 rest_of_world = name
                 continue
             for code in _expand(region.countries):
@@ -271,14 +269,12 @@ def _construct_unique_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> 
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node)
         if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         mapping[key] = loader.construct_object(value_node, deep=True)
     return mapping
 
 
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_unique_mapping,  # type: ignore[arg-type]
+    _construct_unique_mapping,
 )

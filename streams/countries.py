@@ -6,9 +6,7 @@ import pycountry
 
 # Kosovo has no ISO 3166-1 code yet, but the user-assigned XK is what every
 # geolocation database and the EU itself use, so a policy must be able to name it.
-KNOWN_COUNTRIES: frozenset[str] = frozenset(
-    {country.alpha_2 for country in pycountry.countries} | {"XK"}
-)
+KNOWN_COUNTRIES: frozenset[str] = frozenset({country.alpha_2 for country in pycountry.countries} | {"XK"})
 
 EU27: frozenset[str] = frozenset(
     {

@@ -204,10 +204,11 @@ def _count_outputs(bootstrap: str, starts: dict[tuple[str, int], int]) -> Counte
             for record in consumer.consume(1000, 0.5):
                 if record.error() is not None:
                     continue
-                key = (record.topic(), record.partition())
-                counts[record.topic()] += 1
-                if record.offset() + 1 >= ends[key]:
-                    pending.discard(key)
+                topic, partition, offset = record.topic(), record.partition(), record.offset()
+                assert topic is not None and partition is not None and offset is not None
+                counts[topic] += 1
+                if offset + 1 >= ends[(topic, partition)]:
+                    pending.discard((topic, partition))
     finally:
         consumer.close()
     return counts

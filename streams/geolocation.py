@@ -50,7 +50,7 @@ UNKNOWN = IpCountry(None, "unknown")
 class _RangeTable:
     """Sorted, non-overlapping address ranges and the answer for each."""
 
-    __slots__ = ("starts", "ends", "answers")
+    __slots__ = ("answers", "ends", "starts")
 
     def __init__(self) -> None:
         self.starts: list[int] = []
@@ -78,7 +78,7 @@ class IpGeolocator:
         """IPv4 ranges (first, last address as ints) per country, for sample traffic."""
         found: dict[str, list[tuple[int, int]]] = {country: [] for country in countries}
         table = self._ipv4
-        for start, end, answer in zip(table.starts, table.ends, table.answers):
+        for start, end, answer in zip(table.starts, table.ends, table.answers, strict=True):
             if answer.country in found:
                 found[answer.country].append((start, end))
         return found
@@ -126,8 +126,8 @@ def default_geolocator() -> IpGeolocator:
             # Continent-level entries ("EU", "ASIA") name no country: no signal, not a guess.
             answers.append(IpCountry(None, "not-a-country"))
     ipv4, ipv6 = _RangeTable(), _RangeTable()
-    for chunk_starts, chunk_ids, chunk_lengths in zip(first_ips, country_ids, netlengths):
-        for start, entry_id, netlength in zip(chunk_starts, chunk_ids, chunk_lengths):
+    for chunk_starts, chunk_ids, chunk_lengths in zip(first_ips, country_ids, netlengths, strict=True):
+        for start, entry_id, netlength in zip(chunk_starts, chunk_ids, chunk_lengths, strict=True):
             table, bits = (ipv4, 32) if start <= _MAX_IPV4 else (ipv6, 128)
             table.starts.append(start)
             table.ends.append(start + (1 << (bits - netlength)) - 1)

@@ -38,6 +38,9 @@ class Jurisdictions:
         region = self._country_regions.get(answer.country)
         if region is None:
             return Decision(
-                None, "ip-geolocation", f"unassigned: country {answer.country} is in no region", answer.country
+                None,
+                "ip-geolocation",
+                f"unassigned: country {answer.country} is in no region",
+                answer.country,
             )
         return Decision(region, "ip-geolocation", f"ip-geolocation: {answer.country}", answer.country)

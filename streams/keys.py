@@ -56,9 +56,7 @@ def env_var_name(prefix: str, region: str) -> str:
     return f"{prefix}{region.upper()}"
 
 
-def keys_from_env(
-    regions: Iterable[str], prefix: str, environ: Mapping[str, str] | None = None
-) -> KeyRing:
+def keys_from_env(regions: Iterable[str], prefix: str, environ: Mapping[str, str] | None = None) -> KeyRing:
     """Read `<prefix><REGION>="<version>:<base64 key>"` for each region; report every problem at once."""
     environ = os.environ if environ is None else environ
     keys, problems = [], []

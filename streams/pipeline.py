@@ -26,9 +26,7 @@ class EventResult:
 
 
 class Pipeline:
-    def __init__(
-        self, config: GatewayConfig, keys: KeyRing, geolocator: IpGeolocator | None = None
-    ) -> None:
+    def __init__(self, config: GatewayConfig, keys: KeyRing, geolocator: IpGeolocator | None = None) -> None:
         self.config = config
         self._jurisdictions = Jurisdictions(config.country_regions(), geolocator or default_geolocator())
         self._router = Router(config, keys)
@@ -37,8 +35,9 @@ class Pipeline:
         router = self._router
         try:
             payload = decode(raw)
-        except PayloadError as error:
-            return [EventResult(0, None, [router.dead_lettered(raw, error, source, 0, key)], error)]
+        except PayloadError as undecodable:
+            dead = router.dead_lettered(raw, undecodable, source, 0, key)
+            return [EventResult(0, None, [dead], undecodable)]
         collector, envelope = payload.format, payload.envelope
         results = []
         for event in payload.events:

@@ -12,7 +12,7 @@ from streams.formats.base import CollectorFormat, PayloadError
 from streams.jurisdiction import Decision
 from streams.keys import KeyRing
 from streams.outcomes import Outcome
-from streams.pseudonymize import pseudonymized_copy
+from streams.pseudonymize import Pseudonymizer
 
 Headers = list[tuple[str, bytes]]
 
@@ -39,6 +39,7 @@ class Output:
 class Router:
     def __init__(self, config: GatewayConfig, keys: KeyRing) -> None:
         self._keys = keys
+        self._pseudonymizers: dict[str, Pseudonymizer] = {}
         self._quarantine = config.topics.quarantine
         self._dead_letter = config.topics.dead_letter
         self._global = config.topics.global_
@@ -46,7 +47,11 @@ class Router:
         self._version = version
         # Per-region constants, so the hot path only looks them up.
         self._regions = {
-            name: (region.topic, region.global_copy == "pseudonymized", [("rg-region", name.encode()), version])
+            name: (
+                region.topic,
+                region.global_copy == "pseudonymized",
+                [("rg-region", name.encode()), version],
+            )
             for name, region in config.regions.items()
         }
 
@@ -65,13 +70,21 @@ class Router:
         value = raw if raw is not None else collector.encode(body, envelope)
         outputs = [Output(topic, value, decision.region, Outcome.ROUTED, headers, key)]
         if exports:
-            # KeyUnavailable propagates on purpose: no key means hold the batch, never send in the clear.
-            copy = pseudonymized_copy(body, collector, self._keys.for_region(decision.region))
+            copy = self._pseudonymizer(decision.region).copy(body, collector)
             # The input key may be a user id, so the copy leaves without it.
             outputs.append(
-                Output(self._global, collector.encode(copy, envelope), GLOBAL_REGION, Outcome.EXPORTED, headers)
+                Output(
+                    self._global, collector.encode(copy, envelope), GLOBAL_REGION, Outcome.EXPORTED, headers
+                )
             )
         return outputs
+
+    def _pseudonymizer(self, region: str) -> Pseudonymizer:
+        pseudonymizer = self._pseudonymizers.get(region)
+        if pseudonymizer is None:
+            # KeyUnavailable propagates on purpose: no key means hold the batch, never send in the clear.
+            pseudonymizer = self._pseudonymizers[region] = Pseudonymizer(self._keys.for_region(region))
+        return pseudonymizer
 
     def quarantined(
         self,

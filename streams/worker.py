@@ -75,15 +75,17 @@ class EngineService(Service):
         }
 
 
-def build_app(app_id: str, bootstrap: str, engine: GatewayEngine, web_port: int | None) -> faust.App:
+def build_app(
+    app_id: str, bootstrap: str, engine: GatewayEngine, web_port: int | None, web_host: str = "127.0.0.1"
+) -> faust.App:
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
         autodiscover=False,
         web_enabled=web_port is not None,
         web_port=web_port or 6066,
-        web_bind="127.0.0.1",
-        web_host="127.0.0.1",
+        web_bind=web_host,
+        web_host=web_host,
         # The hot path commits its own offsets; faust's consumer serves control streams only.
         topic_replication_factor=1,
     )

@@ -50,6 +50,8 @@ def _checked(index: int, item: Any, raw: bytes | None) -> DecodedEvent:
         return DecodedEvent(index, item, PayloadError("segment event is not a JSON object"))
     kind = item.get("type")
     if kind not in EVENT_TYPES:
-        reason = "segment event has no type" if kind is None else "segment event type is not one of the spec's"
+        reason = (
+            "segment event has no type" if kind is None else "segment event type is not one of the spec's"
+        )
         return DecodedEvent(index, item, PayloadError(reason))
     return DecodedEvent(index, item, raw=raw)

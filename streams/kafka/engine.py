@@ -95,6 +95,7 @@ class GatewayEngine:
                 log.warning("consumer error: %s", error.str())
                 continue
             topic, partition, offset = record.topic(), record.partition(), record.offset()
+            assert topic is not None and partition is not None and offset is not None  # set on records
             # A null value (tombstone) is an input too: it is dead-lettered like any other bad payload.
             for result in process(record.value() or b"", Source(topic, partition, offset), record.key()):
                 for out in result.outputs:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from streams.config import GatewayConfig
 from streams.kafka.clients import admin_settings
@@ -37,7 +38,7 @@ def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -
         for topic in missing
     ]
     created = []
-    for topic, future in (admin.create_topics(new, request_timeout=timeout).items() if new else []):
+    for topic, future in admin.create_topics(new, request_timeout=timeout).items() if new else []:
         try:
             future.result()
             created.append(topic)

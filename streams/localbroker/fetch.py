@@ -47,10 +47,17 @@ def ensure_jars() -> Path:
     with resources.as_file(resources.files("streams.localbroker").joinpath("pom.xml")) as pom:
         done = subprocess.run(
             [
-                "mvn", "-B", "-q", "-f", str(pom),
-                f"-Dkafka.version={KAFKA_VERSION}", f"-Dlog4j.version={LOG4J_VERSION}",
-                "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
-            ],  # fmt: skip
+                "mvn",
+                "-B",
+                "-q",
+                "-f",
+                str(pom),
+                f"-Dkafka.version={KAFKA_VERSION}",
+                f"-Dlog4j.version={LOG4J_VERSION}",
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={libs}",
+                "-DincludeScope=runtime",
+            ],
             capture_output=True,
             text=True,
         )

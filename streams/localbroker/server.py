@@ -43,7 +43,9 @@ def start(port: int = 19092, timeout: float = 90.0) -> BrokerStatus:
     if current.running:
         return BrokerStatus(True, bootstrap, KAFKA_VERSION, current.pid, current.log_path, reused=True)
     if _port_open(port):
-        raise BrokerError(f"port {port} is taken by something that doesn't answer as Kafka; pick another --port")
+        raise BrokerError(
+            f"port {port} is taken by something that doesn't answer as Kafka; pick another --port"
+        )
     libs = ensure_jars()
     state = state_dir(port)
     data = state / "data"
@@ -125,7 +127,9 @@ def _format_storage(java: list[str], properties: Path, state: Path) -> None:
         text=True,
     )
     if done.returncode != 0:
-        raise BrokerError(f"formatting KRaft storage in {state} failed:\n{(done.stdout + done.stderr)[-2000:]}")
+        raise BrokerError(
+            f"formatting KRaft storage in {state} failed:\n{(done.stdout + done.stderr)[-2000:]}"
+        )
 
 
 def _server_properties(port: int, data: Path) -> str:

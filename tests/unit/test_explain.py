@@ -31,7 +31,10 @@ def test_every_line_yields_objects_that_follow_the_contract() -> None:
         assert set(obj) == {"line", "index", "region", "reason", "outputs", "error"}
     eu, bad, cn, held, empty = objects
     assert eu["region"] == "eu" and eu["reason"] == "ip-geolocation: GB" and eu["error"] is None
-    assert [(o["topic"], o["region"]) for o in eu["outputs"]] == [("events.eu", "eu"), ("events.global", "global")]
+    assert [(o["topic"], o["region"]) for o in eu["outputs"]] == [
+        ("events.eu", "eu"),
+        ("events.global", "global"),
+    ]
     assert eu["outputs"][1]["value"]["userId"].startswith("pz:eu:0:")
     assert bad["region"] is None and bad["error"].startswith("not valid JSON")
     assert bad["outputs"] == [{"topic": "events.dead-letter", "region": None, "value": "this is not json"}]
@@ -53,7 +56,9 @@ def test_a_bad_config_is_refused_with_its_path(tmp_path) -> None:
     path.write_text("policy_version: x\nregions:\n  eu: {countries: [ZZ], topic: t}\n")
     done = subprocess.run(
         [sys.executable, "-m", "streams", "explain", "--config", str(path)],
-        input=b"", capture_output=True, timeout=60,
+        input=b"",
+        capture_output=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert b"regions.eu.countries[0]: 'ZZ' is not an ISO 3166-1 country" in done.stderr
@@ -61,7 +66,9 @@ def test_a_bad_config_is_refused_with_its_path(tmp_path) -> None:
 
 def test_run_refuses_to_start_without_real_keys() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "streams", "run"], capture_output=True, timeout=60,
+        [sys.executable, "-m", "streams", "run"],
+        capture_output=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 2

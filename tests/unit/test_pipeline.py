@@ -99,7 +99,10 @@ def test_snowplow_events_route_one_by_one_in_their_own_format(pipeline: Pipeline
     ]})  # fmt: skip
     ru, india = pipeline.process(raw, SOURCE)
     assert [o.topic for o in ru.outputs] == ["events.ru"]
-    assert orjson.loads(ru.outputs[0].value) == {"schema": SNOWPLOW, "data": [{"e": "pv", "uid": "u1", "ip": IPS["ru"]}]}
+    assert orjson.loads(ru.outputs[0].value) == {
+        "schema": SNOWPLOW,
+        "data": [{"e": "pv", "uid": "u1", "ip": IPS["ru"]}],
+    }
     copy = orjson.loads(india.outputs[1].value)
     assert copy["schema"] == SNOWPLOW and copy["data"][0]["uid"].startswith("pz:in:0:")
 

@@ -1,0 +1,121 @@
+"""A first measurement of the gateway on this machine: pure pipeline cost, then the engine on Kafka.
+
+    python -m loadtests.first_look [--payloads N]
+
+Not the full side-by-side benchmark (that is `loadtests.bench`, still to come); it
+measures what the architecture rests on: the per-event CPU of the pure pipeline,
+and the events/s of one engine process against the local broker, end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import threading
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from streams import localbroker
+from streams.config import load_config
+from streams.kafka.clients import consumer_settings, producer_settings
+from streams.kafka.engine import GatewayEngine
+from streams.kafka.topics import apply_topics
+from streams.keys import development_keys
+from streams.pipeline import Pipeline
+from streams.routing import Source
+from streams.traffic import TrafficGenerator
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure_pipeline(payloads: list[bytes], pipeline: Pipeline) -> tuple[int, float]:
+    events = 0
+    started = time.perf_counter()
+    for offset, payload in enumerate(payloads):
+        events += len(pipeline.process(payload, Source("bench", 0, offset)))
+    return events, time.perf_counter() - started
+
+
+def measure_engine(payloads: list[bytes], port: int) -> tuple[float, float, int]:
+    bootstrap = localbroker.start(port=port).bootstrap
+    run = uuid.uuid4().hex[:8]
+    base = load_config(None)
+    topics = base.topics.model_copy(
+        update={
+            "ingest": [f"bench{run}.ingest"],
+            "global_": f"bench{run}.global",
+            "quarantine": f"bench{run}.quarantine",
+            "dead_letter": f"bench{run}.dead-letter",
+        }
+    )
+    regions = {n: r.model_copy(update={"topic": f"bench{run}.{n}"}) for n, r in base.regions.items()}
+    kafka = base.kafka.model_copy(update={"group_id": f"bench-{run}", "partitions": 1})
+    config = base.model_copy(update={"topics": topics, "regions": regions, "kafka": kafka})
+    apply_topics(config, bootstrap)
+    ingest = config.topics.ingest[0]
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4"})
+    for payload in payloads:
+        while True:
+            try:
+                producer.produce(ingest, payload)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(120)
+    engine = GatewayEngine(
+        Pipeline(config, development_keys(config.exporting_regions())),
+        consumer_settings(config.kafka, bootstrap),
+        producer_settings(config.kafka, bootstrap),
+        [ingest],
+        batch_size=config.kafka.batch_size,
+        poll_timeout=0.1,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=engine.run, args=(stop,), daemon=True)
+    cpu_before, started = _cpu_seconds(), time.perf_counter()
+    thread.start()
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": config.kafka.group_id})
+    while True:
+        [tp] = probe.committed([TopicPartition(ingest, 0)], timeout=10)
+        if tp.offset >= len(payloads):
+            break
+        time.sleep(0.05)
+    elapsed, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
+    stop.set()
+    thread.join(30)
+    probe.close()
+    return elapsed, cpu, engine.stats.events_out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--payloads", type=int, default=100_000)
+    parser.add_argument("--port", type=int, default=19092)
+    args = parser.parse_args()
+    payloads = list(TrafficGenerator(seed=1).payloads(args.payloads))
+    size = sum(map(len, payloads)) / len(payloads)
+    config = load_config(None)
+    pipeline = Pipeline(config, development_keys(config.exporting_regions()))
+    print(f"payloads: {len(payloads)}, mean {size:.0f} bytes")
+    # The first pass fills the geolocation and pseudonym caches; the second shows the steady state.
+    for label in ("cold caches", "warm caches"):
+        events, seconds = measure_pipeline(payloads, pipeline)
+        rate = events / seconds
+        print(
+            f"pure pipeline, {label}: {events} events, {seconds / events * 1e6:.1f} µs/event, {rate:,.0f}/s"
+        )
+    elapsed, cpu, outputs = measure_engine(payloads, args.port)
+    print(
+        f"engine on local Kafka: {events / elapsed:,.0f} events/s "
+        f"({len(payloads) / elapsed:,.0f} payloads/s), "
+        f"{outputs} records written, {cpu / events * 1e6:.1f} µs CPU/event in the gateway process"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Shared fixtures. Integration tests get the real local Kafka broker, started here if needed.
+
+There is no skip: if the broker can't start, every integration test errors, and CI fails.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from streams import localbroker
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    port = int(os.environ.get("RESIDENCY_GATEWAY_TEST_KAFKA_PORT", "19092"))
+    already_running = localbroker.status(port).running
+    status = localbroker.start(port=port, timeout=120)
+    yield status.bootstrap
+    # Leave a broker we found running alone; stop one we started, so CI leaves nothing behind.
+    if not already_running:
+        localbroker.stop(port)

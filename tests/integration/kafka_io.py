@@ -1,0 +1,118 @@
+"""Small real-Kafka helpers for the integration tests: unique topics, produce, wait, read back."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from streams.config import GatewayConfig, parse_config
+from streams.kafka.topics import apply_topics
+
+POLICY_TEMPLATE = """
+policy_version: test-{run}
+kafka: {{bootstrap_servers: "{bootstrap}", group_id: gw-{run}, batch_size: 500, partitions: 2}}
+topics:
+  ingest: [t{run}.ingest]
+  global: t{run}.global
+  quarantine: t{run}.quarantine
+  dead_letter: t{run}.dead-letter
+regions:
+  eu: {{countries: [EU27, IS, LI, "NO", CH, GB], topic: t{run}.eu, global_copy: pseudonymized}}
+  us: {{countries: [US, PR, GU, VI, AS, MP], topic: t{run}.us, global_copy: pseudonymized}}
+  cn: {{countries: [CN], topic: t{run}.cn}}
+  in: {{countries: [IN], topic: t{run}.in, global_copy: pseudonymized}}
+  ru: {{countries: [RU], topic: t{run}.ru}}
+  row: {{countries: "*", topic: t{run}.row, global_copy: pseudonymized}}
+"""
+
+
+def fresh_config(bootstrap: str) -> tuple[GatewayConfig, str]:
+    """A config whose topics and group exist for this test only, and its YAML text."""
+    text = POLICY_TEMPLATE.format(run=uuid.uuid4().hex[:10], bootstrap=bootstrap)
+    config = parse_config(text)
+    apply_topics(config, bootstrap)
+    return config, text
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes | None]) -> list[tuple[int, int]]:
+    """Produce in order to partition 0 and return each record's (partition, offset)."""
+    coordinates: list[tuple[int, int]] = []
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+
+    def delivered(error: object, message: object) -> None:
+        assert error is None, error
+        coordinates.append((message.partition(), message.offset()))  # type: ignore[attr-defined]
+
+    for value in values:
+        producer.produce(topic, value, partition=0, on_delivery=delivered)
+    assert producer.flush(30) == 0
+    return coordinates
+
+
+def wait_committed(bootstrap: str, group: str, topic: str, timeout: float = 60.0) -> None:
+    """Wait until `group` has committed every offset currently in `topic`."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions
+        }
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+            if all(ends[tp.partition] == 0 or tp.offset >= ends[tp.partition] for tp in committed):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"group {group} did not commit {topic} to {ends} within {timeout}s")
+    finally:
+        consumer.close()
+
+
+def read_all(bootstrap: str, topics: list[str]) -> dict[str, list[Record]]:
+    """Every record now in `topics`, read as a downstream tool would (read_committed)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    records: dict[str, list[Record]] = {topic: [] for topic in topics}
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        ends = {}
+        for topic in topics:
+            for p in metadata.topics[topic].partitions:
+                high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                if high > 0:
+                    ends[(topic, p)] = high
+        consumer.assign([TopicPartition(t, p, 0) for t, p in ends])
+        deadline = time.monotonic() + 30
+        while ends and time.monotonic() < deadline:
+            for message in consumer.consume(500, 0.5):
+                assert message.error() is None, message.error()
+                topic, partition = message.topic(), message.partition()
+                records[topic].append(
+                    Record(topic, partition, message.offset(), message.key(), message.value(),
+                           {k: v for k, v in (message.headers() or [])})
+                )  # fmt: skip
+                if message.offset() + 1 >= ends.get((topic, partition), 0):
+                    ends.pop((topic, partition), None)
+        assert not ends, f"could not read to the end of {sorted(ends)}"
+    finally:
+        consumer.close()
+    return records

@@ -1,0 +1,177 @@
+"""The gateway against the real local broker: every input lands in exactly the right topics."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import orjson
+
+from streams.config import GatewayConfig
+from streams.kafka.clients import consumer_settings, producer_settings
+from streams.kafka.engine import GatewayEngine
+from streams.keys import development_keys
+from streams.pipeline import Pipeline
+from streams.routing import Source
+from streams.traffic import TrafficGenerator
+from tests.integration.kafka_io import fresh_config, produce, read_all, wait_committed
+
+SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
+EU_EMAIL = "canary.eu.4711@example.com"
+CN_EMAIL = "canary.cn.4712@example.com"
+US_USER = "canary-us-user-4713"
+
+
+@contextmanager
+def running_engine(config: GatewayConfig, bootstrap: str) -> Iterator[GatewayEngine]:
+    keys = development_keys(config.exporting_regions())
+    engine = GatewayEngine(
+        Pipeline(config, keys),
+        consumer_settings(config.kafka, bootstrap),
+        producer_settings(config.kafka, bootstrap),
+        list(config.topics.ingest),
+        batch_size=config.kafka.batch_size,
+        poll_timeout=0.1,
+    )
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            engine.run(stop)
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield engine
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not failure, failure
+
+
+def output_topics(config: GatewayConfig) -> list[str]:
+    return [t for t in config.all_topics() if t not in config.topics.ingest]
+
+
+def test_each_input_reaches_exactly_its_topics_and_no_pii_crosses_a_border(kafka_bootstrap: str) -> None:
+    config, _ = fresh_config(kafka_bootstrap)
+    t = config.topics
+    payloads: list[bytes | None] = [
+        # 0: an EU identify, single Segment event
+        orjson.dumps({"type": "identify", "userId": "eu-user-1",
+                      "traits": {"email": EU_EMAIL}, "context": {"ip": "81.2.69.142"}}),
+        # 1: a batch: CN, no IP, junk item, US
+        orjson.dumps({"batch": [
+            {"type": "track", "event": "Order Completed", "context": {"ip": "114.114.114.114",
+             "traits": {"email": CN_EMAIL}}},
+            {"type": "page", "properties": {"path": "/pricing"}},
+            42,
+            {"type": "track", "event": "Signed Up", "userId": US_USER, "context": {"ip": "8.8.8.8"}},
+        ]}),
+        # 2: Snowplow payload_data: RU and IN
+        orjson.dumps({"schema": SNOWPLOW, "data": [
+            {"e": "pv", "uid": "ru-user", "ip": "77.88.55.66"},
+            {"e": "pv", "uid": "in-user", "ip": "49.44.0.1"},
+        ]}),
+        # 3: not JSON at all
+        b"\x00\x01 definitely not an event",
+        # 4: a tombstone (no value)
+        None,
+    ]  # fmt: skip
+    coordinates = produce(kafka_bootstrap, t.ingest[0], payloads)
+    with running_engine(config, kafka_bootstrap):
+        wait_committed(kafka_bootstrap, config.kafka.group_id, t.ingest[0])
+    out = read_all(kafka_bootstrap, output_topics(config))
+
+    counts = {topic: len(records) for topic, records in out.items()}
+    region_topic = {name: region.topic for name, region in config.regions.items()}
+    assert counts == {
+        region_topic["eu"]: 1, region_topic["us"]: 1, region_topic["cn"]: 1,
+        region_topic["in"]: 1, region_topic["ru"]: 1, region_topic["row"]: 0,
+        t.global_: 3,  # eu, us, in; never cn or ru
+        t.quarantine: 1, t.dead_letter: 3,
+    }  # fmt: skip
+
+    # Full data stays home, in its collector's format.
+    [eu] = out[region_topic["eu"]]
+    assert orjson.loads(eu.value)["traits"]["email"] == EU_EMAIL
+    assert eu.headers["rg-region"] == b"eu" and eu.headers["rg-reason"] == b"ip-geolocation: GB"
+    [ru] = out[region_topic["ru"]]
+    assert orjson.loads(ru.value) == {
+        "schema": SNOWPLOW,
+        "data": [{"e": "pv", "uid": "ru-user", "ip": "77.88.55.66"}],
+    }
+
+    # Canaries never leave their home region in the clear.
+    for topic, records in out.items():
+        for record in records:
+            value = record.value or b""
+            if topic != region_topic["eu"]:
+                assert EU_EMAIL.encode() not in value, topic
+            if topic != region_topic["cn"]:
+                assert CN_EMAIL.encode() not in value, topic
+            if topic != region_topic["us"]:
+                assert US_USER.encode() not in value, topic
+    global_regions = sorted(r.headers["rg-region"].decode() for r in out[t.global_])
+    assert global_regions == ["eu", "in", "us"]
+
+    # Quarantine holds the event with no jurisdiction signal, with where it came from.
+    [held] = out[t.quarantine]
+    assert orjson.loads(held.value)["properties"] == {"path": "/pricing"}
+    assert held.headers["rg-source-offset"] == str(coordinates[1][1]).encode()
+    assert held.headers["rg-source-index"] == b"1"
+
+    # Dead letters: the junk batch item, the non-JSON payload and the tombstone, each with reason and source.
+    dead = sorted(out[t.dead_letter], key=lambda r: int(r.headers["rg-source-offset"]))
+    assert [(int(r.headers["rg-source-offset"]), r.headers["rg-source-index"]) for r in dead] == [
+        (coordinates[1][1], b"2"), (coordinates[3][1], b"0"), (coordinates[4][1], b"0"),
+    ]  # fmt: skip
+    assert all(r.headers["rg-source-topic"] == t.ingest[0].encode() for r in dead)
+    assert dead[0].headers["rg-error"] == b"segment event is not a JSON object"
+    assert dead[1].headers["rg-error"].startswith(b"not valid JSON")
+    assert dead[1].value == payloads[3]
+    assert dead[2].headers["rg-error"] == b"empty payload"
+
+
+def test_mixed_traffic_counts_match_the_pure_pipeline(kafka_bootstrap: str) -> None:
+    config, _ = fresh_config(kafka_bootstrap)
+    payloads = list(TrafficGenerator(seed=11).payloads(1500))
+    pipeline = Pipeline(config, development_keys(config.exporting_regions()))
+    expected: Counter[str] = Counter()
+    for offset, payload in enumerate(payloads):
+        for result in pipeline.process(payload, Source("x", 0, offset)):
+            expected.update(o.topic for o in result.outputs)
+    produce(kafka_bootstrap, config.topics.ingest[0], list(payloads))
+    with running_engine(config, kafka_bootstrap) as engine:
+        wait_committed(kafka_bootstrap, config.kafka.group_id, config.topics.ingest[0])
+    out = read_all(kafka_bootstrap, output_topics(config))
+    assert {topic: len(records) for topic, records in out.items() if records} == dict(expected)
+    assert engine.stats.records_in == len(payloads)
+    assert min(expected[config.regions[r].topic] for r in config.regions) > 0
+
+
+def test_a_restarted_engine_resumes_after_its_last_commit(kafka_bootstrap: str) -> None:
+    config, _ = fresh_config(kafka_bootstrap)
+    ingest = config.topics.ingest[0]
+    first = [
+        orjson.dumps({"type": "track", "event": f"e{i}", "context": {"ip": "8.8.8.8"}}) for i in range(20)
+    ]
+    produce(kafka_bootstrap, ingest, list(first))
+    with running_engine(config, kafka_bootstrap):
+        wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
+    second = [
+        orjson.dumps({"type": "track", "event": f"f{i}", "context": {"ip": "8.8.8.8"}}) for i in range(7)
+    ]
+    produce(kafka_bootstrap, ingest, list(second))
+    with running_engine(config, kafka_bootstrap):
+        wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
+    events = [
+        orjson.loads(r.value)["event"]
+        for r in read_all(kafka_bootstrap, [config.regions["us"].topic])[config.regions["us"].topic]
+    ]
+    assert sorted(events) == sorted([f"e{i}" for i in range(20)] + [f"f{i}" for i in range(7)])

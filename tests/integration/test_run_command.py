@@ -1,0 +1,62 @@
+"""`residency-gateway run` as an operator starts it: the faust worker hosting the engine."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import orjson
+
+from streams.keys import development_keys
+from streams.pipeline import Pipeline
+from streams.routing import Source
+from streams.traffic import TrafficGenerator
+from tests.integration.kafka_io import fresh_config, produce, read_all, wait_committed
+
+
+def test_run_routes_traffic_serves_health_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Path) -> None:
+    config, text = fresh_config(kafka_bootstrap)
+    config_path = tmp_path / "policy.yaml"
+    config_path.write_text(text)
+    payloads = list(TrafficGenerator(seed=5).payloads(300))
+    pipeline = Pipeline(config, development_keys(config.exporting_regions()))
+    expected: Counter[str] = Counter()
+    for offset, payload in enumerate(payloads):
+        for result in pipeline.process(payload, Source("x", 0, offset)):
+            expected.update(o.topic for o in result.outputs)
+
+    log_path = tmp_path / "gateway.log"
+    with log_path.open("wb") as log:
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "streams", "run", "--config", str(config_path), "--dev-keys",
+             "--web-port", "6088"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        produce(kafka_bootstrap, config.topics.ingest[0], list(payloads))
+        wait_committed(kafka_bootstrap, config.kafka.group_id, config.topics.ingest[0], timeout=120)
+        health = _get_json("http://127.0.0.1:6088/health")
+        assert health["status"] == "ok" and health["records_in"] == len(payloads)
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        code = gateway.wait(60)
+    log_text = log_path.read_text(errors="replace")
+    assert code == 0, log_text[-3000:]
+    assert "ephemeral development keys" in log_text
+    out = read_all(kafka_bootstrap, [t for t in config.all_topics() if t not in config.topics.ingest])
+    assert {t: len(r) for t, r in out.items() if r} == dict(expected)
+
+
+def _get_json(url: str, attempts: int = 50) -> dict[str, object]:
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+                return orjson.loads(response.read())  # type: ignore[no-any-return]
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} never answered")
