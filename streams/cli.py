@@ -165,12 +165,16 @@ def check_config(config_file: str) -> None:
 )
 def demo(payload_count: int, port: int, timeout: float) -> None:
     """Start the local broker, run the gateway, send realistic traffic and count every topic."""
+    from confluent_kafka import KafkaException
+
     from streams.demo import DemoFailed, run_demo
 
     try:
         run_demo(payload_count=payload_count, port=port, timeout=timeout)
     except DemoFailed as error:
         _fail(str(error), code=1)
+    except (KafkaException, TimeoutError) as error:
+        _fail(f"Kafka failed during the demo: {error}", code=1)
 
 
 @main.group()
@@ -244,7 +248,7 @@ def topics_apply(config_path: str | None, bootstrap: str | None) -> None:
     config = _config(config_path)
     try:
         plan = apply_topics(config, bootstrap or config.kafka.bootstrap_servers)
-    except KafkaException as error:
+    except (KafkaException, TimeoutError) as error:
         _fail(f"can't apply topics: {error}", code=1)
     for topic in plan.created:
         click.echo(f"created  {topic}")

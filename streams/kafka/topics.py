@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.cimpl import NewTopic
 
 from streams.config import GatewayConfig
@@ -45,7 +47,43 @@ def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another worker won the race
                 raise
+    if created:
+        _wait_for_leaders(admin, created, timeout)
     return TopicPlan(created=created, existing=[t for t in wanted if t in present])
+
+
+def _wait_for_leaders(admin: AdminClient, topics: list[str], timeout: float) -> None:
+    """Return once every partition of `topics` answers a ListOffsets request.
+
+    Metadata names a leader a moment before that leader serves the partition
+    (NOT_LEADER_FOR_PARTITION), so readiness is asked of the partition itself.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        problem = _first_unready(admin, topics, timeout)
+        if problem is None:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"created topics not ready after {timeout:.0f}s: {problem}")
+        time.sleep(0.2)
+
+
+def _first_unready(admin: AdminClient, topics: list[str], timeout: float) -> str | None:
+    metadata = admin.list_topics(timeout=timeout).topics
+    partitions = []
+    for topic in topics:
+        described = metadata.get(topic)
+        if described is None or described.error is not None or not described.partitions:
+            return f"{topic} has no metadata yet"
+        partitions += [TopicPartition(topic, p) for p in described.partitions]
+    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]  # untyped in confluent-kafka
+    futures = admin.list_offsets({tp: latest for tp in partitions}, request_timeout=timeout)
+    for tp, future in futures.items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            return f"{tp.topic}[{tp.partition}]: {exc.args[0].name()}"
+    return None
 
 
 def missing_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -> list[str]:
