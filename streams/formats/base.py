@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -39,7 +40,7 @@ class Payload:
     events: list[DecodedEvent]
 
 
-class CollectorFormat:
+class CollectorFormat(ABC):
     """A collector's wire format. Subclasses are stateless singletons."""
 
     name: ClassVar[str]
@@ -48,15 +49,17 @@ class CollectorFormat:
     email_paths: ClassVar[tuple[Path, ...]] = ()
     ip_paths: ClassVar[tuple[Path, ...]] = ()
 
+    @abstractmethod
     def matches(self, document: dict[str, Any]) -> bool:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Whether a decoded JSON payload is of this format."""
 
+    @abstractmethod
     def split(self, document: dict[str, Any], raw: bytes) -> list[DecodedEvent]:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The payload's events, each checked; raises PayloadError if the payload itself is unusable."""
 
+    @abstractmethod
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         """Serialize one event as a payload of this format, so downstream tools read it unchanged."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def ip_of(self, event: dict[str, Any]) -> str | None:
         for path in self.ip_paths:
