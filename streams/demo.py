@@ -14,12 +14,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streams.config import GLOBAL_REGION, GatewayConfig, load_config
 from streams.kafka.clients import admin_settings
+from streams.kafka.retry import retry_while_passing
 from streams.kafka.topics import apply_topics
 from streams.keys import development_keys
 from streams.pipeline import Pipeline
@@ -120,9 +122,8 @@ def _commit_group_at_end(config: GatewayConfig, bootstrap: str, topic: str) -> N
     consumer = Consumer({**admin_settings(bootstrap), "group.id": DEMO_GROUP, "enable.auto.commit": False})
     try:
         ends = _end_offsets(bootstrap, [topic])
-        consumer.commit(
-            offsets=[TopicPartition(t, p, end) for (t, p), end in ends.items()], asynchronous=False
-        )
+        offsets = [TopicPartition(t, p, end) for (t, p), end in ends.items()]
+        retry_while_passing(lambda: consumer.commit(offsets=offsets, asynchronous=False))
     finally:
         consumer.close()
 
@@ -134,7 +135,10 @@ def _end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int
         ends = {}
         for topic in topics:
             for partition in metadata.topics[topic].partitions:
-                _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+                watermarks = partial(
+                    consumer.get_watermark_offsets, TopicPartition(topic, partition), timeout=30
+                )
+                _low, high = retry_while_passing(watermarks)
                 ends[(topic, partition)] = high
         return ends
     finally:
@@ -171,7 +175,8 @@ def _wait_processed(
         while True:
             if gateway.poll() is not None:
                 raise DemoFailed(f"the gateway exited early (code {gateway.returncode}); its log: {log_path}")
-            committed = sum(max(tp.offset, 0) for tp in consumer.committed(partitions, timeout=10))
+            answer = retry_while_passing(lambda: consumer.committed(partitions, timeout=10))
+            committed = sum(max(tp.offset, 0) for tp in answer)
             if committed >= target:
                 _say("      every payload processed and its offset committed")
                 return

@@ -19,6 +19,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from streams.kafka.retry import retry_while_passing
 from streams.outcomes import OutcomeCounts
 from streams.pipeline import Pipeline
 from streams.routing import Output, Source
@@ -129,10 +130,8 @@ class GatewayEngine:
             reasons = sorted({e.str() for e in self._delivery_errors}) or [f"{remaining} still queued"]
             raise DeliveryFailed(f"outputs not acknowledged ({'; '.join(reasons)}); not committing")
         if next_offsets:
-            consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
-                asynchronous=False,
-            )
+            offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+            retry_while_passing(lambda: consumer.commit(offsets=offsets, asynchronous=False))
             self.stats.last_commit_at = time.time()
 
 

@@ -1,0 +1,37 @@
+"""Retry a Kafka call while the broker says its failure is passing (a coordinator loading, say)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from confluent_kafka import KafkaError, KafkaException
+
+T = TypeVar("T")
+
+# Errors a just-started or rebalancing cluster returns for a moment; librdkafka
+# doesn't retry a synchronous commit on them by itself.
+_PASSING = {
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.REQUEST_TIMED_OUT,
+}
+
+
+def retry_while_passing(call: Callable[[], T], timeout: float = 60.0) -> T:
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            error = exc.args[0]
+            passing = isinstance(error, KafkaError) and (error.retriable() or error.code() in _PASSING)
+            if not passing or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
