@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streams.config import GatewayConfig, parse_config
 from streams.kafka.topics import apply_topics
+from streams.keys import development_keys
+from streams.pipeline import Pipeline
+from streams.routing import Source
 
 POLICY_TEMPLATE = """
 policy_version: test-{run}
@@ -27,6 +31,16 @@ regions:
   ru: {{countries: [RU], topic: t{run}.ru}}
   row: {{countries: "*", topic: t{run}.row, global_copy: pseudonymized}}
 """
+
+
+def expected_topic_counts(config: GatewayConfig, payloads: list[bytes]) -> dict[str, int]:
+    """What the pure pipeline predicts each output topic will hold for these payloads."""
+    pipeline = Pipeline(config, development_keys(config.exporting_regions()))
+    expected: Counter[str] = Counter()
+    for offset, payload in enumerate(payloads):
+        for result in pipeline.process(payload, Source("expected", 0, offset)):
+            expected.update(o.topic for o in result.outputs)
+    return dict(expected)
 
 
 def fresh_config(bootstrap: str) -> tuple[GatewayConfig, str]:

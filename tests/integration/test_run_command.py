@@ -7,16 +7,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections import Counter
 from pathlib import Path
 
 import orjson
 
-from streams.keys import development_keys
-from streams.pipeline import Pipeline
-from streams.routing import Source
 from streams.traffic import TrafficGenerator
-from tests.integration.kafka_io import fresh_config, produce, read_all, wait_committed
+from tests.integration.kafka_io import expected_topic_counts, fresh_config, produce, read_all, wait_committed
 
 
 def test_run_routes_traffic_serves_health_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Path) -> None:
@@ -24,11 +20,7 @@ def test_run_routes_traffic_serves_health_and_stops_cleanly(kafka_bootstrap: str
     config_path = tmp_path / "policy.yaml"
     config_path.write_text(text)
     payloads = list(TrafficGenerator(seed=5).payloads(300))
-    pipeline = Pipeline(config, development_keys(config.exporting_regions()))
-    expected: Counter[str] = Counter()
-    for offset, payload in enumerate(payloads):
-        for result in pipeline.process(payload, Source("x", 0, offset)):
-            expected.update(o.topic for o in result.outputs)
+    expected = expected_topic_counts(config, payloads)
 
     log_path = tmp_path / "gateway.log"
     with log_path.open("wb") as log:
@@ -49,7 +41,7 @@ def test_run_routes_traffic_serves_health_and_stops_cleanly(kafka_bootstrap: str
     assert code == 0, log_text[-3000:]
     assert "ephemeral development keys" in log_text
     out = read_all(kafka_bootstrap, [t for t in config.all_topics() if t not in config.topics.ingest])
-    assert {t: len(r) for t, r in out.items() if r} == dict(expected)
+    assert {t: len(r) for t, r in out.items() if r} == expected
 
 
 def _get_json(url: str, attempts: int = 50) -> dict[str, object]:
