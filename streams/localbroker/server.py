@@ -119,8 +119,11 @@ def wait_until_serving(
 
 
 def _format_storage(java: list[str], properties: Path, state: Path) -> None:
-    # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding. One in 64
+    # starts with "-", which StorageTool reads as an option and fails on, so draw again.
+    cluster_id = "-"
+    while cluster_id.startswith("-"):
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     done = subprocess.run(
         [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)],
         capture_output=True,
