@@ -13,6 +13,7 @@ from streams import __version__
 from streams.config import ConfigError, GatewayConfig, load_config
 from streams.keys import KeyRing, KeyUnavailable, development_keys, env_var_name, keys_from_env
 from streams.keysource import announce_development_keys, configured_or_development_keys
+from streams.localbroker.server import BrokerStatus
 
 DEFAULT_BROKER_PORT = 19092
 _CONFIG_HELP = "Gateway config (YAML). Default: the policy shipped with the gateway (config/policy.yaml)."
@@ -216,18 +217,12 @@ def broker_status(port: int) -> None:
     sys.exit(0 if status.running else 1)
 
 
-def _describe_broker(status: object) -> str:
-    running = getattr(status, "running", False)
-    parts = [
-        f"Kafka {getattr(status, 'version', '?')} at {getattr(status, 'bootstrap', '?')}",
-        "running" if running else "not running",
-    ]
-    pid = getattr(status, "pid", None)
-    if pid:
-        parts.append(f"pid {pid}")
-    log_path = getattr(status, "log_path", None)
-    if log_path:
-        parts.append(f"log {log_path}")
+def _describe_broker(status: BrokerStatus) -> str:
+    parts = [f"Kafka {status.version} at {status.bootstrap}", "running" if status.running else "not running"]
+    if status.pid:
+        parts.append(f"pid {status.pid}")
+    if status.running:
+        parts.append(f"log {status.log_path}")
     return ", ".join(parts)
 
 

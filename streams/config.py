@@ -118,10 +118,9 @@ class GatewayConfig(_Strict):
         return claimed
 
     def all_topics(self) -> list[str]:
-        topics = [*self.topics.ingest, self.topics.global_, self.topics.quarantine]
-        topics.append(self.topics.dead_letter)
-        topics.extend(region.topic for region in self.regions.values())
-        return topics
+        named = self.topics
+        regional = [region.topic for region in self.regions.values()]
+        return [*named.ingest, named.global_, named.quarantine, named.dead_letter, *regional]
 
 
 def _expand(codes: list[str]) -> list[str]:
