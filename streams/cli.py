@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, TYPE_CHECKING, NoReturn
 
 import click
 import orjson
@@ -14,6 +14,9 @@ from streams.config import ConfigError, GatewayConfig, load_config
 from streams.keys import KeyRing, KeyUnavailable, development_keys, env_var_name, keys_from_env
 from streams.keysource import announce_development_keys, configured_or_development_keys
 from streams.localbroker.server import BrokerStatus
+
+if TYPE_CHECKING:
+    from streams.pipeline import Pipeline
 
 DEFAULT_BROKER_PORT = 19092
 _CONFIG_HELP = "Gateway config (YAML). Default: the policy shipped with the gateway (config/policy.yaml)."
@@ -62,7 +65,6 @@ def run(
     from streams.kafka.clients import consumer_settings, producer_settings
     from streams.kafka.engine import GatewayEngine
     from streams.kafka.topics import missing_topics
-    from streams.pipeline import Pipeline
     from streams.worker import build_app
 
     config = _config(config_path)
@@ -76,7 +78,7 @@ def run(
         )
     kafka = config.kafka
     engine = GatewayEngine(
-        Pipeline(config, keys),
+        _pipeline(config, keys),
         consumer_settings(kafka, bootstrap),
         producer_settings(kafka, bootstrap),
         list(config.topics.ingest),
@@ -85,6 +87,16 @@ def run(
     )
     app = build_app(f"{kafka.group_id}-worker", bootstrap, engine, web_port, web_host)
     Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()
+
+
+def _pipeline(config: GatewayConfig, keys: KeyRing) -> Pipeline:
+    from streams.maxmind import GeolocationDatabaseError
+    from streams.pipeline import Pipeline
+
+    try:
+        return Pipeline(config, keys)
+    except GeolocationDatabaseError as error:
+        _fail(f"jurisdiction.geolocation.database: {error}")
 
 
 def _run_keys(config: GatewayConfig, dev_keys: bool) -> KeyRing:
@@ -105,16 +117,23 @@ def _run_keys(config: GatewayConfig, dev_keys: bool) -> KeyRing:
 
 @main.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
+@click.option(
+    "--topic",
+    help="Read the payloads as coming from this ingest topic, so a format pinned to it applies.",
+)
 @click.argument("input_file", metavar="[INPUT]", type=click.File("rb"), default="-")
-def explain(config_path: str | None, input_file: IO[bytes]) -> None:
+def explain(config_path: str | None, topic: str | None, input_file: IO[bytes]) -> None:
     """Show the decision and outputs for raw ingest payloads, one per line; no broker needed."""
-    from streams.explain import explain_lines
-    from streams.pipeline import Pipeline
+    from streams.explain import EXPLAIN_TOPIC, explain_lines
 
     config = _config(config_path)
-    pipeline = Pipeline(config, _explain_keys(config))
+    if topic is not None and topic not in config.topics.ingest:
+        _fail(
+            f"--topic {topic!r} is not one of the config's ingest topics ({', '.join(config.topics.ingest)})"
+        )
+    pipeline = _pipeline(config, _explain_keys(config))
     out = sys.stdout.buffer
-    for result in explain_lines(pipeline, input_file):
+    for result in explain_lines(pipeline, input_file, topic or EXPLAIN_TOPIC):
         out.write(orjson.dumps(result) + b"\n")
     out.flush()
 
@@ -130,14 +149,26 @@ def _explain_keys(config: GatewayConfig) -> KeyRing:
 @click.argument("config_file", type=click.Path(dir_okay=False))
 def check_config(config_file: str) -> None:
     """Validate a config file and print every mistake with its path."""
+    from streams.geolocation import geolocator_for
+    from streams.maxmind import GeolocationDatabaseError
+
     try:
         config = load_config(config_file)
     except ConfigError as error:
         _fail(str(error), code=1)
+    policy = config.jurisdiction
+    try:
+        geolocation = geolocator_for(policy.geolocation.database).source
+    except GeolocationDatabaseError as error:
+        _fail(str(ConfigError(config_file, [f"jurisdiction.geolocation.database: {error}"])), code=1)
     countries = config.country_regions()
+    pinned = ", ".join(f"{topic}={name}" for topic, name in config.topics.ingest_formats.items())
     click.echo(
         f"{config_file}: ok (policy {config.policy_version}, {len(config.regions)} regions, "
-        f"{len(countries)} countries assigned, global copy from {', '.join(config.exporting_regions())})"
+        f"{len(countries)} countries assigned, global copy from {', '.join(config.exporting_regions())})\n"
+        f"  signals, by precedence: {', '.join(policy.signals)}; on conflict: {policy.on_conflict}\n"
+        f"  geolocation: {geolocation}\n"
+        f"  ingest formats: {pinned or 'detected per payload'}"
     )
 
 

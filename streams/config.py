@@ -39,7 +39,8 @@ class ConfigError(Exception):
 def _country_or_group(code: str) -> str:
     if code in KNOWN_COUNTRIES or code in COUNTRY_GROUPS:
         return code
-    raise ValueError(f"{code!r} is not an ISO 3166-1 country or a country group")
+    groups = ", ".join(sorted(COUNTRY_GROUPS))
+    raise ValueError(f"{code!r} is not an ISO 3166-1 country (nor a country group: {groups})")
 
 
 def _topic_name(name: str) -> str:
@@ -71,8 +72,41 @@ class KafkaSettings(_Strict):
     min_insync_replicas: int = Field(default=1, ge=1, le=15)
 
 
+FormatName = Literal[
+    "segment",
+    "rudderstack",
+    "snowplow",
+    "snowplow_get",
+    "snowplow_enriched_tsv",
+    "snowplow_enriched_json",
+    "ga4",
+    "generic",
+]
+SignalName = Literal["declared", "upstream_country", "ip", "locale", "timezone"]
+
+
+def _field_path(value: str | list[str | int]) -> str | list[str | int]:
+    parts = value.split(".") if isinstance(value, str) else value
+    if not parts or any(part == "" for part in parts):
+        raise ValueError(f"{value!r} is not a field path (keys joined by '.', or a list of keys)")
+    return value
+
+
+# A field in an event: "context.ip", or a list of keys when a key holds dots itself.
+FieldPath = Annotated[str | list[str | int], AfterValidator(_field_path)]
+
+
+def _unique_signals(names: list[str]) -> list[str]:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"each signal may appear once; repeated: {', '.join(repeated)}")
+    return names
+
+
 class TopicNames(_Strict):
     ingest: list[TopicName] = Field(default=["events.ingest"], min_length=1)
+    # Pin a collector format per ingest topic; a topic not listed detects the format per payload.
+    ingest_formats: dict[TopicName, FormatName] = {}
     global_: TopicName = Field(default="events.global", alias="global")
     quarantine: TopicName = "events.quarantine"
     dead_letter: TopicName = "events.dead-letter"
@@ -83,6 +117,50 @@ class Region(_Strict):
     topic: TopicName
     # What may leave the region on the global topic: a pseudonymized copy, or nothing.
     global_copy: Literal["pseudonymized", "none"] = "none"
+
+
+class SignalFieldOverrides(_Strict):
+    """Fields to read a signal from instead of the format's documented defaults; unset keeps them."""
+
+    declared: list[FieldPath] | None = None
+    upstream_country: list[FieldPath] | None = None
+    ip: list[FieldPath] | None = None
+    locale: list[FieldPath] | None = None
+    timezone: list[FieldPath] | None = None
+
+
+class GeolocationSettings(_Strict):
+    # A MaxMind-format country database (GeoLite2-Country, DB-IP); None uses the bundled GeoLite2 data.
+    database: str | None = None
+
+
+class JurisdictionSettings(_Strict):
+    # The signals to use, highest precedence first. locale and timezone are weak (a traveller's
+    # phone keeps its home locale), so they are off unless listed here.
+    signals: Annotated[list[SignalName], AfterValidator(_unique_signals)] = Field(
+        default=["declared", "upstream_country", "ip"], min_length=1
+    )
+    # Two usable signals pointing at different regions: "precedence" lets the higher one decide
+    # and records the other as ignored evidence; "quarantine" holds the event.
+    on_conflict: Literal["precedence", "quarantine"] = "precedence"
+    geolocation: GeolocationSettings = GeolocationSettings()
+    fields: dict[FormatName, SignalFieldOverrides] = {}
+
+
+class GenericFormatSettings(_Strict):
+    """A JSON format of your own: name where its events carry each signal and personal field."""
+
+    declared: list[FieldPath] = []
+    upstream_country: list[FieldPath] = []
+    ip: list[FieldPath] = []
+    locale: list[FieldPath] = []
+    timezone: list[FieldPath] = []
+    identifiers: list[FieldPath] = []
+    emails: list[FieldPath] = []
+
+
+class FormatSettings(_Strict):
+    generic: GenericFormatSettings | None = None
 
 
 class KeySettings(_Strict):
@@ -97,6 +175,8 @@ class GatewayConfig(_Strict):
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicNames = TopicNames()
     regions: dict[str, Region] = Field(min_length=1)
+    jurisdiction: JurisdictionSettings = JurisdictionSettings()
+    formats: FormatSettings = FormatSettings()
     keys: KeySettings = KeySettings()
 
     def exporting_regions(self) -> list[str]:
@@ -199,6 +279,15 @@ def _cross_checks(config: GatewayConfig) -> list[str]:
         if topic in seen:
             problems.append(f"{path}: topic {topic!r} is already used by {seen[topic]}")
         seen.setdefault(topic, path)
+    for topic, format_name in config.topics.ingest_formats.items():
+        if topic not in config.topics.ingest:
+            problems.append(f"topics.ingest_formats.{topic}: {topic!r} is not one of topics.ingest")
+        if format_name == "generic" and config.formats.generic is None:
+            problems.append(
+                f"topics.ingest_formats.{topic}: the generic format needs formats.generic to name its fields"
+            )
+    if "generic" in config.jurisdiction.fields:
+        problems.append("jurisdiction.fields.generic: name the generic format's fields under formats.generic")
     if config.kafka.min_insync_replicas > config.kafka.replication_factor:
         problems.append(
             f"kafka.min_insync_replicas: {config.kafka.min_insync_replicas} is more than "

@@ -10,31 +10,46 @@ import orjson
 from streams.pipeline import Pipeline
 from streams.routing import Source
 
-# Coordinates for the dead-letter headers `explain` shows: the "topic" is the input itself.
-_EXPLAIN_TOPIC = "<explain>"
+# Coordinates for the dead-letter headers `explain` shows when no ingest topic is named.
+EXPLAIN_TOPIC = "<explain>"
 
 
-def explain_lines(pipeline: Pipeline, lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
-    """One object per event of each input line; at least one per line, whatever the line holds."""
+def explain_lines(
+    pipeline: Pipeline, lines: Iterable[bytes], topic: str = EXPLAIN_TOPIC
+) -> Iterator[dict[str, Any]]:
+    """One object per event of each input line; at least one per line, whatever the line holds.
+
+    `topic` is the ingest topic the lines are read as coming from, so a format pinned to it applies.
+    """
+    policy_version = pipeline.config.policy_version
     for number, line in enumerate(lines, start=1):
         raw = line.rstrip(b"\r\n")
-        for result in pipeline.process(raw, Source(_EXPLAIN_TOPIC, 0, number)):
+        for result in pipeline.process(raw, Source(topic, 0, number)):
             decision = result.decision
+            explained: dict[str, Any] = {"line": number, "index": result.index, "format": result.format}
             if decision is not None:
-                region, reason = decision.region, decision.reason
+                explained |= {
+                    "region": decision.region,
+                    "signal": decision.signal,
+                    "country": decision.country,
+                    "reason": decision.reason,
+                    "ignored": list(decision.ignored),
+                }
             else:
-                region, reason = None, "undecided: the event could not be decoded"
-            yield {
-                "line": number,
-                "index": result.index,
-                "region": region,
-                "reason": reason,
-                "outputs": [
-                    {"topic": out.topic, "region": out.region, "value": _as_json(out.value)}
-                    for out in result.outputs
-                ],
-                "error": result.error.reason if result.error is not None else None,
-            }
+                explained |= {
+                    "region": None,
+                    "signal": None,
+                    "country": None,
+                    "reason": "undecided: the event could not be decoded",
+                    "ignored": [],
+                }
+            explained["policy_version"] = policy_version
+            explained["outputs"] = [
+                {"topic": out.topic, "region": out.region, "value": _as_json(out.value)}
+                for out in result.outputs
+            ]
+            explained["error"] = result.error.reason if result.error is not None else None
+            yield explained
 
 
 def _as_json(value: bytes) -> Any:

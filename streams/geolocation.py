@@ -15,6 +15,7 @@ import socket
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Protocol
 
 from streams.countries import KNOWN_COUNTRIES
 
@@ -45,6 +46,23 @@ class IpCountry:
 INVALID = IpCountry(None, "invalid")
 NOT_PUBLIC = IpCountry(None, "not-public")
 UNKNOWN = IpCountry(None, "unknown")
+
+
+class Geolocator(Protocol):
+    """What the jurisdiction step needs: an IP's country or why there is none, and a name for the data."""
+
+    source: str
+
+    def lookup(self, ip: str) -> IpCountry: ...
+
+
+def geolocator_for(database: str | None) -> Geolocator:
+    """The policy's geolocator: a MaxMind-format database when one is configured, else the bundled data."""
+    if database is None:
+        return default_geolocator()
+    from streams.maxmind import MaxMindGeolocator  # only deployments with a database need its reader
+
+    return MaxMindGeolocator(database)
 
 
 class _RangeTable:

@@ -66,7 +66,7 @@ class Router:
     ) -> list[Output]:
         assert decision.region is not None
         topic, exports, base_headers = self._regions[decision.region]
-        headers = [*base_headers, ("rg-reason", decision.reason.encode())]
+        headers = [*base_headers, *decision.headers]
         value = raw if raw is not None else collector.encode(body, envelope)
         outputs = [Output(topic, value, decision.region, Outcome.ROUTED, headers, key)]
         if exports:
@@ -94,7 +94,7 @@ class Router:
         index: int,
         key: bytes | None,
     ) -> Output:
-        headers = [self._version, ("rg-reason", decision.reason.encode()), *_coordinates(source, index)]
+        headers = [self._version, *decision.headers, *_coordinates(source, index)]
         return Output(self._quarantine, value, None, Outcome.QUARANTINED, headers, key)
 
     def dead_lettered(

@@ -1,8 +1,10 @@
-"""Realistic collector traffic for the demo and the load tests: many formats, many countries.
+"""Realistic collector traffic for the demo and the load tests: every format, many countries.
 
 Payloads are what collectors really write to an ingest topic: Segment single
-events and batches, Snowplow payload_data bodies, a share with no usable IP
-(quarantine) and a few malformed ones (dead letters). The IPs are real public
+events and batches, RudderStack events, Snowplow payload_data bodies and GET
+parameter objects, Snowplow enriched TSV, GA4 Measurement Protocol bodies. A share
+declares its residency or carries an upstream country, a share has no usable
+signal (quarantine) and a few are malformed (dead letters). The IPs are real public
 addresses from the geolocation data, so each event's expected country is known.
 """
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from streams.formats.snowplow_enriched import SnowplowEnrichedTsvFormat
 from streams.geolocation import IpGeolocator, default_geolocator
 
 # (country, weight): roughly a global consumer site's audience.
@@ -46,11 +49,26 @@ _MALFORMED = (
 )
 
 
+_KINDS = (
+    "segment_single", "segment_batch", "rudderstack",
+    "snowplow_post", "snowplow_get", "snowplow_enriched", "ga4",
+)  # fmt: skip
+_ENRICHED_TSV = SnowplowEnrichedTsvFormat()
+
+
 @dataclass(frozen=True)
 class TrafficMix:
-    segment_single: float = 0.40
-    segment_batch: float = 0.25  # the rest is Snowplow
-    no_usable_ip: float = 0.03  # missing or private IP: must be quarantined
+    # Relative weights of the collector formats.
+    segment_single: float = 0.25
+    segment_batch: float = 0.15
+    rudderstack: float = 0.15
+    snowplow_post: float = 0.15
+    snowplow_get: float = 0.05
+    snowplow_enriched: float = 0.10
+    ga4: float = 0.15
+    declared: float = 0.05  # the app declares its residency (wins over the IP)
+    upstream_country: float = 0.05  # a CDN country header, or GA4 user_location, is present
+    no_usable_ip: float = 0.03  # missing or private IP: quarantined unless another signal decides
     malformed: float = 0.01  # must be dead-lettered
 
 
@@ -60,12 +78,13 @@ class TrafficGenerator:
     ) -> None:
         self._rng = random.Random(seed)
         self._mix = mix
-        geo = geolocator or default_geolocator()
+        geo = self._geo = geolocator or default_geolocator()
         self._countries = [c for c, _ in AUDIENCE]
         self._weights = [w for _, w in AUDIENCE]
         # A handful of real networks per country, so IPs repeat the way real visitors do.
         ranges = geo.ranges_of(set(self._countries))
         self._networks = {c: r[:: max(1, len(r) // 40)] for c, r in ranges.items()}
+        self._kind_weights = [getattr(mix, kind) for kind in _KINDS]
 
     def payloads(self, count: int) -> Iterator[bytes]:
         for _ in range(count):
@@ -73,25 +92,47 @@ class TrafficGenerator:
 
     def payload(self) -> bytes:
         rng, mix = self._rng, self._mix
-        roll = rng.random()
-        if roll < mix.malformed:
+        if rng.random() < mix.malformed:
             return rng.choice(_MALFORMED)
-        roll = rng.random()
-        if roll < mix.segment_single:
+        kind = rng.choices(_KINDS, self._kind_weights)[0]
+        if kind == "segment_single":
             return orjson.dumps(self._segment_event())
-        if roll < mix.segment_single + mix.segment_batch:
+        if kind == "segment_batch":
             events = [self._segment_event() for _ in range(rng.randint(2, 5))]
             return orjson.dumps({"batch": events, "sentAt": "2026-11-28T12:00:00.000Z"})
-        data = [self._snowplow_event() for _ in range(rng.randint(1, 3))]
-        return orjson.dumps({"schema": SNOWPLOW_SCHEMA, "data": data})
+        if kind == "rudderstack":
+            return orjson.dumps(self._rudderstack_event())
+        if kind == "snowplow_post":
+            data = [self._snowplow_event() for _ in range(rng.randint(1, 3))]
+            return orjson.dumps({"schema": SNOWPLOW_SCHEMA, "data": data})
+        if kind == "snowplow_get":
+            return orjson.dumps(self._snowplow_event())
+        if kind == "snowplow_enriched":
+            return _ENRICHED_TSV.encode(self._enriched_event(), {})
+        return orjson.dumps(self._ga4_body())
 
     def _ip(self) -> str | None:
         rng = self._rng
         if rng.random() < self._mix.no_usable_ip:
             return rng.choice((None, "10.1.2.3", "192.168.0.12", "fe80::1"))
-        country = rng.choices(self._countries, self._weights)[0]
-        first, last = rng.choice(self._networks[country])
+        first, last = rng.choice(self._networks[self._country()])
         return str(ipaddress.IPv4Address(rng.randint(first, last)))
+
+    def _country(self) -> str:
+        return self._rng.choices(self._countries, self._weights)[0]
+
+    def _declared(self) -> str | None:
+        """A residency the app declares: mostly a region id, sometimes a country."""
+        rng = self._rng
+        if rng.random() >= self._mix.declared:
+            return None
+        return rng.choice(("eu", "us", "in", "cn", "ru", "row", self._country()))
+
+    def _upstream_country(self) -> str | None:
+        rng = self._rng
+        if rng.random() >= self._mix.upstream_country:
+            return None
+        return rng.choice((self._country(), self._country(), "XX"))  # XX: the CDN didn't know
 
     def _person(self) -> tuple[str, str, str]:
         rng = self._rng
@@ -110,6 +151,11 @@ class TrafficGenerator:
         ip = self._ip()
         if ip is not None:
             context["ip"] = ip
+        declared, upstream = self._declared(), self._upstream_country()
+        if declared is not None:
+            context["residency"] = declared
+        if upstream is not None:
+            context["headers"] = {"cf-ipcountry": upstream}
         event: dict[str, object] = {
             "messageId": str(uuid.UUID(int=rng.getrandbits(128))),
             "timestamp": "2026-11-28T12:00:00.000Z",
@@ -133,6 +179,72 @@ class TrafficGenerator:
             event["userId"] = user_id
             event["traits"] = {"email": email, "name": name, "plan": rng.choice(("free", "pro"))}
         return event
+
+    def _rudderstack_event(self) -> dict[str, object]:
+        """What rudder-server's Kafka destination writes: a spec event plus request_ip and rudderId."""
+        event = self._segment_event()
+        context = event["context"]
+        assert isinstance(context, dict)
+        ip = context.pop("ip", None)
+        if ip is not None:
+            event["request_ip"] = ip
+        event["rudderId"] = str(uuid.UUID(int=self._rng.getrandbits(128)))
+        event["channel"] = "web"
+        event["receivedAt"] = "2026-11-28T12:00:00.120Z"
+        return event
+
+    def _enriched_event(self) -> dict[str, str]:
+        """A Snowplow enriched event: enrich has resolved geo_country from the IP it saw."""
+        rng = self._rng
+        user_id, _name, _email = self._person()
+        ip = self._ip()
+        event = {
+            "app_id": "shop",
+            "platform": "web",
+            "etl_tstamp": "2026-11-28 12:00:01.000",
+            "collector_tstamp": "2026-11-28 12:00:00.000",
+            "event": rng.choice(("page_view", "struct", "unstruct")),
+            "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+            "v_tracker": "js-3.24.0",
+            "v_collector": "ssc-3.2.0-kafka",
+            "v_etl": "snowplow-enrich-kafka-5.1.0",
+            "user_id": user_id,
+            "domain_userid": str(uuid.UUID(int=rng.getrandbits(128))),
+            "page_url": "https://shop.example.com" + rng.choice(_PAGES),
+            "useragent": rng.choice(_USER_AGENTS),
+            "br_lang": "en-US",
+        }
+        if ip is not None and not ip.startswith(("10.", "192.168.", "fe80")):
+            event["user_ipaddress"] = ip
+            country = self._geo.lookup(ip).country
+            if country is not None:
+                event["geo_country"] = country
+        return event
+
+    def _ga4_body(self) -> dict[str, object]:
+        rng = self._rng
+        user_id, _name, _email = self._person()
+        body: dict[str, object] = {
+            "client_id": f"{rng.randint(10**8, 10**9)}.{rng.randint(10**8, 10**9)}",
+            "user_id": user_id,
+            "timestamp_micros": 1_795_000_000_000_000 + rng.randint(0, 10**10),
+            "events": [
+                {"name": rng.choice(("page_view", "purchase", "add_to_cart")),
+                 "params": {"page_location": "https://shop.example.com" + rng.choice(_PAGES),
+                            "value": round(rng.uniform(5, 400), 2), "currency": "USD"}}
+                for _ in range(rng.randint(1, 3))
+            ],
+        }  # fmt: skip
+        ip = self._ip()
+        if ip is not None:
+            body["ip_override"] = ip
+        upstream = self._upstream_country()
+        if upstream is not None:
+            body["user_location"] = {"country_id": upstream}
+        declared = self._declared()
+        if declared is not None:
+            body["user_properties"] = {"residency": {"value": declared}}
+        return body
 
     def _snowplow_event(self) -> dict[str, str]:
         rng = self._rng

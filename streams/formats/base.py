@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-Path = tuple[str, ...]  # keys from the event's root to a field, e.g. ("context", "ip")
+# Keys (and list positions) from the event's root to a field, e.g. ("context", "ip").
+Path = tuple[str | int, ...]
+# The jurisdiction signals, in the order a `Signals` tuple holds them. Precedence is policy, not this order.
+SIGNAL_NAMES = ("declared", "upstream_country", "ip", "locale", "timezone")
+# One piece of evidence: the value found and the field it was found in (for `explain`).
+Evidence = tuple[str, str]
+# One slot per name in SIGNAL_NAMES; None where the event doesn't carry that signal.
+Signals = tuple[Evidence | None, Evidence | None, Evidence | None, Evidence | None, Evidence | None]
+NO_SIGNALS: Signals = (None, None, None, None, None)
 
 
 class PayloadError(Exception):
@@ -40,26 +49,86 @@ class Payload:
     events: list[DecodedEvent]
 
 
+@dataclass(frozen=True, slots=True)
+class SignalFields:
+    """Where a format's events carry each jurisdiction signal; within a signal, the first field found wins."""
+
+    declared: tuple[Path, ...] = ()
+    upstream_country: tuple[Path, ...] = ()
+    ip: tuple[Path, ...] = ()
+    locale: tuple[Path, ...] = ()
+    timezone: tuple[Path, ...] = ()
+
+    def in_order(self) -> tuple[tuple[Path, ...], ...]:
+        return (self.declared, self.upstream_country, self.ip, self.locale, self.timezone)
+
+
+def path_text(path: Path) -> str:
+    """A path as people write it in config and read it in `explain`: context.ip, events.0.params."""
+    return ".".join(str(part) for part in path)
+
+
 class CollectorFormat(ABC):
-    """A collector's wire format. Subclasses are stateless singletons."""
+    """A collector's wire format. Instances are stateless after construction and shared by threads."""
 
     name: ClassVar[str]
+    # Most collectors send JSON: `decode` parses it once and asks each format whether it `matches`.
+    # A text format (enriched TSV) says False here and claims raw bytes with `matches_text`.
+    reads_json: ClassVar[bool] = True
+    # Where this format's events keep the jurisdiction signals; the policy may override per signal.
+    fields: SignalFields = SignalFields()
     # Where this format keeps personal fields, by kind; pseudonymization reads these.
-    identifier_paths: ClassVar[tuple[Path, ...]] = ()
-    email_paths: ClassVar[tuple[Path, ...]] = ()
-    ip_paths: ClassVar[tuple[Path, ...]] = ()
+    identifier_paths: tuple[Path, ...] = ()
+    email_paths: tuple[Path, ...] = ()
+    ip_paths: tuple[Path, ...] = ()
+
+    def __init__(self) -> None:
+        self._signal_paths = self._labelled(self.fields)
 
     @abstractmethod
     def matches(self, document: dict[str, Any]) -> bool:
         """Whether a decoded JSON payload is of this format."""
 
+    def matches_text(self, raw: bytes) -> bool:
+        """Whether a payload that is not a JSON object is of this (text) format."""
+        return False
+
     @abstractmethod
     def split(self, document: dict[str, Any], raw: bytes) -> list[DecodedEvent]:
-        """The payload's events, each checked; raises PayloadError if the payload itself is unusable."""
+        """The payload's events, each checked; raises PayloadError if the payload itself is unusable.
+
+        For a text format `document` is empty and the format parses `raw` itself.
+        """
 
     @abstractmethod
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         """Serialize one event as a payload of this format, so downstream tools read it unchanged."""
+
+    def signals(self, event: dict[str, Any]) -> Signals:
+        """The jurisdiction evidence the event carries, one slot per signal (see SIGNAL_NAMES)."""
+        found: list[Evidence | None] = []
+        for candidates in self._signal_paths:
+            evidence = None
+            for path, label in candidates:
+                value = self.value_at(event, path)
+                if isinstance(value, str) and value:
+                    evidence = (value, label)
+                    break
+            found.append(evidence)
+        return (found[0], found[1], found[2], found[3], found[4])
+
+    def value_at(self, event: dict[str, Any], path: Path) -> Any:
+        """The value at `path`; formats whose events nest encoded documents (Snowplow contexts) extend it."""
+        return get_path(event, path)
+
+    def with_fields(self, fields: SignalFields) -> CollectorFormat:
+        """A copy of this format that reads the signals from other fields (the policy's override)."""
+        changed = copy.copy(self)
+        changed.fields = fields
+        # An IP read from another field is still an IP: the exported copy must truncate it too.
+        changed.ip_paths = tuple(dict.fromkeys((*self.ip_paths, *fields.ip)))
+        changed._signal_paths = self._labelled(fields)
+        return changed
 
     def ip_of(self, event: dict[str, Any]) -> str | None:
         for path in self.ip_paths:
@@ -68,13 +137,25 @@ class CollectorFormat(ABC):
                 return value
         return None
 
+    @staticmethod
+    def _labelled(fields: SignalFields) -> tuple[tuple[tuple[Path, str], ...], ...]:
+        return tuple(tuple((path, path_text(path)) for path in paths) for paths in fields.in_order())
 
-def get_path(document: dict[str, Any], path: Path) -> Any:
+
+def get_path(document: Any, path: Path) -> Any:
     node: Any = document
     for key in path:
-        if not isinstance(node, dict):
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int):
+            node = node[key] if -len(node) <= key < len(node) else None
+        else:
             return None
-        node = node.get(key)
         if node is None:
             return None
     return node
+
+
+def parse_path(text: str) -> Path:
+    """`context.headers.cf-ipcountry` → ("context", "headers", "cf-ipcountry"); digits index lists."""
+    return tuple(int(part) if part.isdigit() else part for part in text.split("."))

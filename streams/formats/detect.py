@@ -1,33 +1,134 @@
-"""Turn raw ingest bytes into a decoded payload of a known collector format."""
+"""Turn raw ingest bytes into a decoded payload: the topic's pinned format, or the one the payload matches."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import orjson
 
-from streams.formats.base import CollectorFormat, Payload, PayloadError
-from streams.formats.segment import SegmentFormat
-from streams.formats.snowplow import SnowplowFormat
+from streams.config import FieldPath, GatewayConfig, SignalFieldOverrides
+from streams.formats.base import (
+    SIGNAL_NAMES,
+    CollectorFormat,
+    Path,
+    Payload,
+    PayloadError,
+    SignalFields,
+    parse_path,
+)
+from streams.formats.ga4 import Ga4Format
+from streams.formats.generic import GenericJsonFormat
+from streams.formats.segment import RudderStackFormat, SegmentFormat
+from streams.formats.snowplow import SnowplowFormat, SnowplowGetFormat
+from streams.formats.snowplow_enriched import SnowplowEnrichedJsonFormat, SnowplowEnrichedTsvFormat
 
 _JSON_TYPE_NAMES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 _JSON_TYPE_NAMES[type(None)] = "null"
 
-# Order matters only for payloads two formats could both claim; none do today.
-FORMATS: tuple[CollectorFormat, ...] = (SnowplowFormat(), SegmentFormat())
+# Detection order: the most specific test first. RudderStack before Segment, because a
+# RudderStack event is a Segment event plus the fields RudderStack's server adds.
+BUILT_IN_FORMATS: tuple[CollectorFormat, ...] = (
+    SnowplowFormat(),
+    Ga4Format(),
+    SnowplowEnrichedJsonFormat(),
+    RudderStackFormat(),
+    SegmentFormat(),
+    SnowplowGetFormat(),
+    SnowplowEnrichedTsvFormat(),
+)
+
+
+class Decoder:
+    """Decodes payloads with the formats a policy configures; safe to share between threads."""
+
+    def __init__(
+        self,
+        formats: tuple[CollectorFormat, ...] = BUILT_IN_FORMATS,
+        pinned: Mapping[str, CollectorFormat] | None = None,
+    ) -> None:
+        self.formats = {collector.name: collector for collector in formats}
+        self._json_formats = tuple(f for f in formats if f.reads_json and f.name != GenericJsonFormat.name)
+        self._text_formats = tuple(f for f in formats if not f.reads_json)
+        self._pinned = dict(pinned or {})
+
+    def decode(self, raw: bytes, topic: str | None = None) -> Payload:
+        """Parse and split a payload; raises PayloadError with a reason that never quotes the input."""
+        if not raw:
+            raise PayloadError("empty payload")
+        pinned = self._pinned.get(topic) if topic is not None else None
+        if pinned is not None and not pinned.reads_json:
+            if not pinned.matches_text(raw):
+                raise PayloadError(f"payload is not {pinned.name}, the format pinned for its topic")
+            return Payload(pinned, {}, pinned.split({}, raw))
+        if pinned is None and raw[:1] != b"{":
+            for text_format in self._text_formats:
+                if text_format.matches_text(raw):
+                    return Payload(text_format, {}, text_format.split({}, raw))
+        try:
+            document = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            # orjson's message gives the position only (e.g. "unexpected character: line 1
+            # column 5 (char 4)"), never the content, so it is safe to carry.
+            raise PayloadError(f"not valid JSON: {exc}") from None
+        if not isinstance(document, dict):
+            raise PayloadError(f"payload is a JSON {_JSON_TYPE_NAMES[type(document)]}, not an object")
+        if pinned is not None:
+            if not pinned.matches(document):
+                raise PayloadError(f"payload is not {pinned.name}, the format pinned for its topic")
+            return Payload(pinned, document, pinned.split(document, raw))
+        for collector in self._json_formats:
+            if collector.matches(document):
+                return Payload(collector, document, collector.split(document, raw))
+        raise PayloadError("payload matches no supported collector format")
+
+
+def decoder_for(config: GatewayConfig) -> Decoder:
+    """The formats as the policy configures them: field overrides, the generic format, pinned topics."""
+    enabled: set[str] = set(config.jurisdiction.signals)
+    formats: list[CollectorFormat] = []
+    for built_in in BUILT_IN_FORMATS:
+        overrides = config.jurisdiction.fields.get(built_in.name)  # type: ignore[call-overload]
+        formats.append(built_in.with_fields(_fields(built_in.fields, overrides, enabled)))
+    generic = config.formats.generic
+    if generic is not None:
+        fields = SignalFields(*(_paths(getattr(generic, name)) for name in SIGNAL_NAMES))
+        formats.append(
+            GenericJsonFormat(_only(fields, enabled), _paths(generic.identifiers), _paths(generic.emails))
+        )
+    by_name = {collector.name: collector for collector in formats}
+    pinned = {topic: by_name[name] for topic, name in config.topics.ingest_formats.items()}
+    return Decoder(tuple(formats), pinned)
+
+
+def _fields(
+    defaults: SignalFields, overrides: SignalFieldOverrides | None, enabled: set[str]
+) -> SignalFields:
+    paths = defaults.in_order()
+    if overrides is not None:
+        paths = tuple(
+            default if (override := getattr(overrides, name)) is None else _paths(override)
+            for name, default in zip(SIGNAL_NAMES, paths, strict=True)
+        )
+    return _only(SignalFields(*paths), enabled)
+
+
+def _only(fields: SignalFields, enabled: set[str]) -> SignalFields:
+    # A signal the policy doesn't use isn't even read: no cost, and no evidence to explain.
+    return SignalFields(
+        *(
+            paths if name in enabled else ()
+            for name, paths in zip(SIGNAL_NAMES, fields.in_order(), strict=True)
+        )
+    )
+
+
+def _paths(values: list[FieldPath]) -> tuple[Path, ...]:
+    return tuple(parse_path(value) if isinstance(value, str) else tuple(value) for value in values)
+
+
+_DEFAULT_DECODER = Decoder()
 
 
 def decode(raw: bytes) -> Payload:
-    """Parse and split a payload; raises PayloadError with a reason that never quotes the input."""
-    if not raw:
-        raise PayloadError("empty payload")
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        # orjson's message gives the position only (e.g. "unexpected character: line 1
-        # column 5 (char 4)"), never the content, so it is safe to carry.
-        raise PayloadError(f"not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise PayloadError(f"payload is a JSON {_JSON_TYPE_NAMES[type(document)]}, not an object")
-    for collector in FORMATS:
-        if collector.matches(document):
-            return Payload(collector, document, collector.split(document, raw))
-    raise PayloadError("payload matches no supported collector format")
+    """Decode with the built-in formats and their default fields (tests, tools)."""
+    return _DEFAULT_DECODER.decode(raw)

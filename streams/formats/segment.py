@@ -1,4 +1,9 @@
-"""Segment-spec events (also what RudderStack and Jitsu send): single events or {"batch": [...]}."""
+"""Segment-spec events, single or {"batch": [...]}, and RudderStack's events, which follow the same spec.
+
+RudderStack's server adds `request_ip` (the address the SDK called from) and
+`rudderId` to each event before its Kafka destination writes it; that is how the
+two are told apart, and `request_ip` is RudderStack's IP when `context.ip` is absent.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +11,42 @@ from typing import Any
 
 import orjson
 
-from streams.formats.base import CollectorFormat, DecodedEvent, PayloadError
+from streams.formats.base import CollectorFormat, DecodedEvent, Path, PayloadError, SignalFields
 
 EVENT_TYPES = frozenset({"track", "page", "screen", "identify", "group", "alias"})
+# The field each call type can't do without, per the spec (Segment's API rejects the call without it).
+_REQUIRED_BY_TYPE = {"track": "event", "group": "groupId", "alias": "previousId"}
+# CDN country headers an HTTP-to-Kafka bridge captured from the collector request, lowercased.
+CDN_COUNTRY_HEADERS = ("cf-ipcountry", "cloudfront-viewer-country", "x-vercel-ip-country")
+_RUDDERSTACK_MARKS = ("rudderId", "request_ip")
 
 
 class SegmentFormat(CollectorFormat):
     name = "segment"
-    identifier_paths = (("userId",), ("anonymousId",), ("previousId",))
-    email_paths = (
+    fields = SignalFields(
+        declared=(("context", "residency"),),
+        upstream_country=tuple(("context", "headers", header) for header in CDN_COUNTRY_HEADERS),
+        ip=(("context", "ip"),),
+        locale=(("context", "locale"),),
+        timezone=(("context", "timezone"),),
+    )
+    identifier_paths: tuple[Path, ...] = (("userId",), ("anonymousId",), ("previousId",))
+    email_paths: tuple[Path, ...] = (
         ("traits", "email"),
         ("context", "traits", "email"),
         ("properties", "email"),
     )
-    ip_paths = (("context", "ip"),)
+    ip_paths: tuple[Path, ...] = (("context", "ip"),)
 
     def matches(self, document: dict[str, Any]) -> bool:
         return isinstance(document.get("batch"), list) or document.get("type") in EVENT_TYPES
 
     def split(self, document: dict[str, Any], raw: bytes) -> list[DecodedEvent]:
         if "batch" not in document:
-            return [_checked(0, document, raw)]
+            return [self._checked(0, document, raw)]
         batch = document["batch"]
         if not batch:
-            raise PayloadError("segment batch is empty")
+            raise PayloadError(f"{self.name} batch is empty")
         shared_context = document.get("context")
         events = []
         for index, item in enumerate(batch):
@@ -38,20 +55,44 @@ class SegmentFormat(CollectorFormat):
                 # event leaves as a single event, so it takes that context along.
                 own = item.get("context")
                 item = {**item, "context": {**shared_context, **(own if isinstance(own, dict) else {})}}
-            events.append(_checked(index, item, None))
+            events.append(self._checked(index, item, None))
         return events
 
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         return orjson.dumps(event)
 
+    def _checked(self, index: int, item: Any, raw: bytes | None) -> DecodedEvent:
+        name = self.name
+        if not isinstance(item, dict):
+            return DecodedEvent(index, item, PayloadError(f"{name} event is not a JSON object"))
+        kind = item.get("type")
+        if kind not in EVENT_TYPES:
+            problem = "has no type" if kind is None else "type is not one of the spec's"
+            return DecodedEvent(index, item, PayloadError(f"{name} event {problem}"))
+        if item.get("userId") is None and item.get("anonymousId") is None:
+            return DecodedEvent(
+                index, item, PayloadError(f"{name} {kind} has neither userId nor anonymousId")
+            )
+        required = _REQUIRED_BY_TYPE.get(kind)
+        if required is not None and item.get(required) is None:
+            return DecodedEvent(index, item, PayloadError(f"{name} {kind} has no {required}"))
+        return DecodedEvent(index, item, raw=raw)
 
-def _checked(index: int, item: Any, raw: bytes | None) -> DecodedEvent:
-    if not isinstance(item, dict):
-        return DecodedEvent(index, item, PayloadError("segment event is not a JSON object"))
-    kind = item.get("type")
-    if kind not in EVENT_TYPES:
-        reason = (
-            "segment event has no type" if kind is None else "segment event type is not one of the spec's"
-        )
-        return DecodedEvent(index, item, PayloadError(reason))
-    return DecodedEvent(index, item, raw=raw)
+
+class RudderStackFormat(SegmentFormat):
+    name = "rudderstack"
+    fields = SignalFields(
+        declared=SegmentFormat.fields.declared,
+        upstream_country=SegmentFormat.fields.upstream_country,
+        ip=(("context", "ip"), ("request_ip",)),
+        locale=SegmentFormat.fields.locale,
+        timezone=SegmentFormat.fields.timezone,
+    )
+    ip_paths = (("context", "ip"), ("request_ip",))
+
+    def matches(self, document: dict[str, Any]) -> bool:
+        batch = document.get("batch")
+        if isinstance(batch, list):
+            first = batch[0] if batch else None
+            return isinstance(first, dict) and any(mark in first for mark in _RUDDERSTACK_MARKS)
+        return document.get("type") in EVENT_TYPES and any(mark in document for mark in _RUDDERSTACK_MARKS)

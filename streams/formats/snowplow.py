@@ -1,18 +1,39 @@
-"""Snowplow tracker-protocol POST bodies: a payload_data envelope holding a "data" array of events."""
+"""Snowplow tracker protocol: payload_data POST bodies (a "data" array of events) and GET parameter objects.
+
+A tracker sends context entities and self-describing events either as plain JSON
+strings (`co`, `ue_pr`) or base64url-encoded (`cx`, `ue_px`); both read the same here.
+An app declares its residency with a context entity of RESIDENCY_SCHEMA, e.g.
+{"schema": "iglu:io.residencygateway/residency/jsonschema/1-0-0", "data": {"residency": "eu"}}.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 import orjson
 
-from streams.formats.base import CollectorFormat, DecodedEvent, PayloadError
+from streams.formats.base import CollectorFormat, DecodedEvent, Path, PayloadError, SignalFields, get_path
 
 PAYLOAD_DATA_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/"
+# Any 1-x-y version of the gateway's own residency entity.
+RESIDENCY_SCHEMA = "iglu:io.residencygateway/residency/jsonschema/1-"
+# A signal path that starts with this looks into the event's context entities:
+# (CONTEXTS, schema prefix, keys into the entity's data...).
+CONTEXTS = "contexts"
 
 
 class SnowplowFormat(CollectorFormat):
+    """A payload_data POST body; each event leaves as a payload_data body of its own."""
+
     name = "snowplow"
+    fields = SignalFields(
+        declared=((CONTEXTS, RESIDENCY_SCHEMA, "residency"),),
+        ip=(("ip",),),
+        locale=(("lang",),),
+        timezone=(("tz",),),
+    )
     # Tracker-protocol parameters: user id, domain user id, network user id and its override.
     identifier_paths = (("uid",), ("duid",), ("nuid",), ("tnuid",))
     ip_paths = (("ip",),)
@@ -27,16 +48,90 @@ class SnowplowFormat(CollectorFormat):
             raise PayloadError("snowplow payload_data has no data array")
         if not data:
             raise PayloadError("snowplow payload_data has an empty data array")
-        events = []
-        for index, item in enumerate(data):
-            if not isinstance(item, dict):
-                events.append(DecodedEvent(index, item, PayloadError("snowplow event is not a JSON object")))
-            elif not isinstance(item.get("e"), str):
-                events.append(DecodedEvent(index, item, PayloadError("snowplow event has no event type (e)")))
-            else:
-                events.append(DecodedEvent(index, item, raw=raw if len(data) == 1 else None))
-        return events
+        only = raw if len(data) == 1 else None
+        return [_checked(index, item, only) for index, item in enumerate(data)]
 
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         # One event per record, still a valid payload_data body for Snowplow enrich.
         return orjson.dumps({"schema": envelope["schema"], "data": [event]})
+
+    def value_at(self, event: dict[str, Any], path: Path) -> Any:
+        if path and path[0] == CONTEXTS and len(path) >= 2:
+            return _context_value(event, str(path[1]), path[2:])
+        return get_path(event, path)
+
+
+class SnowplowGetFormat(SnowplowFormat):
+    """The parameters of a tracker GET request (/i?e=pv&...) as one flat JSON object."""
+
+    name = "snowplow_get"
+
+    def matches(self, document: dict[str, Any]) -> bool:
+        # The protocol requires the event type and the tracker version on every event.
+        return isinstance(document.get("e"), str) and isinstance(document.get("tv"), str)
+
+    def split(self, document: dict[str, Any], raw: bytes) -> list[DecodedEvent]:
+        return [_checked(0, document, raw)]
+
+    def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
+        return orjson.dumps(event)
+
+
+def _checked(index: int, item: Any, raw: bytes | None) -> DecodedEvent:
+    if not isinstance(item, dict):
+        return DecodedEvent(index, item, PayloadError("snowplow event is not a JSON object"))
+    if not isinstance(item.get("e"), str):
+        return DecodedEvent(index, item, PayloadError("snowplow event has no event type (e)"))
+    return DecodedEvent(index, item, raw=raw)
+
+
+def context_entities(event: dict[str, Any]) -> list[Any]:
+    """The event's context entities, from `co` (plain JSON) or `cx` (base64url JSON)."""
+    plain, encoded = event.get("co"), event.get("cx")
+    if plain is None and encoded is None:
+        return []
+    text = plain if plain is not None else _base64_json(encoded, "cx")
+    envelope = _json(text, "co" if plain is not None else "cx")
+    entities = envelope.get("data") if isinstance(envelope, dict) else None
+    if not isinstance(entities, list):
+        raise PayloadError("snowplow contexts hold no data array", stage="classify")
+    return entities
+
+
+def self_describing_event(event: dict[str, Any]) -> Any:
+    """The event's self-describing payload, from `ue_pr` (plain) or `ue_px` (base64url); None if absent."""
+    plain, encoded = event.get("ue_pr"), event.get("ue_px")
+    if plain is None and encoded is None:
+        return None
+    if plain is not None:
+        return _json(plain, "ue_pr")
+    return _json(_base64_json(encoded, "ue_px"), "ue_px")
+
+
+def _context_value(event: dict[str, Any], schema_prefix: str, path: Path) -> Any:
+    for entity in context_entities(event):
+        if isinstance(entity, dict):
+            schema = entity.get("schema")
+            if isinstance(schema, str) and schema.startswith(schema_prefix):
+                return get_path(entity.get("data"), path)
+    return None
+
+
+def _base64_json(value: Any, field: str) -> bytes:
+    if not isinstance(value, str):
+        raise PayloadError(f"snowplow {field} is not a string", stage="classify")
+    # Trackers use the URL-safe alphabet and often drop the padding; some send the standard one.
+    text = value.replace("+", "-").replace("/", "_")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise PayloadError(f"snowplow {field} is not valid base64", stage="classify") from None
+
+
+def _json(text: Any, field: str) -> Any:
+    if not isinstance(text, str | bytes):
+        raise PayloadError(f"snowplow {field} is not a string", stage="classify")
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise PayloadError(f"snowplow {field} is not valid JSON", stage="classify") from None

@@ -13,7 +13,9 @@ from streams.kafka.clients import consumer_settings, producer_settings
 from streams.kafka.engine import GatewayEngine
 from streams.keys import development_keys
 from streams.pipeline import Pipeline
+from streams.routing import Source
 from streams.traffic import TrafficGenerator
+from tests.collectors.samples import every_format_lines
 from tests.integration.kafka_io import expected_topic_counts, fresh_config, produce, read_all, wait_committed
 
 SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
@@ -65,9 +67,9 @@ def test_each_input_reaches_exactly_its_topics_and_no_pii_crosses_a_border(kafka
                       "traits": {"email": EU_EMAIL}, "context": {"ip": "81.2.69.142"}}),
         # 1: a batch: CN, no IP, junk item, US
         orjson.dumps({"batch": [
-            {"type": "track", "event": "Order Completed", "context": {"ip": "114.114.114.114",
-             "traits": {"email": CN_EMAIL}}},
-            {"type": "page", "properties": {"path": "/pricing"}},
+            {"type": "track", "event": "Order Completed", "userId": "cn-user",
+             "context": {"ip": "114.114.114.114", "traits": {"email": CN_EMAIL}}},
+            {"type": "page", "anonymousId": "a-1", "properties": {"path": "/pricing"}},
             42,
             {"type": "track", "event": "Signed Up", "userId": US_USER, "context": {"ip": "8.8.8.8"}},
         ]}),
@@ -98,7 +100,8 @@ def test_each_input_reaches_exactly_its_topics_and_no_pii_crosses_a_border(kafka
     # Full data stays home, in its collector's format.
     [eu] = out[region_topic["eu"]]
     assert orjson.loads(eu.value)["traits"]["email"] == EU_EMAIL
-    assert eu.headers["rg-region"] == b"eu" and eu.headers["rg-reason"] == b"ip-geolocation: GB"
+    assert eu.headers["rg-region"] == b"eu" and eu.headers["rg-reason"] == b"ip: GB -> eu (context.ip)"
+    assert eu.headers["rg-signal"] == b"ip"
     [ru] = out[region_topic["ru"]]
     assert orjson.loads(ru.value) == {
         "schema": SNOWPLOW,
@@ -153,13 +156,15 @@ def test_a_restarted_engine_resumes_after_its_last_commit(kafka_bootstrap: str) 
     config, _ = fresh_config(kafka_bootstrap)
     ingest = config.topics.ingest[0]
     first = [
-        orjson.dumps({"type": "track", "event": f"e{i}", "context": {"ip": "8.8.8.8"}}) for i in range(20)
+        orjson.dumps({"type": "track", "event": f"e{i}", "anonymousId": "a", "context": {"ip": "8.8.8.8"}})
+        for i in range(20)
     ]
     produce(kafka_bootstrap, ingest, list(first))
     with running_engine(config, kafka_bootstrap):
         wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
     second = [
-        orjson.dumps({"type": "track", "event": f"f{i}", "context": {"ip": "8.8.8.8"}}) for i in range(7)
+        orjson.dumps({"type": "track", "event": f"f{i}", "anonymousId": "a", "context": {"ip": "8.8.8.8"}})
+        for i in range(7)
     ]
     produce(kafka_bootstrap, ingest, list(second))
     with running_engine(config, kafka_bootstrap):
@@ -169,3 +174,27 @@ def test_a_restarted_engine_resumes_after_its_last_commit(kafka_bootstrap: str) 
         for r in read_all(kafka_bootstrap, [config.regions["us"].topic])[config.regions["us"].topic]
     ]
     assert sorted(events) == sorted([f"e{i}" for i in range(20)] + [f"f{i}" for i in range(7)])
+
+
+def test_every_collector_format_is_routed_with_its_decision_in_headers(kafka_bootstrap: str) -> None:
+    config, _ = fresh_config(kafka_bootstrap)
+    lines = every_format_lines()
+    produce(kafka_bootstrap, config.topics.ingest[0], [raw for raw, *_ in lines])
+    with running_engine(config, kafka_bootstrap):
+        wait_committed(kafka_bootstrap, config.kafka.group_id, config.topics.ingest[0])
+    out = read_all(kafka_bootstrap, output_topics(config))
+    home_topics = {config.regions[r].topic for r in config.regions} | {config.topics.quarantine}
+    homes = [r for topic, records in out.items() if topic in home_topics for r in records]
+    assert len(homes) == len(lines)
+    by_value = {r.value: r for r in homes}
+    pipeline = Pipeline(config, development_keys(config.exporting_regions()))
+    home_value = {
+        raw: pipeline.process(raw, Source("offline", 0, 0))[0].outputs[0].value for raw, *_ in lines
+    }
+    for raw, _format, region, signal in lines:
+        record = by_value[home_value[raw]]  # each payload holds one event
+        assert record.headers["rg-signal"] == signal.encode()
+        assert record.headers.get("rg-region") == (region.encode() if region else None)
+        assert record.headers["rg-policy-version"] == config.policy_version.encode()
+    rudder = by_value[home_value[lines[1][0]]]
+    assert rudder.headers["rg-ignored"] == b"ip: US -> us (request_ip)"

@@ -2,13 +2,18 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
+
+from tests.collectors.samples import every_format_lines
+
+REPO = Path(__file__).resolve().parents[2]
 
 PAYLOADS = [
     b'{"type":"track","event":"Signed Up","userId":"u1","context":{"ip":"81.2.69.142"}}',
     b"this is not json",
-    b'{"batch":[{"type":"page","context":{"ip":"114.114.114.114"}},{"type":"identify"}]}',
+    b'{"batch":[{"type":"page","userId":"u2","context":{"ip":"114.114.114.114"}},{"type":"identify","userId":"u3"}]}',
     b"",
 ]
 
@@ -28,9 +33,14 @@ def test_every_line_yields_objects_that_follow_the_contract() -> None:
     objects, stderr = run_explain(b"\n".join(PAYLOADS) + b"\n")
     assert [(o["line"], o["index"]) for o in objects] == [(1, 0), (2, 0), (3, 0), (3, 1), (4, 0)]
     for obj in objects:
-        assert set(obj) == {"line", "index", "region", "reason", "outputs", "error"}
+        assert set(obj) == {
+            "line", "index", "format", "region", "signal", "country", "reason", "ignored",
+            "policy_version", "outputs", "error",
+        }  # fmt: skip
+        assert obj["policy_version"] == "2026-11-28.1"
     eu, bad, cn, held, empty = objects
-    assert eu["region"] == "eu" and eu["reason"] == "ip-geolocation: GB" and eu["error"] is None
+    assert (eu["format"], eu["region"], eu["signal"], eu["country"]) == ("segment", "eu", "ip", "GB")
+    assert eu["reason"] == "ip: GB -> eu (context.ip)" and eu["ignored"] == [] and eu["error"] is None
     assert [(o["topic"], o["region"]) for o in eu["outputs"]] == [
         ("events.eu", "eu"),
         ("events.global", "global"),
@@ -40,6 +50,7 @@ def test_every_line_yields_objects_that_follow_the_contract() -> None:
     assert bad["outputs"] == [{"topic": "events.dead-letter", "region": None, "value": "this is not json"}]
     assert cn["region"] == "cn" and [o["topic"] for o in cn["outputs"]] == ["events.cn"]
     assert held["region"] is None and held["outputs"][0]["topic"] == "events.quarantine"
+    assert held["signal"] == "none" and held["reason"].startswith("no-signal:")
     assert empty["error"] == "empty payload"
     assert "ephemeral development keys" in stderr
 
@@ -74,3 +85,73 @@ def test_run_refuses_to_start_without_real_keys() -> None:
     assert done.returncode == 2
     assert b"refusing to start without pseudonymization keys" in done.stderr
     assert b"--dev-keys" in done.stderr
+
+
+def test_explain_shows_the_decision_for_every_collector_format() -> None:
+    lines = every_format_lines()
+    objects, _ = run_explain(b"\n".join(raw for raw, *_ in lines) + b"\n")
+    seen = [(o["format"], o["region"], o["signal"]) for o in objects]
+    assert seen == [(fmt, region, signal) for _, fmt, region, signal in lines]
+    rudder, ga4 = objects[1], objects[5]
+    assert rudder["ignored"] == ["ip: US -> us (request_ip)"]
+    assert ga4["ignored"] == ["ip: GB -> eu (ip_override)"]
+    assert objects[-1]["outputs"][0]["topic"] == "events.quarantine"
+
+
+def test_explain_reads_a_pinned_generic_topic(tmp_path) -> None:
+    config = tmp_path / "generic.yaml"
+    config.write_text(
+        (REPO / "config" / "minimal.yaml").read_text()
+        + "topics:\n  ingest: [events.ingest, events.partner]\n  ingest_formats: {events.partner: generic}\n"
+        + "formats:\n  generic: {declared: [meta.region], ip: [client.addr], identifiers: [who]}\n"
+    )
+    line = b'{"who": "u-1", "client": {"addr": "8.8.8.8"}, "meta": {}}\n'
+    objects, _ = run_explain(line, "--config", str(config), "--topic", "events.partner")
+    [obj] = objects
+    assert (obj["format"], obj["region"], obj["reason"]) == ("generic", "us", "ip: US -> us (client.addr)")
+    assert obj["outputs"][1]["value"]["who"].startswith("pz:us:0:")
+    auto, _ = run_explain(line, "--config", str(config))
+    assert auto[0]["error"] == "payload matches no supported collector format"
+
+
+def run_check_config(path: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams", "check-config", str(path)], capture_output=True, timeout=60
+    )
+
+
+def test_check_config_accepts_both_shipped_policies() -> None:
+    for name in ("policy.yaml", "minimal.yaml"):
+        done = run_check_config(REPO / "config" / name)
+        assert done.returncode == 0, done.stderr
+        assert b": ok (policy 2026-11-28.1, 6 regions" in done.stdout
+        assert (
+            b"signals, by precedence: declared, upstream_country, ip; on conflict: precedence" in done.stdout
+        )
+
+
+def test_check_config_prints_every_mistake_with_its_path(tmp_path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "policy_version: x\n"
+        "regions:\n  eu: {countries: [DE, FR, IT, XX], topic: t.eu}\n  us: {countries: [US], topic: t.eu}\n"
+        "jurisdiction: {signals: [ip, horoscope], on_conflict: maybe}\n"
+    )
+    done = run_check_config(path)
+    assert done.returncode == 1
+    errors = done.stderr.decode()
+    assert "regions.eu.countries[3]: 'XX' is not an ISO 3166-1 country" in errors
+    assert "jurisdiction.signals[1]:" in errors and "jurisdiction.on_conflict:" in errors
+    assert "3 problems" in errors
+
+
+def test_check_config_opens_the_configured_geolocation_database(tmp_path) -> None:
+    path = tmp_path / "geo.yaml"
+    missing = tmp_path / "nowhere.mmdb"
+    path.write_text(
+        (REPO / "config" / "minimal.yaml").read_text()
+        + f"jurisdiction: {{geolocation: {{database: {missing}}}}}\n"
+    )
+    done = run_check_config(path)
+    assert done.returncode == 1
+    assert b"jurisdiction.geolocation.database: " in done.stderr and b"nowhere.mmdb" in done.stderr

@@ -9,7 +9,7 @@ SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
 
 
 def test_segment_single_event_keeps_its_exact_bytes() -> None:
-    raw = b'{"type":"track","event":"Signed Up","context":{"ip":"8.8.8.8"}}'
+    raw = b'{"type":"track","event":"Signed Up","userId":"u1","context":{"ip":"8.8.8.8"}}'
     payload = decode(raw)
     assert payload.format.name == "segment"
     [event] = payload.events
@@ -21,7 +21,7 @@ def test_segment_batch_splits_into_single_events_with_the_shared_context() -> No
     raw = orjson.dumps(
         {
             "batch": [
-                {"type": "page", "context": {"ip": "8.8.8.8"}},
+                {"type": "page", "anonymousId": "a1", "context": {"ip": "8.8.8.8"}},
                 {"type": "identify", "userId": "u1"},
             ],
             "context": {"library": {"name": "analytics-python"}, "ip": "81.2.69.142"},
@@ -64,13 +64,27 @@ def test_undecodable_payloads_raise_a_reason(raw: bytes, reason: str) -> None:
 
 
 def test_invalid_batch_items_are_marked_not_dropped() -> None:
-    payload = decode(orjson.dumps({"batch": [{"type": "track"}, "junk", {"type": "buy"}, {"event": 1}]}))
+    batch = [
+        {"type": "track", "event": "A", "userId": "u"},
+        "junk",
+        {"type": "buy", "userId": "u"},
+        {"event": 1},
+        {"type": "page"},
+        {"type": "track", "anonymousId": "a"},
+        {"type": "alias", "userId": "u"},
+        {"type": "group", "userId": "u"},
+    ]
+    payload = decode(orjson.dumps({"batch": batch}))
     errors = [e.error.reason if e.error else None for e in payload.events]
     assert errors == [
         None,
         "segment event is not a JSON object",
         "segment event type is not one of the spec's",
         "segment event has no type",
+        "segment page has neither userId nor anonymousId",
+        "segment track has no event",
+        "segment alias has no previousId",
+        "segment group has no groupId",
     ]
 
 

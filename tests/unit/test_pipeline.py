@@ -74,10 +74,10 @@ def test_malformed_payload_is_dead_lettered_with_reason_and_coordinates(pipeline
 def test_a_batch_yields_one_result_per_item_whatever_each_holds(pipeline: Pipeline) -> None:
     raw = orjson.dumps(
         {"batch": [
-            {"type": "track", "event": "A", "context": {"ip": IPS["eu"]}},
+            {"type": "track", "event": "A", "anonymousId": "a1", "context": {"ip": IPS["eu"]}},
             "junk",
-            {"type": "page", "context": {"ip": IPS["cn"]}},
-            {"type": "track"},
+            {"type": "page", "anonymousId": "a2", "context": {"ip": IPS["cn"]}},
+            {"type": "track", "event": "B", "userId": "u"},
         ]}
     )  # fmt: skip
     results = pipeline.process(raw, SOURCE)
@@ -111,7 +111,9 @@ def test_decision_travels_in_headers(pipeline: Pipeline) -> None:
     [result] = pipeline.process(segment(IPS["eu"]), SOURCE)
     headers = dict(result.outputs[0].headers)
     assert headers["rg-region"] == b"eu"
-    assert headers["rg-reason"] == b"ip-geolocation: GB"
+    assert headers["rg-signal"] == b"ip"
+    assert headers["rg-reason"] == b"ip: GB -> eu (context.ip)"
+    assert "rg-ignored" not in headers
     assert headers["rg-policy-version"] == b"2026-11-28.1"
 
 

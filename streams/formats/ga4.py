@@ -1,0 +1,63 @@
+"""GA4 Measurement Protocol request bodies: one user's client_id or app_instance_id and up to 25 events.
+
+Each event leaves as a body of its own that keeps the request's user-level fields
+(ids, user_properties, user_location, ip_override, device, consent), so downstream
+tools still read a valid Measurement Protocol body. An app declares its residency
+in the user property `residency`: {"user_properties": {"residency": {"value": "eu"}}}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from streams.formats.base import CollectorFormat, DecodedEvent, PayloadError, SignalFields
+
+_USER_IDS = ("client_id", "app_instance_id")
+MAX_EVENTS = 25  # the Measurement Protocol's limit per request
+
+
+class Ga4Format(CollectorFormat):
+    name = "ga4"
+    fields = SignalFields(
+        declared=(("user_properties", "residency", "value"),),
+        upstream_country=(("user_location", "country_id"),),
+        ip=(("ip_override",),),
+        locale=(("device", "language"),),
+    )
+    identifier_paths = (("client_id",), ("app_instance_id",), ("user_id",))
+    ip_paths = (("ip_override",),)
+
+    def matches(self, document: dict[str, Any]) -> bool:
+        return isinstance(document.get("events"), list) and any(key in document for key in _USER_IDS)
+
+    def split(self, document: dict[str, Any], raw: bytes) -> list[DecodedEvent]:
+        events = document["events"]
+        if not events:
+            raise PayloadError("ga4 body has no events")
+        if len(events) > MAX_EVENTS:
+            raise PayloadError(f"ga4 body has {len(events)} events, the protocol allows {MAX_EVENTS}")
+        if not any(isinstance(document.get(key), str) and document[key] for key in _USER_IDS):
+            raise PayloadError("ga4 client_id or app_instance_id is not a non-empty string")
+        if len(events) == 1:
+            return [_checked(0, events[0], document, raw)]
+        shared = {key: value for key, value in document.items() if key != "events"}
+        return [
+            _checked(index, event, {**shared, "events": [event]}, None) for index, event in enumerate(events)
+        ]
+
+    def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
+        return orjson.dumps(event)
+
+
+def _checked(index: int, event: Any, body: dict[str, Any], raw: bytes | None) -> DecodedEvent:
+    if not isinstance(event, dict):
+        return DecodedEvent(index, event, PayloadError("ga4 event is not a JSON object"))
+    name = event.get("name")
+    if not isinstance(name, str) or not name:
+        return DecodedEvent(index, event, PayloadError("ga4 event has no name"))
+    params = event.get("params")
+    if params is not None and not isinstance(params, dict):
+        return DecodedEvent(index, event, PayloadError("ga4 event params is not an object"))
+    return DecodedEvent(index, body, raw=raw)

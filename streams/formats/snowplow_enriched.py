@@ -1,0 +1,194 @@
+"""Snowplow enriched events: the TSV line enrich writes to its enriched stream, and the SDKs' JSON of it.
+
+Enrich writes one event per record, as one line of ENRICHED_FIELDS tab-separated
+values (empty where the event has no value). The Snowplow Analytics SDKs turn that
+line into a JSON object: fields by name with typed values, empty fields left out,
+each context entity under `contexts_<vendor>_<name>_<model>` as a list of its data,
+the self-describing event under `unstruct_event_<vendor>_<name>_<model>`.
+
+An app declares its residency with the same context entity as in the tracker
+protocol (see `snowplow.RESIDENCY_SCHEMA`). Only `contexts` is read for it, what the
+sending app attached; `derived_contexts` holds what enrichments added. The JSON form
+can't tell them apart: the SDK writes both under the same `contexts_*` keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from streams.formats.base import CollectorFormat, DecodedEvent, Path, PayloadError, SignalFields, get_path
+from streams.formats.snowplow import CONTEXTS, RESIDENCY_SCHEMA
+
+# The canonical event model, in the order of the enriched TSV's columns.
+ENRICHED_FIELDS: tuple[str, ...] = (
+    "app_id", "platform", "etl_tstamp", "collector_tstamp", "dvce_created_tstamp", "event", "event_id",
+    "txn_id", "name_tracker", "v_tracker", "v_collector", "v_etl", "user_id", "user_ipaddress",
+    "user_fingerprint", "domain_userid", "domain_sessionidx", "network_userid", "geo_country",
+    "geo_region", "geo_city", "geo_zipcode", "geo_latitude", "geo_longitude", "geo_region_name",
+    "ip_isp", "ip_organization", "ip_domain", "ip_netspeed", "page_url", "page_title", "page_referrer",
+    "page_urlscheme", "page_urlhost", "page_urlport", "page_urlpath", "page_urlquery",
+    "page_urlfragment", "refr_urlscheme", "refr_urlhost", "refr_urlport", "refr_urlpath",
+    "refr_urlquery", "refr_urlfragment", "refr_medium", "refr_source", "refr_term", "mkt_medium",
+    "mkt_source", "mkt_term", "mkt_content", "mkt_campaign", "contexts", "se_category", "se_action",
+    "se_label", "se_property", "se_value", "unstruct_event", "tr_orderid", "tr_affiliation",
+    "tr_total", "tr_tax", "tr_shipping", "tr_city", "tr_state", "tr_country", "ti_orderid", "ti_sku",
+    "ti_name", "ti_category", "ti_price", "ti_quantity", "pp_xoffset_min", "pp_xoffset_max",
+    "pp_yoffset_min", "pp_yoffset_max", "useragent", "br_name", "br_family", "br_version", "br_type",
+    "br_renderengine", "br_lang", "br_features_pdf", "br_features_flash", "br_features_java",
+    "br_features_director", "br_features_quicktime", "br_features_realplayer",
+    "br_features_windowsmedia", "br_features_gears", "br_features_silverlight", "br_cookies",
+    "br_colordepth", "br_viewwidth", "br_viewheight", "os_name", "os_family", "os_manufacturer",
+    "os_timezone", "dvce_type", "dvce_ismobile", "dvce_screenwidth", "dvce_screenheight",
+    "doc_charset", "doc_width", "doc_height", "tr_currency", "tr_total_base", "tr_tax_base",
+    "tr_shipping_base", "ti_currency", "ti_price_base", "base_currency", "geo_timezone",
+    "mkt_clickid", "mkt_network", "etl_tags", "dvce_sent_tstamp", "refr_domain_userid",
+    "refr_device_tstamp", "derived_contexts", "domain_sessionid", "derived_tstamp", "event_vendor",
+    "event_name", "event_format", "event_version", "event_fingerprint", "true_tstamp",
+)  # fmt: skip
+FIELD_COUNT = len(ENRICHED_FIELDS)  # 131
+# The key the SDKs give any 1-x-y version of the residency entity in the JSON form.
+RESIDENCY_JSON_KEY = "contexts_io_residencygateway_residency_1"
+# Enrich sets these on every event it emits.
+_REQUIRED = ("event_id", "collector_tstamp")
+_IP_PATHS: tuple[Path, ...] = (("user_ipaddress",),)
+# Tabs and line breaks in a written value would shift every column after it.
+_TSV_SAFE = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
+
+
+def _fields(declared: Path) -> SignalFields:
+    # Both forms keep every signal but the residency entity in the same top-level field.
+    return SignalFields(
+        declared=(declared,),
+        upstream_country=(("geo_country",),),
+        ip=_IP_PATHS,
+        locale=(("br_lang",),),
+        timezone=(("os_timezone",),),
+    )
+
+
+class _SnowplowEnrichedFormat(CollectorFormat):
+    # User id, cookie ids, fingerprint, session id, and the cookie id passed on by cross-domain links.
+    identifier_paths = tuple(
+        (name,)
+        for name in (
+            "user_id",
+            "domain_userid",
+            "network_userid",
+            "user_fingerprint",
+            "domain_sessionid",
+            "refr_domain_userid",
+        )
+    )
+    ip_paths = _IP_PATHS
+
+
+class SnowplowEnrichedTsvFormat(_SnowplowEnrichedFormat):
+    """The enriched TSV line; an event's body is {field name: value} for its non-empty fields."""
+
+    name = "snowplow_enriched_tsv"
+    reads_json = False
+    fields = _fields((CONTEXTS, RESIDENCY_SCHEMA, "residency"))
+
+    def matches(self, document: dict[str, Any]) -> bool:
+        return False  # never JSON: see `matches_text`
+
+    def matches_text(self, raw: bytes) -> bool:
+        # Counts tabs in the first line only, so that several events in one record are
+        # still claimed here and rejected by `split` with a reason.
+        if raw[:1] == b"{":
+            return False
+        end = raw.find(b"\n")
+        return raw.count(b"\t", 0, len(raw) if end < 0 else end) == FIELD_COUNT - 1
+
+    def split(self, document: dict[str, Any], raw: bytes) -> list[DecodedEvent]:
+        line = _without_line_end(raw)
+        breaks = line.count(b"\n")
+        if breaks:
+            raise PayloadError(f"enriched TSV record holds {breaks + 1} lines, expected one")
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PayloadError("enriched TSV is not UTF-8") from None
+        values = text.split("\t")
+        if len(values) != FIELD_COUNT:
+            raise PayloadError(f"enriched TSV has {len(values)} fields, expected {FIELD_COUNT}")
+        body = {name: value for name, value in zip(ENRICHED_FIELDS, values, strict=True) if value}
+        _check_required(body)
+        return [DecodedEvent(0, body, raw=raw)]
+
+    def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
+        return "\t".join(_tsv_value(event.get(name)) for name in ENRICHED_FIELDS).encode("utf-8")
+
+    def value_at(self, event: dict[str, Any], path: Path) -> Any:
+        if len(path) >= 2 and path[0] == CONTEXTS:
+            return _context_value(event.get(CONTEXTS), str(path[1]), path[2:])
+        return get_path(event, path)
+
+
+class SnowplowEnrichedJsonFormat(_SnowplowEnrichedFormat):
+    """The JSON the Snowplow Analytics SDKs make of an enriched event; one event per record."""
+
+    name = "snowplow_enriched_json"
+    fields = _fields((RESIDENCY_JSON_KEY, 0, "residency"))
+
+    def matches(self, document: dict[str, Any]) -> bool:
+        return (
+            isinstance(document.get("event_id"), str)
+            and isinstance(document.get("collector_tstamp"), str)
+            and isinstance(document.get("v_etl"), str)
+        )
+
+    def split(self, document: dict[str, Any], raw: bytes) -> list[DecodedEvent]:
+        _check_required(document)
+        return [DecodedEvent(0, document, raw=raw)]
+
+    def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
+        return orjson.dumps(event)
+
+
+def _without_line_end(raw: bytes) -> bytes:
+    if raw.endswith(b"\r\n"):
+        return raw[:-2]
+    return raw[:-1] if raw.endswith(b"\n") else raw
+
+
+def _check_required(event: dict[str, Any]) -> None:
+    for name in _REQUIRED:
+        value = event.get(name)
+        if not isinstance(value, str) or not value:
+            raise PayloadError(f"enriched event has no {name}")
+
+
+def _tsv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):  # the TSV writes booleans as 1 and 0
+        text = "1" if value else "0"
+    elif isinstance(value, dict | list):
+        text = orjson.dumps(value).decode("utf-8")
+    else:
+        text = str(value)
+    return text.translate(_TSV_SAFE)
+
+
+def _context_value(contexts: Any, schema_prefix: str, path: Path) -> Any:
+    """`path` into the data of the first entity in `contexts` (a JSON string) whose schema matches."""
+    if not isinstance(contexts, str) or not contexts:
+        return None
+    try:
+        envelope = orjson.loads(contexts)
+    except orjson.JSONDecodeError:
+        raise PayloadError("snowplow enriched contexts are not valid JSON", stage="classify") from None
+    entities = envelope.get("data") if isinstance(envelope, dict) else None
+    if not isinstance(entities, list):
+        raise PayloadError("snowplow enriched contexts hold no data array", stage="classify")
+    for entity in entities:
+        if isinstance(entity, dict):
+            schema = entity.get("schema")
+            if isinstance(schema, str) and schema.startswith(schema_prefix):
+                return get_path(entity.get("data"), path)
+    return None

@@ -1,0 +1,91 @@
+"""A MaxMind-format database as the geolocation source: answers, special ranges, and bad files."""
+
+from pathlib import Path
+
+import pytest
+
+from streams.maxmind import GeolocationDatabaseError, MaxMindGeolocator
+from tests.unit.mmdb_files import write_country_db
+
+
+@pytest.fixture(scope="module")
+def geolocator(tmp_path_factory: pytest.TempPathFactory) -> MaxMindGeolocator:
+    path = tmp_path_factory.mktemp("geo") / "country.mmdb"
+    write_country_db(
+        path,
+        {
+            "81.0.0.0/25": "RU",
+            "81.0.0.128/25": "CH",
+            "8.8.8.0/24": "US",
+            "2a00:1450::/32": "IE",
+            "5.5.5.0/24": {"continent": {"code": "EU"}},
+            "6.6.6.0/24": {"registered_country": {"iso_code": "US"}},
+            "7.7.7.0/24": "ZZ",
+            "10.0.0.0/8": "DE",  # a bad database must not make a private address a signal
+        },
+    )
+    return MaxMindGeolocator(path)
+
+
+@pytest.mark.parametrize(
+    ("ip", "country", "reason"),
+    [
+        ("8.8.8.8", "US", "country"),
+        ("2a00:1450:4001::1", "IE", "country"),
+        ("::ffff:8.8.8.8", "US", "country"),
+        ("10.1.2.3", None, "not-public"),
+        ("127.0.0.1", None, "not-public"),
+        ("192.0.2.7", None, "not-public"),
+        ("::ffff:192.168.1.1", None, "not-public"),
+        ("fe80::1", None, "not-public"),
+        ("224.0.0.1", None, "not-public"),
+        ("100.64.0.1", None, "not-public"),
+        ("not an ip", None, "invalid"),
+        ("10.1", None, "invalid"),
+        ("9.9.9.9", None, "unknown"),
+        ("5.5.5.5", None, "not-a-country"),
+        ("6.6.6.6", None, "unknown"),
+        ("7.7.7.7", None, "not-a-country"),
+    ],
+)
+def test_lookup_answers(geolocator: MaxMindGeolocator, ip: str, country: str | None, reason: str) -> None:
+    answer = geolocator.lookup(ip)
+    assert (answer.country, answer.reason) == (country, reason)
+
+
+def test_the_full_ip_decides_not_its_truncation(geolocator: MaxMindGeolocator) -> None:
+    # Why the gateway geolocates before it truncates: the /24 of a Swiss address is Russian here.
+    assert geolocator.lookup("81.0.0.200").country == "CH"
+    assert geolocator.lookup("81.0.0.0").country == "RU"
+
+
+def test_source_names_the_database(geolocator: MaxMindGeolocator) -> None:
+    assert geolocator.source.startswith("maxmind:GeoIP2-Country built ")
+
+
+def test_a_missing_or_foreign_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(GeolocationDatabaseError, match=r"nowhere\.mmdb: no such file"):
+        MaxMindGeolocator(tmp_path / "nowhere.mmdb")
+    junk = tmp_path / "junk.mmdb"
+    junk.write_bytes(b"this is not a database" * 10)
+    with pytest.raises(GeolocationDatabaseError, match=r"junk\.mmdb: not a MaxMind DB file"):
+        MaxMindGeolocator(junk)
+
+
+def test_the_policy_s_database_decides_in_the_pipeline(tmp_path: Path) -> None:
+    from streams.config import parse_config
+    from streams.keys import development_keys
+    from streams.pipeline import Pipeline
+    from streams.routing import Source
+
+    database = write_country_db(tmp_path / "country.mmdb", {"81.0.0.128/25": "CH", "8.8.8.0/24": "IN"})
+    text = (Path(__file__).resolve().parents[2] / "config" / "minimal.yaml").read_text()
+    config = parse_config(text + f"jurisdiction: {{geolocation: {{database: '{database}'}}}}\n")
+    pipeline = Pipeline(config, development_keys(config.exporting_regions()))
+    bodies = (f'{{"ip_override": "{ip}", "client_id": "c1", "events": [{{"name": "x"}}]}}' for ip in
+              ("81.0.0.200", "8.8.8.8"))  # fmt: skip
+    swiss, indian = (
+        pipeline.process(body.encode(), Source("events.ingest", 0, 0))[0].decision for body in bodies
+    )
+    assert swiss is not None and (swiss.region, swiss.country) == ("eu", "CH")
+    assert indian is not None and (indian.region, indian.country) == ("in", "IN")

@@ -1,0 +1,328 @@
+"""Snowplow enriched events: the TSV line enrich writes, and the JSON the official SDK makes of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from snowplow_analytics_sdk.event_transformer import transform
+
+from streams.formats.base import PayloadError
+from streams.formats.ga4 import Ga4Format
+from streams.formats.segment import RudderStackFormat, SegmentFormat
+from streams.formats.snowplow import SnowplowFormat, SnowplowGetFormat
+from streams.formats.snowplow_enriched import (
+    ENRICHED_FIELDS,
+    SnowplowEnrichedJsonFormat,
+    SnowplowEnrichedTsvFormat,
+)
+from streams.keys import PseudonymKey
+from streams.pseudonymize import Pseudonymizer
+
+TSV = SnowplowEnrichedTsvFormat()
+JSON = SnowplowEnrichedJsonFormat()
+
+# Personal values that must never reach an error message (it goes to a topic outside the region).
+CANARY_EMAIL = "jane.canary@example.com"
+CANARY_IP = "203.0.113.77"
+SECRET_PATH = "/account/jane-canary"
+
+RESIDENCY = "iglu:io.residencygateway/residency/jsonschema/1-0-0"
+CONTEXTS = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0"
+WEB_PAGE = {
+    "schema": "iglu:com.snowplowanalytics.snowplow/web_page/jsonschema/1-0-0",
+    "data": {"id": "0f4a5b6e-2f31-4c56-9d1a-7e0b8a3c2d11"},
+}
+UA_PARSER = {
+    "schema": "iglu:com.snowplowanalytics.snowplow/ua_parser_context/jsonschema/1-0-0",
+    "data": {"useragentFamily": "Firefox", "osFamily": "Linux", "deviceFamily": "Other"},
+}
+DECLARED_LABEL = "contexts.iglu:io.residencygateway/residency/jsonschema/1-.residency"
+
+BASE_FIELDS = {
+    "app_id": "shop-web",
+    "platform": "web",
+    "etl_tstamp": "2026-11-28 12:00:01.482",
+    "collector_tstamp": "2026-11-28 12:00:00.000",
+    "dvce_created_tstamp": "2026-11-28 11:59:59.861",
+    "event": "page_view",
+    "event_id": "c6ef3124-b53a-4b13-a233-0088f79dcbcb",
+    "name_tracker": "sp1",
+    "v_tracker": "js-3.24.2",
+    "v_collector": "ssc-3.2.0-kafka",
+    "v_etl": "snowplow-enrich-kafka-5.1.0",
+    "user_id": CANARY_EMAIL,
+    "user_ipaddress": CANARY_IP,
+    "domain_userid": "a9c5e7f0-3b1d-4e2a-8f6c-5d4b3a2c1e0f",
+    "domain_sessionidx": "3",
+    "network_userid": "ecdff4d0-9175-40ac-a8bb-325c49733607",
+    "geo_country": "DE",
+    "geo_region": "BE",
+    "geo_city": "Berlin",
+    "geo_zipcode": "10115",
+    "geo_latitude": "52.5321",
+    "geo_longitude": "13.3849",
+    "geo_region_name": "Land Berlin",
+    "page_url": f"https://shop.example.com{SECRET_PATH}?tab=orders",
+    "page_title": "Meine Bestellungen",
+    "page_urlscheme": "https",
+    "page_urlhost": "shop.example.com",
+    "page_urlport": "443",
+    "page_urlpath": SECRET_PATH,
+    "page_urlquery": "tab=orders",
+    "useragent": "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
+    "br_lang": "de-DE",
+    "br_features_pdf": "1",
+    "br_cookies": "1",
+    "br_colordepth": "24",
+    "br_viewwidth": "1280",
+    "br_viewheight": "720",
+    "os_timezone": "Europe/Berlin",
+    "dvce_screenwidth": "1920",
+    "dvce_screenheight": "1080",
+    "doc_charset": "UTF-8",
+    "doc_width": "1280",
+    "doc_height": "3400",
+    "dvce_sent_tstamp": "2026-11-28 11:59:59.902",
+    "derived_contexts": orjson.dumps({"schema": CONTEXTS, "data": [UA_PARSER]}).decode(),
+    "domain_sessionid": "7b3f1e2d-4c5a-4b6e-9f8d-1a2b3c4d5e6f",
+    "derived_tstamp": "2026-11-28 11:59:59.959",
+    "event_vendor": "com.snowplowanalytics.snowplow",
+    "event_name": "page_view",
+    "event_format": "jsonschema",
+    "event_version": "1-0-0",
+    "event_fingerprint": "e3dbfa9ca0a7b3f1b2c6d8e4f5a6b7c8",
+}
+
+
+def enriched_line(fields: dict[str, str] | None = None, residency: str | None = "eu") -> str:
+    """A 131-field enriched TSV line: BASE_FIELDS, a web_page context, the residency context if given."""
+    entities: list[dict[str, Any]] = [WEB_PAGE]
+    if residency is not None:
+        entities.append({"schema": RESIDENCY, "data": {"residency": residency}})
+    values = {**BASE_FIELDS, "contexts": orjson.dumps({"schema": CONTEXTS, "data": entities}).decode()}
+    values.update(fields or {})
+    unknown = set(values) - set(ENRICHED_FIELDS)
+    assert not unknown, unknown
+    return "\t".join(values.get(name, "") for name in ENRICHED_FIELDS)
+
+
+def assert_quotes_nothing(error: PayloadError) -> None:
+    for text in (str(error), error.reason):
+        for canary in (CANARY_EMAIL, CANARY_IP, SECRET_PATH, "Berlin"):
+            assert canary not in text
+
+
+def test_the_field_list_is_the_canonical_event_model() -> None:
+    assert len(ENRICHED_FIELDS) == len(set(ENRICHED_FIELDS)) == 131
+    assert ENRICHED_FIELDS[:7] == (
+        "app_id",
+        "platform",
+        "etl_tstamp",
+        "collector_tstamp",
+        "dvce_created_tstamp",
+        "event",
+        "event_id",
+    )
+    assert ENRICHED_FIELDS[-1] == "true_tstamp"
+
+
+def test_tsv_is_claimed_by_its_field_count_and_only_as_text() -> None:
+    line = enriched_line().encode()
+    assert TSV.matches_text(line)
+    assert TSV.matches_text(line + b"\n")
+    assert TSV.matches_text(line + b"\r\n")
+    assert not TSV.reads_json
+    assert not TSV.matches({"event_id": "x"})
+    assert not TSV.matches_text(b"{" + line)
+
+
+@pytest.mark.parametrize("change", ["drop the last field", "add a field"])
+def test_a_line_with_another_field_count_is_not_claimed(change: str) -> None:
+    line = enriched_line()
+    line = line.rsplit("\t", 1)[0] if change == "drop the last field" else line + "\textra"
+    assert not TSV.matches_text(line.encode())
+
+
+def test_split_gives_one_event_of_the_non_empty_fields_with_the_exact_bytes() -> None:
+    raw = enriched_line().encode() + b"\n"
+    [event] = TSV.split({}, raw)
+    assert event.error is None and event.index == 0
+    assert event.raw == raw
+    body = event.body
+    assert body["event_id"] == "c6ef3124-b53a-4b13-a233-0088f79dcbcb"
+    assert body["collector_tstamp"] == "2026-11-28 12:00:00.000"
+    assert body["geo_country"] == "DE" and body["user_ipaddress"] == CANARY_IP
+    assert "txn_id" not in body and "true_tstamp" not in body  # empty columns are absent
+    assert set(body) == set(BASE_FIELDS) | {"contexts"}
+    assert TSV.ip_of(body) == CANARY_IP
+
+
+def test_encode_writes_back_the_identical_line() -> None:
+    line = enriched_line().encode()
+    [event] = TSV.split({}, line + b"\n")
+    assert TSV.encode(event.body, {}) == line
+
+
+def test_encode_turns_tabs_and_line_breaks_in_values_into_spaces() -> None:
+    [event] = TSV.split({}, enriched_line().encode())
+    body = {**event.body, "page_title": "Meine\tBestellungen\nSeite\r2", "user_id": None}
+    written = TSV.encode(body, {})
+    assert TSV.matches_text(written)
+    [again] = TSV.split({}, written)
+    assert again.body["page_title"] == "Meine Bestellungen Seite 2"
+    assert "user_id" not in again.body
+    assert again.body["page_urlpath"] == SECRET_PATH  # the columns after it did not shift
+
+
+def test_tsv_signals_read_the_declared_entity_and_the_enriched_fields() -> None:
+    [event] = TSV.split({}, enriched_line().encode())
+    assert TSV.signals(event.body) == (
+        ("eu", DECLARED_LABEL),
+        ("DE", "geo_country"),
+        (CANARY_IP, "user_ipaddress"),
+        ("de-DE", "br_lang"),
+        ("Europe/Berlin", "os_timezone"),
+    )
+
+
+def test_tsv_without_the_residency_entity_declares_nothing() -> None:
+    [event] = TSV.split({}, enriched_line(residency=None).encode())
+    assert TSV.signals(event.body)[0] is None
+    [event] = TSV.split({}, enriched_line({"contexts": ""}, residency=None).encode())
+    assert TSV.signals(event.body)[0] is None
+
+
+def test_a_residency_entity_an_enrichment_derived_is_not_a_declaration() -> None:
+    derived = {"schema": CONTEXTS, "data": [UA_PARSER, {"schema": RESIDENCY, "data": {"residency": "us"}}]}
+    line = enriched_line({"derived_contexts": orjson.dumps(derived).decode()}, residency=None)
+    [event] = TSV.split({}, line.encode())
+    assert TSV.signals(event.body)[0] is None
+
+
+def test_the_pseudonymized_copy_still_writes_131_columns() -> None:
+    [event] = TSV.split({}, enriched_line().encode())
+    copy = Pseudonymizer(PseudonymKey("eu", 1, bytes(range(32)))).copy(event.body, TSV)
+    written = TSV.encode(copy, {})
+    assert TSV.matches_text(written)
+    for value in (CANARY_EMAIL, CANARY_IP, BASE_FIELDS["domain_userid"], BASE_FIELDS["network_userid"]):
+        assert value.encode() not in written
+    [again] = TSV.split({}, written)
+    assert again.body["user_ipaddress"] == "203.0.113.0"
+    assert again.body["user_id"].startswith("pz:eu:1:")
+    assert again.body["geo_country"] == "DE"
+
+
+def test_the_sdk_json_form_is_claimed_and_reads_the_same_signals() -> None:
+    line = enriched_line()
+    document = transform(line)  # the official Snowplow Python Analytics SDK
+    assert document["contexts_io_residencygateway_residency_1"] == [{"residency": "eu"}]
+    assert document["collector_tstamp"] == "2026-11-28T12:00:00.000Z"  # the SDK rewrites timestamps
+    raw = orjson.dumps(document)
+
+    assert JSON.matches(document)
+    assert not TSV.matches_text(raw)
+    for other in (SnowplowFormat(), Ga4Format(), RudderStackFormat(), SegmentFormat(), SnowplowGetFormat()):
+        assert not other.matches(document), other.name
+
+    [event] = JSON.split(document, raw)
+    assert event.raw == raw and event.body is document
+    [tsv_event] = TSV.split({}, line.encode())
+    assert [value for value, _ in JSON.signals(document)] == [
+        value for value, _ in TSV.signals(tsv_event.body)
+    ]
+    assert JSON.signals(document) == (
+        ("eu", "contexts_io_residencygateway_residency_1.0.residency"),
+        ("DE", "geo_country"),
+        (CANARY_IP, "user_ipaddress"),
+        ("de-DE", "br_lang"),
+        ("Europe/Berlin", "os_timezone"),
+    )
+    assert JSON.ip_of(document) == CANARY_IP
+    assert orjson.loads(JSON.encode(document, {})) == document
+
+
+def test_the_json_form_is_pseudonymized_at_the_same_fields() -> None:
+    document = transform(enriched_line())
+    copy = Pseudonymizer(PseudonymKey("eu", 1, bytes(range(32)))).copy(document, JSON)
+    written = JSON.encode(copy, {})
+    assert CANARY_EMAIL.encode() not in written and CANARY_IP.encode() not in written
+    assert copy["domain_sessionidx"] == 3  # typed values the SDK made are left alone
+
+
+def test_the_json_form_needs_the_enriched_event_keys() -> None:
+    document = transform(enriched_line())
+    for key in ("event_id", "collector_tstamp", "v_etl"):
+        assert not JSON.matches({k: v for k, v in document.items() if k != key})
+    assert not JSON.matches({"event_id": "x", "collector_tstamp": 1, "v_etl": "y"})
+    with pytest.raises(PayloadError, match="enriched event has no event_id") as caught:
+        JSON.split({**document, "event_id": ""}, b"{}")
+    assert_quotes_nothing(caught.value)
+
+
+@pytest.mark.parametrize("missing", ["event_id", "collector_tstamp"])
+def test_a_line_without_an_id_or_collector_time_is_rejected(missing: str) -> None:
+    raw = enriched_line({missing: ""}).encode()
+    assert TSV.matches_text(raw)
+    with pytest.raises(PayloadError) as caught:
+        TSV.split({}, raw)
+    assert caught.value.stage == "decode"
+    assert caught.value.reason == f"enriched event has no {missing}"
+    assert_quotes_nothing(caught.value)
+
+
+def test_a_record_of_two_lines_is_claimed_and_rejected() -> None:
+    line = enriched_line().encode()
+    raw = line + b"\n" + line + b"\n"
+    assert TSV.matches_text(raw)
+    with pytest.raises(PayloadError) as caught:
+        TSV.split({}, raw)
+    assert caught.value.reason == "enriched TSV record holds 2 lines, expected one"
+    assert_quotes_nothing(caught.value)
+
+
+def test_a_line_break_inside_a_value_is_rejected_when_split() -> None:
+    raw = enriched_line({"page_title": "Meine\nBestellungen"}).encode()
+    assert not TSV.matches_text(raw)  # the first line is short of 130 tabs
+    with pytest.raises(PayloadError, match="holds 2 lines") as caught:
+        TSV.split({}, raw)
+    assert_quotes_nothing(caught.value)
+
+
+def test_a_line_that_is_not_utf8_is_rejected() -> None:
+    raw = enriched_line({"page_title": "Meine Bestellungen"}).encode().replace(b"Meine", b"M\xffine")
+    assert TSV.matches_text(raw)
+    with pytest.raises(PayloadError) as caught:
+        TSV.split({}, raw)
+    assert caught.value.reason == "enriched TSV is not UTF-8"
+    assert_quotes_nothing(caught.value)
+
+
+def test_split_checks_the_field_count_itself() -> None:
+    # A pinned topic or a caller may hand split a line that matches_text would not claim.
+    raw = (enriched_line() + "\textra").encode()
+    with pytest.raises(PayloadError) as caught:
+        TSV.split({}, raw)
+    assert caught.value.reason == "enriched TSV has 132 fields, expected 131"
+
+
+@pytest.mark.parametrize(
+    ("contexts", "reason"),
+    [
+        (
+            f'{{"schema": "{CONTEXTS}", "data": [{{"data": {{"email": "{CANARY_EMAIL}"',
+            "snowplow enriched contexts are not valid JSON",
+        ),
+        (
+            f'{{"schema": "{CONTEXTS}", "data": {{"email": "{CANARY_EMAIL}"}}}}',
+            "snowplow enriched contexts hold no data array",
+        ),
+    ],
+)
+def test_broken_contexts_fail_classification_without_quoting_them(contexts: str, reason: str) -> None:
+    [event] = TSV.split({}, enriched_line({"contexts": contexts}).encode())
+    with pytest.raises(PayloadError) as caught:
+        TSV.signals(event.body)
+    assert caught.value.reason == reason and caught.value.stage == "classify"
+    assert_quotes_nothing(caught.value)
