@@ -101,3 +101,21 @@ def test_error_reasons_never_quote_the_payload() -> None:
         except PayloadError as error:
             reasons = [error.reason]
         assert reasons and all(secret not in r and "jane" not in r for r in reasons)
+
+
+def test_snowplow_self_describing_events_and_contexts_read_the_same_in_both_encodings() -> None:
+    import base64
+
+    from streams.formats.snowplow import context_entities, self_describing_event
+
+    entity = {"schema": "iglu:com.acme/x/jsonschema/1-0-0", "data": {"a": 1}}
+    contexts = orjson.dumps({"schema": "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1",
+                             "data": [entity]})  # fmt: skip
+    event = orjson.dumps({"schema": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0",
+                          "data": entity})  # fmt: skip
+    unpadded = base64.urlsafe_b64encode(contexts).decode().rstrip("=")
+    standard = base64.b64encode(event).decode()
+    assert context_entities({"co": contexts.decode()}) == context_entities({"cx": unpadded}) == [entity]
+    assert self_describing_event({"ue_pr": event.decode()}) == self_describing_event({"ue_px": standard})
+    with pytest.raises(PayloadError, match="snowplow cx is not valid JSON"):
+        context_entities({"cx": "bm90IGpzb24"})
