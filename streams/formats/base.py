@@ -130,13 +130,6 @@ class CollectorFormat(ABC):
         changed._signal_paths = self._labelled(fields)
         return changed
 
-    def ip_of(self, event: dict[str, Any]) -> str | None:
-        for path in self.ip_paths:
-            value = get_path(event, path)
-            if isinstance(value, str) and value:
-                return value
-        return None
-
     @staticmethod
     def _labelled(fields: SignalFields) -> tuple[tuple[tuple[Path, str], ...], ...]:
         return tuple(tuple((path, path_text(path)) for path in paths) for paths in fields.in_order())

@@ -156,7 +156,7 @@ def test_split_gives_one_event_of_the_non_empty_fields_with_the_exact_bytes() ->
     assert body["geo_country"] == "DE" and body["user_ipaddress"] == CANARY_IP
     assert "txn_id" not in body and "true_tstamp" not in body  # empty columns are absent
     assert set(body) == set(BASE_FIELDS) | {"contexts"}
-    assert TSV.ip_of(body) == CANARY_IP
+    assert TSV.signals(body)[2] == (CANARY_IP, "user_ipaddress")
 
 
 def test_encode_writes_back_the_identical_line() -> None:
@@ -239,7 +239,7 @@ def test_the_sdk_json_form_is_claimed_and_reads_the_same_signals() -> None:
         ("de-DE", "br_lang"),
         ("Europe/Berlin", "os_timezone"),
     )
-    assert JSON.ip_of(document) == CANARY_IP
+    assert JSON.signals(document)[2] == (CANARY_IP, "user_ipaddress")
     assert orjson.loads(JSON.encode(document, {})) == document
 
 
