@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ class MaxMindGeolocator:
         except OSError as exc:
             raise GeolocationDatabaseError(f"{path}: can't read it ({exc.strerror})") from None
         meta = self._reader.metadata()
-        self.source = f"maxmind:{meta.database_type} built {meta.build_epoch} ({path.name})"
+        built = datetime.fromtimestamp(meta.build_epoch, UTC).date().isoformat()
+        self.source = f"maxmind:{meta.database_type} built {built} ({path.name})"
         # Real traffic repeats IPs heavily; the cache makes the common case a dict hit.
         self.lookup = lru_cache(maxsize=65_536)(self._lookup)
 
@@ -57,8 +59,13 @@ class MaxMindGeolocator:
                 address = ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, ip))
         except (OSError, ValueError):
             return INVALID
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped  # judged, and looked up, as the IPv4 address it carries
+        if isinstance(address, ipaddress.IPv6Address):
+            # Judge, and look up, the address the database will really answer for: its IPv4 tree
+            # sits at ::/96 and MaxMind's files alias ::ffff:0:0/96 and 2002::/16 onto it, so
+            # `is_global` on the IPv6 form would let "::10.0.0.1" through as public.
+            carried = _embedded_ipv4(address)
+            if carried is not None:
+                address = carried
         if not address.is_global or address.is_multicast:
             return NOT_PUBLIC
         try:
@@ -77,3 +84,11 @@ class MaxMindGeolocator:
         if code is not None or "continent" in record:
             return NOT_A_COUNTRY
         return UNKNOWN
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address that an IPv4-compatible, IPv4-mapped or 6to4 IPv6 address carries, if any."""
+    value = int(address)
+    if value >> 32 in (0, 0xFFFF):  # ::a.b.c.d and ::ffff:a.b.c.d
+        return ipaddress.IPv4Address(value & 0xFFFF_FFFF)
+    return address.sixtofour  # 2002:aabb:ccdd::/48 carries a.b.c.d

@@ -1,5 +1,6 @@
 """A MaxMind-format database as the geolocation source: answers, special ranges, and bad files."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,12 @@ def geolocator(tmp_path_factory: pytest.TempPathFactory) -> MaxMindGeolocator:
         ("127.0.0.1", None, "not-public"),
         ("192.0.2.7", None, "not-public"),
         ("::ffff:192.168.1.1", None, "not-public"),
+        # The database answers these IPv6 forms from its IPv4 data, so they are judged on that IPv4.
+        ("::10.0.0.1", None, "not-public"),
+        ("2002:a00:1::1", None, "not-public"),
+        ("::8.8.8.8", "US", "country"),
+        ("2002:808:808::1", "US", "country"),
+        ("2001::1", None, "not-public"),  # Teredo: the IPv4 it carries is a relay, not the user
         ("fe80::1", None, "not-public"),
         ("224.0.0.1", None, "not-public"),
         ("100.64.0.1", None, "not-public"),
@@ -60,7 +67,7 @@ def test_the_full_ip_decides_not_its_truncation(geolocator: MaxMindGeolocator) -
 
 
 def test_source_names_the_database(geolocator: MaxMindGeolocator) -> None:
-    assert geolocator.source.startswith("maxmind:GeoIP2-Country built ")
+    assert re.fullmatch(r"maxmind:GeoIP2-Country built \d{4}-\d\d-\d\d \(country\.mmdb\)", geolocator.source)
 
 
 def test_a_missing_or_foreign_file_is_a_clear_error(tmp_path: Path) -> None:
