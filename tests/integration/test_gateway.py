@@ -155,18 +155,19 @@ def test_mixed_traffic_counts_match_the_pure_pipeline(kafka_bootstrap: str) -> N
 def test_a_restarted_engine_resumes_after_its_last_commit(kafka_bootstrap: str) -> None:
     config, _ = fresh_config(kafka_bootstrap)
     ingest = config.topics.ingest[0]
-    first = [
-        orjson.dumps({"type": "track", "event": f"e{i}", "anonymousId": "a", "context": {"ip": "8.8.8.8"}})
-        for i in range(20)
-    ]
-    produce(kafka_bootstrap, ingest, list(first))
+
+    def us_tracks(prefix: str, count: int) -> list[bytes | None]:
+        return [
+            orjson.dumps(
+                {"type": "track", "event": f"{prefix}{i}", "anonymousId": "a", "context": {"ip": "8.8.8.8"}}
+            )
+            for i in range(count)
+        ]
+
+    produce(kafka_bootstrap, ingest, us_tracks("e", 20))
     with running_engine(config, kafka_bootstrap):
         wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
-    second = [
-        orjson.dumps({"type": "track", "event": f"f{i}", "anonymousId": "a", "context": {"ip": "8.8.8.8"}})
-        for i in range(7)
-    ]
-    produce(kafka_bootstrap, ingest, list(second))
+    produce(kafka_bootstrap, ingest, us_tracks("f", 7))
     with running_engine(config, kafka_bootstrap):
         wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
     events = [
