@@ -48,14 +48,20 @@ def measure_engine(payloads: list[bytes], port: int) -> tuple[float, float, int]
     topics = base.topics.model_copy(
         update={
             "ingest": [f"bench{run}.ingest"],
-            "global_": f"bench{run}.global",
             "quarantine": f"bench{run}.quarantine",
             "dead_letter": f"bench{run}.dead-letter",
+            "audit": f"bench{run}.audit",
+            "erasure": f"bench{run}.erasure",
         }
     )
+    destinations = {
+        name: d.model_copy(update={"topic": f"bench{run}.{name}"}) for name, d in base.destinations.items()
+    }
     regions = {n: r.model_copy(update={"topic": f"bench{run}.{n}"}) for n, r in base.regions.items()}
     kafka = base.kafka.model_copy(update={"group_id": f"bench-{run}", "partitions": 1})
-    config = base.model_copy(update={"topics": topics, "regions": regions, "kafka": kafka})
+    config = base.model_copy(
+        update={"topics": topics, "regions": regions, "kafka": kafka, "destinations": destinations}
+    )
     apply_topics(config, bootstrap)
     ingest = config.topics.ingest[0]
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4"})
@@ -68,7 +74,7 @@ def measure_engine(payloads: list[bytes], port: int) -> tuple[float, float, int]
                 producer.poll(0.05)
     producer.flush(120)
     engine = GatewayEngine(
-        Pipeline(config, development_keys(config.exporting_regions())),
+        Pipeline(config, development_keys(config.key_regions())),
         consumer_settings(config.kafka, bootstrap),
         producer_settings(config.kafka, bootstrap),
         [ingest],
@@ -100,7 +106,7 @@ def main() -> None:
     payloads = list(TrafficGenerator(seed=1).payloads(args.payloads))
     size = sum(map(len, payloads)) / len(payloads)
     config = load_config(None)
-    pipeline = Pipeline(config, development_keys(config.exporting_regions()))
+    pipeline = Pipeline(config, development_keys(config.key_regions()))
     print(f"payloads: {len(payloads)}, mean {size:.0f} bytes")
     # The first pass fills the geolocation and pseudonym caches; the second shows the steady state.
     for label in ("cold caches", "warm caches"):

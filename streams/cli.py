@@ -11,12 +11,13 @@ import orjson
 
 from streams import __version__
 from streams.config import ConfigError, GatewayConfig, load_config
-from streams.keys import KeyRing, KeyUnavailable, development_keys, env_var_name, keys_from_env
+from streams.keys import KeyRing, KeyUnavailable, development_keys
 from streams.keysource import announce_development_keys, configured_or_development_keys
 from streams.localbroker.server import BrokerStatus
 
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
+    from streams.subject_keys import SubjectKeys
 
 DEFAULT_BROKER_PORT = 19092
 _CONFIG_HELP = "Gateway config (YAML). Default: the policy shipped with the gateway (config/policy.yaml)."
@@ -60,11 +61,15 @@ def run(
     log_level: str,
 ) -> None:
     """Run the gateway: consume the ingest topics and route every event."""
+    from confluent_kafka import Producer
     from faust import Worker
 
     from streams.kafka.clients import consumer_settings, producer_settings
     from streams.kafka.engine import GatewayEngine
+    from streams.kafka.subjects import SubjectKeyStore
     from streams.kafka.topics import missing_topics
+    from streams.key_providers import provider_for
+    from streams.key_refresh import KeyRefresher
     from streams.worker import build_app
 
     config = _config(config_path)
@@ -77,42 +82,71 @@ def run(
             "create them with `residency-gateway topics apply`"
         )
     kafka = config.kafka
+    # Per-subject keys and erasure state, each region's in its own compacted topic.
+    subjects = SubjectKeyStore(
+        bootstrap,
+        {region: config.subject_keys_topic(region) for region in config.regions},
+        Producer(producer_settings(kafka, bootstrap)),
+    )
+    pipeline = _pipeline(config, keys, subjects)
+    key_ring = lambda: keys  # noqa: E731 - development keys never change
+    if not dev_keys:
+        refresher = KeyRefresher(
+            provider_for(config.keys),
+            config.key_regions(),
+            keys,
+            pipeline.set_keys,
+            refresh_seconds=config.keys.refresh_seconds,
+            max_age_seconds=config.keys.max_age_seconds,
+        )
+        refresher.start()
+        key_ring = refresher.ring
     engine = GatewayEngine(
-        _pipeline(config, keys),
+        pipeline,
         consumer_settings(kafka, bootstrap),
         producer_settings(kafka, bootstrap),
         list(config.topics.ingest),
         batch_size=kafka.batch_size,
         poll_timeout=kafka.poll_timeout_ms / 1000,
+        subject_store=subjects,
+        keys=key_ring,
     )
     app = build_app(f"{kafka.group_id}-worker", bootstrap, engine, web_port, web_host)
     Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()
 
 
-def _pipeline(config: GatewayConfig, keys: KeyRing) -> Pipeline:
+def _pipeline(config: GatewayConfig, keys: KeyRing, subjects: SubjectKeys | None = None) -> Pipeline:
     from streams.maxmind import GeolocationDatabaseError
     from streams.pipeline import Pipeline
 
     try:
-        return Pipeline(config, keys)
+        return Pipeline(config, keys, subjects=subjects)
     except GeolocationDatabaseError as error:
         _fail(f"jurisdiction.geolocation.database: {error}")
 
 
 def _run_keys(config: GatewayConfig, dev_keys: bool) -> KeyRing:
-    regions = config.exporting_regions()
+    from streams.key_providers import key_location, provider_for
+
+    regions = config.key_regions()
     if dev_keys:
         announce_development_keys(regions)
         return development_keys(regions)
     try:
-        return keys_from_env(regions, config.keys.env_prefix)
+        provider = provider_for(config.keys)
+        ring = provider.load(regions)
     except KeyUnavailable as error:
-        names = ", ".join(env_var_name(config.keys.env_prefix, r) for r in regions)
+        problems = "".join(f"\n  {problem}" for problem in error.problems)
+        places = ", ".join(key_location(config.keys, r) for r in regions)
         _fail(
-            f"refusing to start without pseudonymization keys ({error}).\n"
-            f'  Set {names} to "<version>:<base64 of 32+ random bytes>",\n'
+            f"refusing to start without pseudonymization keys:{problems}\n"
+            f'  Put "<version>:<base64 of 32+ random bytes>" (`residency-gateway keys new`) in {places},\n'
             "  or pass --dev-keys to use ephemeral development keys (never in production)."
         )
+    # Fingerprints, never keys: the log says which key versions this process pseudonymizes with.
+    current = ", ".join(f"{r} v{ring.for_region(r).version} ({ring.fingerprint(r)})" for r in regions)
+    click.echo(f"residency-gateway: keys from {provider.description}: {current or 'none needed'}", err=True)
+    return ring
 
 
 @main.command()
@@ -142,7 +176,8 @@ def _explain_keys(config: GatewayConfig) -> KeyRing:
     try:
         return configured_or_development_keys(config)
     except KeyUnavailable as error:
-        _fail(str(error))
+        listed = "".join(f"\n  {problem}" for problem in error.problems)
+        _fail(f"pseudonymization keys are configured but can't be used:{listed}")
 
 
 @main.command("check-config")
@@ -163,12 +198,17 @@ def check_config(config_file: str) -> None:
         _fail(str(ConfigError(config_file, [f"jurisdiction.geolocation.database: {error}"])), code=1)
     countries = config.country_regions()
     pinned = ", ".join(f"{topic}={name}" for topic, name in config.topics.ingest_formats.items())
+    transfers = "; ".join(
+        f"{name} -> {', '.join(f'{d} ({rules})' for d, rules in region.transfers.items()) or 'nowhere'}"
+        for name, region in config.regions.items()
+    )
     click.echo(
-        f"{config_file}: ok (policy {config.policy_version}, {len(config.regions)} regions, "
-        f"{len(countries)} countries assigned, global copy from {', '.join(config.exporting_regions())})\n"
+        f"{config_file}: ok (policy {config.policy_version}, {config.policy_hash()}, "
+        f"{len(config.regions)} regions, {len(countries)} countries assigned)\n"
         f"  signals, by precedence: {', '.join(policy.signals)}; on conflict: {policy.on_conflict}\n"
         f"  geolocation: {geolocation}\n"
-        f"  ingest formats: {pinned or 'detected per payload'}"
+        f"  ingest formats: {pinned or 'detected per payload'}\n"
+        f"  copies: {transfers}"
     )
 
 
@@ -280,6 +320,108 @@ def topics_apply(config_path: str | None, bootstrap: str | None) -> None:
         click.echo(f"created  {topic}")
     for topic in plan.existing:
         click.echo(f"exists   {topic}")
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Pseudonymization keys: make a new one, check the configured ones. Never prints a secret."""
+
+
+@keys_group.command("new")
+@click.option("--region", required=True, help="The region the key is for.")
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="The key's version: one more than the region's current version when rotating.",
+)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
+@click.option(
+    "--kms-key-id",
+    help="Wrap the key with this AWS KMS key (GenerateDataKey) and print the ciphertext blob, not the key.",
+)
+@click.option("--kms-region", help="AWS region of the KMS key. Default: keys.kms.region_name, AWS_REGION.")
+@click.option("--kms-endpoint-url", help="Another KMS endpoint. Default: keys.kms.endpoint_url.")
+def keys_new(
+    region: str,
+    version: int,
+    config_path: str | None,
+    kms_key_id: str | None,
+    kms_region: str | None,
+    kms_endpoint_url: str | None,
+) -> None:
+    """Print a new key-text entry, <version>:<base64>, for one region; stderr says where it goes."""
+    import secrets
+
+    from streams.key_providers import key_location
+    from streams.key_providers.aws_kms import generate_wrapped_key
+    from streams.key_providers.key_text import format_entry
+    from streams.keys import MIN_KEY_BYTES
+
+    config = _config(config_path)
+    settings = config.keys
+    if region not in config.regions:
+        _fail(f"--region {region!r} is not a region of the config ({', '.join(config.regions)})")
+    if kms_key_id is None and settings.source == "aws_kms":
+        _fail("keys.source is aws_kms: pass --kms-key-id so that KMS wraps the key")
+    if kms_key_id is None:
+        material = secrets.token_bytes(MIN_KEY_BYTES)
+    else:
+        try:
+            material = generate_wrapped_key(
+                region,
+                kms_key_id,
+                region_name=kms_region or settings.kms.region_name,
+                endpoint_url=kms_endpoint_url or settings.kms.endpoint_url,
+            )
+        except KeyUnavailable as error:
+            _fail(str(error), code=1)
+    click.echo(format_entry(version, material))
+    notes = [
+        f"residency-gateway: key version {version} for region {region!r} "
+        f"({'wrapped by KMS key ' + kms_key_id if kms_key_id else 'plain, keep it secret'}).",
+        f"  It goes first in {key_location(settings, region)}; to rotate, keep the previous entry after it "
+        "with @<end of the overlap window>, e.g. 2:<new>,1:<old>@2026-12-31T00:00:00Z (docs/keys.md).",
+    ]
+    if kms_key_id is not None and settings.source != "aws_kms":
+        notes.append("  The config's keys.source must be aws_kms for the gateway to decrypt it.")
+    click.echo("\n".join(notes), err=True)
+
+
+@keys_group.command("check")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
+def keys_check(config_path: str | None) -> None:
+    """Load the configured keys; print each region's versions, retire dates and fingerprints."""
+    from streams.key_providers import provider_for
+    from streams.keys import key_fingerprint, utc_now, utc_text
+
+    config = _config(config_path)
+    regions = config.key_regions()
+    try:
+        provider = provider_for(config.keys)
+        ring = provider.load(regions)
+    except KeyUnavailable as error:
+        noun = "problem" if len(error.problems) == 1 else "problems"
+        listed = "".join(f"\n  {problem}" for problem in error.problems)
+        _fail(f"keys ({config.keys.source}): {len(error.problems)} {noun}{listed}", code=1)
+    click.echo(f"keys from {provider.description}: ok ({len(regions)} regions)")
+    now = utc_now()
+    for region in regions:
+        current = ring.for_region(region).version
+        for key in ring.all_keys(region):
+            if key.retire_after is not None and key.retired(now):
+                state = f"retired after {utc_text(key.retire_after)}; remove it"
+            elif key.version == current:
+                state = "current"
+                if key.retire_after is not None:
+                    state += f", retires after {utc_text(key.retire_after)}"
+            else:
+                state = "resolvable" + (
+                    f" until {utc_text(key.retire_after)}" if key.retire_after else ", never retires"
+                )
+            click.echo(f"  {region}: version {key.version}, fingerprint {key_fingerprint(key)}: {state}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,12 +7,14 @@ live here: the file only names where keys come from.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import orjson
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -107,16 +109,91 @@ class TopicNames(_Strict):
     ingest: list[TopicName] = Field(default=["events.ingest"], min_length=1)
     # Pin a collector format per ingest topic; a topic not listed detects the format per payload.
     ingest_formats: dict[TopicName, FormatName] = {}
-    global_: TopicName = Field(default="events.global", alias="global")
     quarantine: TopicName = "events.quarantine"
     dead_letter: TopicName = "events.dead-letter"
+    # One record per event, with no personal data: what happened to it and why.
+    audit: TopicName = "events.audit"
+    # Data-subject erasure requests.
+    erasure: TopicName = "events.erasure"
+    # Each region's per-subject keys and erasure state live in a compacted topic named
+    # <region topic><subject_keys_suffix>, in the region.
+    subject_keys_suffix: str = Field(default=".subject-keys", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class Destination(_Strict):
+    """A topic that may receive copies of events from regions whose `transfers` name it."""
+
+    topic: TopicName
+    # A consent purpose (see `consent.purposes`): an event whose consent doesn't grant it isn't sent.
+    purpose: str | None = None
+
+
+# The field rules a region keeps in its home topic unless it names others: the event as it came.
+FULL = "full"
+Transform = Literal["keep", "drop", "pseudonymize", "tokenize", "generalize"]
+# The transforms each kind of personal field can take; generalize means: IP to /24 or /48,
+# timestamp to the hour, geo to the country, user agent to browser family and OS.
+TRANSFORMS_BY_KIND: dict[str, frozenset[str]] = {
+    "user_id": frozenset({"keep", "drop", "pseudonymize", "tokenize"}),
+    "anonymous_id": frozenset({"keep", "drop", "pseudonymize", "tokenize"}),
+    "email": frozenset({"keep", "drop", "pseudonymize", "tokenize"}),
+    "phone": frozenset({"keep", "drop", "pseudonymize", "tokenize"}),
+    "name": frozenset({"keep", "drop", "pseudonymize", "tokenize"}),
+    "ip": frozenset({"keep", "drop", "pseudonymize", "generalize"}),
+    "geo": frozenset({"keep", "drop", "generalize"}),
+    "user_agent": frozenset({"keep", "drop", "generalize"}),
+    "timestamp": frozenset({"keep", "drop", "generalize"}),
+    "found_in_text": frozenset({"keep", "drop", "pseudonymize"}),
+    "path": frozenset({"keep", "drop", "pseudonymize", "tokenize"}),
+}
+# Kinds that identify a person directly, or nearly: never kept in a copy that leaves a region.
+NEVER_KEPT_ACROSS_BORDERS = ("user_id", "anonymous_id", "email", "phone", "name", "ip", "found_in_text")
+
+
+class FieldRules(_Strict):
+    """A transform per kind of personal field. Unnamed kinds take the safe default shown."""
+
+    user_id: Transform = "pseudonymize"
+    anonymous_id: Transform = "pseudonymize"
+    email: Transform = "pseudonymize"
+    phone: Transform = "pseudonymize"
+    name: Transform = "drop"
+    ip: Transform = "generalize"
+    geo: Transform = "generalize"
+    user_agent: Transform = "generalize"
+    timestamp: Transform = "generalize"
+    # Emails, phone numbers and IP addresses found by value in any other string (free text,
+    # URLs). pseudonymize replaces emails and phones with their pseudonyms and generalizes IPs.
+    found_in_text: Literal["keep", "drop", "pseudonymize"] = "pseudonymize"
+    # More fields, per format: {segment: {properties.order_note: drop}}; these win over kinds.
+    paths: dict[FormatName, dict[str, Transform]] = {}
 
 
 class Region(_Strict):
     countries: list[CountryOrGroup] | Literal["*"]
     topic: TopicName
-    # What may leave the region on the global topic: a pseudonymized copy, or nothing.
-    global_copy: Literal["pseudonymized", "none"] = "none"
+    # The field rules for the home topic; "full" keeps the event exactly as it came.
+    home: str = FULL
+    # Destination name → the field rules of the copy it receives. A destination not listed
+    # receives nothing from this region.
+    transfers: dict[str, str] = {}
+
+
+class ConsentSettings(_Strict):
+    # An event that carries no consent information: "allow" sends it to every destination its
+    # region transfers to; "deny" sends it to no destination that names a purpose.
+    when_absent: Literal["allow", "deny"] = "allow"
+    # Purpose → collector format → the collector's category names that grant it; None uses the
+    # gateway's defaults (docs/consent.md).
+    purposes: dict[str, dict[FormatName, list[str]]] | None = None
+
+
+class ErasureSettings(_Strict):
+    # Events of an erased subject that arrive later:
+    #   suppress      written nowhere (the audit topic still records that they came)
+    #   pseudonymize  every output, the home topic's too, takes the `rules` field rules
+    after: Literal["suppress", "pseudonymize"] = "suppress"
+    rules: str = "pseudonymized"
 
 
 class SignalFieldOverrides(_Strict):
@@ -157,16 +234,38 @@ class GenericFormatSettings(_Strict):
     timezone: list[FieldPath] = []
     identifiers: list[FieldPath] = []
     emails: list[FieldPath] = []
+    phones: list[FieldPath] = []
+    names: list[FieldPath] = []
+    geo: list[FieldPath] = []
+    user_agents: list[FieldPath] = []
+    timestamps: list[FieldPath] = []
 
 
 class FormatSettings(_Strict):
     generic: GenericFormatSettings | None = None
 
 
+class KmsSettings(_Strict):
+    # The AWS region of the KMS keys; None takes it from the usual AWS environment.
+    region_name: str | None = None
+    # Another KMS endpoint (a VPC endpoint, or a local emulator in tests); None is AWS's own.
+    endpoint_url: str | None = None
+
+
 class KeySettings(_Strict):
     # Where pseudonymization keys come from; values never sit in this file.
-    source: Literal["env"] = "env"
+    #   env      environment variables <env_prefix><REGION>
+    #   file     one file per region, <directory>/<region>.key (a mounted secret)
+    #   aws_kms  the env variables (or files, when directory is set) hold KMS-encrypted keys,
+    #            decrypted once by AWS KMS at start and on every refresh
+    source: Literal["env", "file", "aws_kms"] = "env"
     env_prefix: str = Field(default="RESIDENCY_GATEWAY_KEY_", pattern=r"^[A-Z][A-Z0-9_]*$")
+    directory: str | None = None
+    kms: KmsSettings = KmsSettings()
+    # How often `run` reloads keys (picking up a rotation), and how long it may keep using
+    # keys it could not reload before it holds events instead (fail closed).
+    refresh_seconds: int = Field(default=300, ge=1, le=86_400)
+    max_age_seconds: int = Field(default=3600, ge=1, le=7 * 86_400)
 
 
 class GatewayConfig(_Strict):
@@ -178,9 +277,26 @@ class GatewayConfig(_Strict):
     jurisdiction: JurisdictionSettings = JurisdictionSettings()
     formats: FormatSettings = FormatSettings()
     keys: KeySettings = KeySettings()
+    destinations: dict[str, Destination] = {"global": Destination(topic="events.global", purpose="analytics")}
+    field_rules: dict[str, FieldRules] = {"pseudonymized": FieldRules()}
+    consent: ConsentSettings = ConsentSettings()
+    erasure: ErasureSettings = ErasureSettings()
 
     def exporting_regions(self) -> list[str]:
-        return [name for name, region in self.regions.items() if region.global_copy != "none"]
+        """Regions that send copies anywhere beyond their home topic."""
+        return [name for name, region in self.regions.items() if region.transfers]
+
+    def key_regions(self) -> list[str]:
+        """Regions that need a key: every one, since erasure keys subjects per jurisdiction."""
+        return list(self.regions)
+
+    def subject_keys_topic(self, region: str) -> str:
+        return self.regions[region].topic + self.topics.subject_keys_suffix
+
+    def policy_hash(self) -> str:
+        """A digest of the rules in force, for the audit trail: same rules, same hash."""
+        canonical = orjson.dumps(self.model_dump(mode="json", by_alias=True), option=orjson.OPT_SORT_KEYS)
+        return "sha256:" + hashlib.sha256(canonical).hexdigest()[:32]
 
     def country_regions(self) -> dict[str, str]:
         """Map every known country to its region; countries no region claims are absent."""
@@ -200,7 +316,18 @@ class GatewayConfig(_Strict):
     def all_topics(self) -> list[str]:
         named = self.topics
         regional = [region.topic for region in self.regions.values()]
-        return [*named.ingest, named.global_, named.quarantine, named.dead_letter, *regional]
+        destinations = [destination.topic for destination in self.destinations.values()]
+        subject_keys = [self.subject_keys_topic(name) for name in self.regions]
+        return [
+            *named.ingest,
+            *destinations,
+            named.quarantine,
+            named.dead_letter,
+            named.audit,
+            named.erasure,
+            *regional,
+            *subject_keys,
+        ]
 
 
 def _expand(codes: list[str]) -> list[str]:
@@ -246,10 +373,10 @@ def _cross_checks(config: GatewayConfig) -> list[str]:
     owner: dict[str, str] = {}
     rest_of_world: list[str] = []
     for name, region in config.regions.items():
-        if not _REGION_NAME.match(name) or name == GLOBAL_REGION:
+        if not _REGION_NAME.match(name) or name in config.destinations:
             problems.append(
-                f"regions.{name}: region names are lowercase identifiers and "
-                f"{GLOBAL_REGION!r} is reserved for the global topic"
+                f"regions.{name}: region names are lowercase identifiers, and destination names "
+                f"({', '.join(config.destinations)}) are taken"
             )
         if region.countries == REST_OF_WORLD:
             rest_of_world.append(name)
@@ -269,12 +396,17 @@ def _cross_checks(config: GatewayConfig) -> list[str]:
         )
     seen: dict[str, str] = {}
     named = [(f"topics.ingest[{i}]", t) for i, t in enumerate(config.topics.ingest)]
+    named += [(f"destinations.{name}.topic", d.topic) for name, d in config.destinations.items()]
     named += [
-        ("topics.global", config.topics.global_),
         ("topics.quarantine", config.topics.quarantine),
         ("topics.dead_letter", config.topics.dead_letter),
+        ("topics.audit", config.topics.audit),
+        ("topics.erasure", config.topics.erasure),
     ]
     named += [(f"regions.{name}.topic", r.topic) for name, r in config.regions.items()]
+    named += [
+        (f"regions.{name}.topic (subject keys)", config.subject_keys_topic(name)) for name in config.regions
+    ]
     for path, topic in named:
         if topic in seen:
             problems.append(f"{path}: topic {topic!r} is already used by {seen[topic]}")
@@ -288,11 +420,104 @@ def _cross_checks(config: GatewayConfig) -> list[str]:
             )
     if "generic" in config.jurisdiction.fields:
         problems.append("jurisdiction.fields.generic: name the generic format's fields under formats.generic")
+    problems += _transfer_checks(config)
     if config.kafka.min_insync_replicas > config.kafka.replication_factor:
         problems.append(
             f"kafka.min_insync_replicas: {config.kafka.min_insync_replicas} is more than "
             f"kafka.replication_factor ({config.kafka.replication_factor}); no write could succeed"
         )
+    return problems
+
+
+def _transfer_checks(config: GatewayConfig) -> list[str]:
+    """Field rules exist, fit their kinds, and nothing personal leaves a region in the clear."""
+    problems: list[str] = []
+    rules = config.field_rules
+    known_rules = ", ".join([FULL, *rules])
+    if FULL in rules:
+        problems.append(
+            f"field_rules.{FULL}: {FULL!r} is built in (the event as it came) and can't be redefined"
+        )
+    for name, rule_set in rules.items():
+        for kind, allowed in TRANSFORMS_BY_KIND.items():
+            if kind == "path":
+                continue
+            transform = getattr(rule_set, kind)
+            if transform not in allowed:
+                problems.append(
+                    f"field_rules.{name}.{kind}: {transform!r} does not apply to {kind.replace('_', ' ')} "
+                    f"(choose from {', '.join(sorted(allowed))})"
+                )
+        for format_name, paths in rule_set.paths.items():
+            for path, transform in paths.items():
+                where = f"field_rules.{name}.paths.{format_name}.{path}"
+                if transform not in TRANSFORMS_BY_KIND["path"]:
+                    problems.append(
+                        f"{where}: {transform!r} needs a kind of field; choose keep, drop, "
+                        "pseudonymize or tokenize"
+                    )
+                try:
+                    _field_path(path)
+                except ValueError as error:
+                    problems.append(f"{where}: {error}")
+    for region_name, region in config.regions.items():
+        if region.home != FULL and region.home not in rules:
+            problems.append(
+                f"regions.{region_name}.home: no field rules named {region.home!r} ({known_rules})"
+            )
+        for destination, rule_name in region.transfers.items():
+            where = f"regions.{region_name}.transfers.{destination}"
+            if destination not in config.destinations:
+                problems.append(
+                    f"{where}: no destination named {destination!r} "
+                    f"(destinations: {', '.join(config.destinations)})"
+                )
+            if rule_name == FULL:
+                problems.append(
+                    f"{where}: the full event never leaves its home topic; name field rules "
+                    "that pseudonymize it"
+                )
+                continue
+            copy_rules = rules.get(rule_name)
+            if copy_rules is None:
+                problems.append(f"{where}: no field rules named {rule_name!r} ({known_rules})")
+                continue
+            kept = [kind for kind in NEVER_KEPT_ACROSS_BORDERS if getattr(copy_rules, kind) == "keep"]
+            kept += [
+                f"{f}.{path}"
+                for f, paths in copy_rules.paths.items()
+                for path, t in paths.items()
+                if t == "keep"
+            ]
+            if kept:
+                problems.append(
+                    f"{where}: field rules {rule_name!r} keep {', '.join(kept)} in the clear; only "
+                    "pseudonymized, tokenized, generalized or dropped personal data may leave a region"
+                )
+    erasure_rules = config.erasure.rules
+    if erasure_rules not in rules:
+        problems.append(f"erasure.rules: no field rules named {erasure_rules!r} ({known_rules})")
+    elif config.erasure.after == "pseudonymize":
+        rule_set = rules[erasure_rules]
+        unsafe = [
+            kind for kind in NEVER_KEPT_ACROSS_BORDERS if getattr(rule_set, kind) in {"keep", "tokenize"}
+        ]
+        if unsafe:
+            problems.append(
+                f"erasure.rules: field rules {erasure_rules!r} keep or tokenize {', '.join(unsafe)}; "
+                "an erased subject's later events must be fully pseudonymized"
+            )
+    from streams.consent import DEFAULT_PURPOSES  # the consent module reads formats, which read config
+
+    purposes = config.consent.purposes if config.consent.purposes is not None else DEFAULT_PURPOSES
+    for name, target in config.destinations.items():
+        if not _REGION_NAME.match(name):
+            problems.append(f"destinations.{name}: destination names are lowercase identifiers")
+        if target.purpose is not None and target.purpose not in purposes:
+            problems.append(
+                f"destinations.{name}.purpose: {target.purpose!r} is not one of the consent purposes "
+                f"({', '.join(purposes)})"
+            )
     return problems
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from streams.config import GLOBAL_REGION, GatewayConfig, load_config
+from streams.config import GatewayConfig, load_config
 from streams.kafka.clients import admin_settings
 from streams.kafka.retry import retry_while_passing
 from streams.kafka.topics import apply_topics
@@ -86,11 +86,12 @@ def _output_topics(config: GatewayConfig) -> list[str]:
 
 
 def _expected_counts(config: GatewayConfig, payloads: list[bytes]) -> Counter[str]:
-    pipeline = Pipeline(config, development_keys(config.exporting_regions()))
+    pipeline = Pipeline(config, development_keys(config.key_regions()))
     expected: Counter[str] = Counter()
     for offset, payload in enumerate(payloads):
         for result in pipeline.process(payload, Source("demo", 0, offset)):
             expected.update(out.topic for out in result.outputs)
+            expected[config.topics.audit] += 1  # one audit record per event, whatever its outcome
     return expected
 
 
@@ -222,9 +223,10 @@ def _count_outputs(bootstrap: str, starts: dict[tuple[str, int], int]) -> Counte
 def _print_table(config: GatewayConfig, counts: Counter[str], expected: Counter[str], sent: int) -> None:
     rows = [(region.topic, name) for name, region in config.regions.items()]
     rows += [
-        (config.topics.global_, GLOBAL_REGION),
+        *((destination.topic, f"({name} copies)") for name, destination in config.destinations.items()),
         (config.topics.quarantine, "(quarantine)"),
         (config.topics.dead_letter, "(dead letters)"),
+        (config.topics.audit, "(audit)"),
     ]
     width = max(len(topic) for topic, _ in rows)
     print(f"\n{'topic':<{width}}  {'holds':<14} {'records':>8}  {'expected':>8}")

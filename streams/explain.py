@@ -49,6 +49,8 @@ def explain_lines(
                 for out in result.outputs
             ]
             explained["error"] = result.error.reason if result.error is not None else None
+            # What the audit topic records for the event: the transformed fields, key version, policy hash.
+            explained["audit"] = result.audit
             yield explained
 
 

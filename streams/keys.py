@@ -1,24 +1,42 @@
-"""Pseudonymization keys: one per jurisdiction, with a version, held in memory only.
+"""Pseudonymization keys: per jurisdiction, versioned for rotation, held in memory only.
 
-Keys never sit in config or git; the config names where they come from. A key's
-bytes are never part of its repr, so they can't reach a log line by accident.
+Keys never sit in config or git; the config names where they come from
+(`streams.key_providers`). A key's bytes are never part of its repr, so they
+can't reach a log line by accident; logs name a key by its fingerprint.
+
+Rotation: a region may hold several versions. The highest version not yet
+retired pseudonymizes new data; an older version stays resolvable (its
+pseudonyms recomputable, its tokens decryptable) until its `retire_after`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import os
+import hmac
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 MIN_KEY_BYTES = 32  # HMAC-SHA256 gains nothing past its block size, and loses below its output size
 DEVELOPMENT_KEY_VERSION = 0  # pseudonyms under an ephemeral key say so: pz:<region>:0:...
+_FINGERPRINT_LABEL = b"residency-gateway key fingerprint"
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class KeyUnavailable(Exception):
-    """No usable key for a jurisdiction; the gateway holds data rather than pass it in the clear."""
+    """No usable key for a jurisdiction; the gateway holds data rather than pass it in the clear.
+
+    `problems` lists every reason, each naming where the key should come from, never its value.
+    """
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,21 +44,68 @@ class PseudonymKey:
     key_id: str  # the jurisdiction (region) the key belongs to
     version: int
     secret: bytes = field(repr=False)
+    # UTC; after it the version neither pseudonymizes nor resolves. None: until a later rotation.
+    retire_after: datetime | None = None
+
+    def retired(self, now: datetime) -> bool:
+        return self.retire_after is not None and now > self.retire_after
+
+
+def key_fingerprint(key: PseudonymKey) -> str:
+    """A short, non-secret name of a key for logs and audits: an HMAC under the key, never the key."""
+    return hmac.digest(key.secret, _FINGERPRINT_LABEL, "sha256").hex()[:8]
 
 
 class KeyRing:
-    """The current key of every jurisdiction that exports pseudonymized data."""
+    """Every loaded key version of every jurisdiction that exports pseudonymized data."""
 
-    def __init__(self, keys: Iterable[PseudonymKey], *, ephemeral: bool = False) -> None:
-        self._keys = {key.key_id: key for key in keys}
+    def __init__(
+        self, keys: Iterable[PseudonymKey], *, ephemeral: bool = False, clock: Clock = utc_now
+    ) -> None:
+        self._keys: dict[str, dict[int, PseudonymKey]] = {}
+        for key in keys:
+            versions = self._keys.setdefault(key.key_id, {})
+            if key.version in versions:
+                raise ValueError(f"region {key.key_id!r} has key version {key.version} twice")
+            versions[key.version] = key
         # True for development keys: pseudonyms made with them can't be joined across runs.
         self.ephemeral = ephemeral
+        self._clock = clock
 
     def for_region(self, region: str) -> PseudonymKey:
-        try:
-            return self._keys[region]
-        except KeyError:
-            raise KeyUnavailable(f"no pseudonymization key for region {region!r}") from None
+        """The current key: the highest version not retired. New data is pseudonymized with it."""
+        now = self._clock()
+        live = [key for key in self._keys.get(region, {}).values() if not key.retired(now)]
+        if not live:
+            if region in self._keys:
+                raise KeyUnavailable(f"every pseudonymization key version of region {region!r} is retired")
+            raise KeyUnavailable(f"no pseudonymization key for region {region!r}")
+        return max(live, key=lambda key: key.version)
+
+    def version(self, region: str, version: int) -> PseudonymKey:
+        """A given version, while it is within its overlap window: to recompute or resolve old data."""
+        key = self._keys.get(region, {}).get(version)
+        if key is None:
+            raise KeyUnavailable(f"no pseudonymization key version {version} for region {region!r}")
+        if key.retire_after is not None and key.retired(self._clock()):
+            raise KeyUnavailable(
+                f"pseudonymization key version {version} of region {region!r} "
+                f"was retired after {utc_text(key.retire_after)}"
+            )
+        return key
+
+    def versions(self, region: str) -> list[int]:
+        """The versions of a region that still resolve now, lowest first."""
+        now = self._clock()
+        return sorted(v for v, key in self._keys.get(region, {}).items() if not key.retired(now))
+
+    def all_keys(self, region: str) -> list[PseudonymKey]:
+        """Every loaded version of a region, retired ones included, highest first: for `keys check`."""
+        return sorted(self._keys.get(region, {}).values(), key=lambda key: -key.version)
+
+    def fingerprint(self, region: str) -> str:
+        """The current key's fingerprint (see `key_fingerprint`)."""
+        return key_fingerprint(self.for_region(region))
 
     def regions(self) -> list[str]:
         return sorted(self._keys)
@@ -52,41 +117,6 @@ def development_keys(regions: Iterable[str]) -> KeyRing:
     return KeyRing(keys, ephemeral=True)
 
 
-def env_var_name(prefix: str, region: str) -> str:
-    return f"{prefix}{region.upper()}"
-
-
-def keys_from_env(regions: Iterable[str], prefix: str, environ: Mapping[str, str] | None = None) -> KeyRing:
-    """Read `<prefix><REGION>="<version>:<base64 key>"` for each region; report every problem at once."""
-    environ = os.environ if environ is None else environ
-    keys, problems = [], []
-    for region in regions:
-        name = env_var_name(prefix, region)
-        value = environ.get(name)
-        if not value:
-            problems.append(f"{name} is not set")
-            continue
-        try:
-            keys.append(_parse_key(region, value))
-        except ValueError as exc:
-            problems.append(f"{name}: {exc}")  # the message never includes the value
-    if problems:
-        raise KeyUnavailable("; ".join(problems))
-    return KeyRing(keys)
-
-
-def _parse_key(region: str, value: str) -> PseudonymKey:
-    version_text, sep, encoded = value.partition(":")
-    if not sep or not version_text.isdigit() or int(version_text) < 1:
-        raise ValueError('expected "<version>:<base64 key>" with a version of 1 or more')
-    try:
-        secret = base64.urlsafe_b64decode(_padded(encoded.strip().replace("+", "-").replace("/", "_")))
-    except (binascii.Error, ValueError):
-        raise ValueError("the key is not valid base64") from None
-    if len(secret) < MIN_KEY_BYTES:
-        raise ValueError(f"the key has {len(secret)} bytes; at least {MIN_KEY_BYTES} are needed")
-    return PseudonymKey(region, int(version_text), secret)
-
-
-def _padded(text: str) -> str:
-    return text + "=" * (-len(text) % 4)
+def utc_text(moment: datetime) -> str:
+    """A UTC time as the key text writes it: 2026-12-31T00:00:00Z."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"

@@ -7,9 +7,10 @@ engine and `explain` both call `Pipeline.process`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from streams.audit import AuditedOutput, AuditEntry, audit_record
 from streams.config import GatewayConfig
 from streams.formats import CollectorFormat, PayloadError
 from streams.formats.detect import decoder_for
@@ -17,6 +18,7 @@ from streams.geolocation import Geolocator, geolocator_for
 from streams.jurisdiction import Decision, Jurisdictions
 from streams.keys import KeyRing, KeyUnavailable
 from streams.routing import Output, Router, Source, item_bytes
+from streams.subject_keys import InMemorySubjectKeys, SubjectKeys
 
 
 @dataclass(slots=True)
@@ -26,11 +28,22 @@ class EventResult:
     outputs: list[Output]
     error: PayloadError | None = None
     format: str | None = None  # the collector format, when the payload could be decoded
+    # The audit record (streams/audit.py): what happened and why, with no personal data.
+    audit: dict[str, Any] = field(default_factory=dict)
 
 
 class Pipeline:
-    def __init__(self, config: GatewayConfig, keys: KeyRing, geolocator: Geolocator | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        keys: KeyRing,
+        geolocator: Geolocator | None = None,
+        subjects: SubjectKeys | None = None,
+    ) -> None:
         self.config = config
+        self.policy_hash = config.policy_hash()
+        # Without Kafka (explain, unit tests) per-subject keys live as long as the process.
+        self.subjects = subjects if subjects is not None else InMemorySubjectKeys()
         self._decoder = decoder_for(config)
         policy = config.jurisdiction
         self._jurisdictions = Jurisdictions(
@@ -39,25 +52,41 @@ class Pipeline:
             tuple(policy.signals),
             quarantine_conflicts=policy.on_conflict == "quarantine",
         )
-        self._router = Router(config, keys)
+        self._router = Router(config, keys, self.subjects)
+
+    def set_keys(self, keys: KeyRing) -> None:
+        """Use a reloaded key ring (a rotation) from the next event on."""
+        self._router.set_keys(keys)
+
+    def dead_letter(self, raw: bytes, error: PayloadError, source: Source) -> Output:
+        """A record that isn't an event (a bad erasure request) for the dead-letter topic."""
+        return self._router.dead_lettered(raw, error, source, 0, None)
 
     def process(self, raw: bytes, source: Source, key: bytes | None = None) -> list[EventResult]:
         router = self._router
+        policy_hash = self.policy_hash
+        topic, partition, offset = source.topic, source.partition, source.offset
         try:
             payload = self._decoder.decode(raw, source.topic)
         except PayloadError as undecodable:
             dead = router.dead_lettered(raw, undecodable, source, 0, key)
-            return [EventResult(0, None, [dead], undecodable)]
+            entry = _dead_letter_entry(dead, undecodable, None)
+            audit = audit_record(entry, topic, partition, offset, 0, policy_hash)
+            return [EventResult(0, None, [dead], undecodable, None, audit)]
         collector, envelope = payload.format, payload.envelope
         classify = self._jurisdictions.classify
         name = collector.name
         results = []
         for event in payload.events:
             body = event.body
+            index = event.index
             if event.error is not None:
                 value = item_bytes(body)
-                dead = router.dead_lettered(value, event.error, source, event.index, key)
-                results.append(EventResult(event.index, None, [dead], event.error, name))
+                dead = router.dead_lettered(value, event.error, source, index, key)
+                audit = audit_record(
+                    _dead_letter_entry(dead, event.error, name), topic, partition, offset, index, policy_hash
+                )
+                results.append(EventResult(index, None, [dead], event.error, name, audit))
                 continue
             try:
                 # Signals are read from the event as it arrived: the IP is geolocated in full,
@@ -65,25 +94,41 @@ class Pipeline:
                 decision = classify(collector.signals(body))
                 if decision.region is None:
                     value = event.raw if event.raw is not None else collector.encode(body, envelope)
-                    outputs = [router.quarantined(decision, value, source, event.index, key)]
+                    held = router.quarantined(decision, value, source, index, key)
+                    outputs = [held]
+                    entry = AuditEntry("quarantined", None, decision.reason, collector.event_id(body), name)
+                    entry.outputs.append(AuditedOutput(held.topic, "quarantine"))
                 else:
-                    outputs = router.routed(decision, body, event.raw, collector, envelope, key)
+                    outputs, entry = router.routed(decision, body, event.raw, collector, envelope, key)
             except KeyUnavailable:
                 raise
             except PayloadError as unreadable:  # e.g. Snowplow contexts that aren't JSON
                 value = _event_bytes(event.raw, body, collector, envelope)
-                dead = router.dead_lettered(value, unreadable, source, event.index, key)
-                results.append(EventResult(event.index, None, [dead], unreadable, name))
+                dead = router.dead_lettered(value, unreadable, source, index, key)
+                audit = audit_record(
+                    _dead_letter_entry(dead, unreadable, name), topic, partition, offset, index, policy_hash
+                )
+                results.append(EventResult(index, None, [dead], unreadable, name, audit))
                 continue
             except Exception as exc:  # a value no rule foresaw must not stall the partition
                 # Only the exception's type: its message could quote the event.
                 error = PayloadError(f"internal error: {type(exc).__name__}", stage="process")
                 value = _event_bytes(event.raw, body, collector, envelope)
-                dead = router.dead_lettered(value, error, source, event.index, key)
-                results.append(EventResult(event.index, None, [dead], error, name))
+                dead = router.dead_lettered(value, error, source, index, key)
+                audit = audit_record(
+                    _dead_letter_entry(dead, error, name), topic, partition, offset, index, policy_hash
+                )
+                results.append(EventResult(index, None, [dead], error, name, audit))
                 continue
-            results.append(EventResult(event.index, decision, outputs, None, name))
+            audit = audit_record(entry, topic, partition, offset, index, policy_hash)
+            results.append(EventResult(index, decision, outputs, None, name, audit))
         return results
+
+
+def _dead_letter_entry(dead: Output, error: PayloadError, format_name: str | None) -> AuditEntry:
+    entry = AuditEntry("dead-lettered", None, f"{error.stage}: {error.reason}", None, format_name)
+    entry.outputs.append(AuditedOutput(dead.topic, "dead-letter"))
+    return entry
 
 
 def _event_bytes(raw: bytes | None, body: Any, collector: CollectorFormat, envelope: dict[str, Any]) -> bytes:

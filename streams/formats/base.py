@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -63,6 +64,45 @@ class SignalFields:
         return (self.declared, self.upstream_country, self.ip, self.locale, self.timezone)
 
 
+# The kinds of personal field a transform rule names. A format lists where its events keep each.
+PERSONAL_KINDS = ("user_id", "anonymous_id", "email", "phone", "name", "ip", "geo", "user_agent", "timestamp")
+# Keys that name a person's details wherever they sit inside a trait container (traits, user
+# properties, context entities): the value is a name, unlike `properties.name` of a page view.
+PERSON_KEYS = frozenset(
+    {
+        "name", "first_name", "firstName", "firstname", "last_name", "lastName", "lastname",
+        "full_name", "fullName", "given_name", "givenName", "family_name", "familyName",
+        "middle_name", "middleName", "display_name", "displayName", "username", "userName",
+        "nickname", "address", "street", "street_address", "streetAddress", "birthday",
+        "date_of_birth", "dateOfBirth", "dob",
+    }
+)  # fmt: skip
+EMAIL_KEYS = frozenset({"email", "Email", "email_address", "emailAddress", "e-mail"})
+PHONE_KEYS = frozenset({"phone", "Phone", "phone_number", "phoneNumber", "mobile", "mobile_phone", "tel"})
+# Within a path, this stands for every element of a list (Snowplow's entities).
+EACH = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalFields:
+    """Where a format's events keep each kind of personal field (see PERSONAL_KINDS)."""
+
+    user_id: tuple[Path, ...] = ()
+    anonymous_id: tuple[Path, ...] = ()
+    email: tuple[Path, ...] = ()
+    phone: tuple[Path, ...] = ()
+    name: tuple[Path, ...] = ()
+    ip: tuple[Path, ...] = ()
+    geo: tuple[Path, ...] = ()
+    user_agent: tuple[Path, ...] = ()
+    timestamp: tuple[Path, ...] = ()
+    # Subtrees whose PERSON_KEYS, EMAIL_KEYS and PHONE_KEYS are personal at any depth.
+    trait_containers: tuple[Path, ...] = ()
+
+    def by_kind(self) -> dict[str, tuple[Path, ...]]:
+        return {kind: getattr(self, kind) for kind in PERSONAL_KINDS}
+
+
 def path_text(path: Path) -> str:
     """A path as people write it in config and read it in `explain`: context.ip, events.0.params."""
     return ".".join(str(part) for part in path)
@@ -77,10 +117,8 @@ class CollectorFormat(ABC):
     reads_json: ClassVar[bool] = True
     # Where this format's events keep the jurisdiction signals; the policy may override per signal.
     fields: SignalFields = SignalFields()
-    # Where this format keeps personal fields, by kind; pseudonymization reads these.
-    identifier_paths: tuple[Path, ...] = ()
-    email_paths: tuple[Path, ...] = ()
-    ip_paths: tuple[Path, ...] = ()
+    # Where this format keeps personal fields, by kind; the transforms read these.
+    personal: PersonalFields = PersonalFields()
 
     def __init__(self) -> None:
         self._signal_paths = self._labelled(self.fields)
@@ -121,12 +159,29 @@ class CollectorFormat(ABC):
         """The value at `path`; formats whose events nest encoded documents (Snowplow contexts) extend it."""
         return get_path(event, path)
 
+    def expanded(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The event with encoded documents inside it decoded, so transforms can reach their fields.
+
+        Snowplow carries context entities as JSON strings or base64; a transform must see
+        into them, and `compacted` writes them back. The input is never mutated.
+        """
+        return event
+
+    def compacted(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The inverse of `expanded`: decoded documents written back as the format carries them."""
+        return event
+
+    def event_id(self, event: dict[str, Any]) -> str | None:
+        """The id the collector gave the event, if any (for the audit trail)."""
+        return None
+
     def with_fields(self, fields: SignalFields) -> CollectorFormat:
         """A copy of this format that reads the signals from other fields (the policy's override)."""
         changed = copy.copy(self)
         changed.fields = fields
-        # An IP read from another field is still an IP: the exported copy must truncate it too.
-        changed.ip_paths = tuple(dict.fromkeys((*self.ip_paths, *fields.ip)))
+        # An IP read from another field is still an IP: a copy that leaves must transform it too.
+        ips = tuple(dict.fromkeys((*self.personal.ip, *fields.ip)))
+        changed.personal = dataclasses.replace(self.personal, ip=ips)
         changed._signal_paths = self._labelled(fields)
         return changed
 

@@ -13,6 +13,7 @@ from streams.formats.base import (
     Path,
     Payload,
     PayloadError,
+    PersonalFields,
     SignalFields,
     parse_path,
 )
@@ -92,9 +93,17 @@ def decoder_for(config: GatewayConfig) -> Decoder:
     generic = config.formats.generic
     if generic is not None:
         fields = SignalFields(*(_paths(getattr(generic, name)) for name in SIGNAL_NAMES))
-        formats.append(
-            GenericJsonFormat(_only(fields, enabled), _paths(generic.identifiers), _paths(generic.emails))
+        personal = PersonalFields(
+            user_id=_paths(generic.identifiers),
+            email=_paths(generic.emails),
+            phone=_paths(generic.phones),
+            name=_paths(generic.names),
+            ip=fields.ip,
+            geo=_paths(generic.geo),
+            user_agent=_paths(generic.user_agents),
+            timestamp=_paths(generic.timestamps),
         )
+        formats.append(GenericJsonFormat(_only(fields, enabled), personal))
     by_name = {collector.name: collector for collector in formats}
     pinned = {topic: by_name[name] for topic, name in config.topics.ingest_formats.items()}
     return Decoder(tuple(formats), pinned)

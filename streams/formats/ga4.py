@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from streams.formats.base import CollectorFormat, DecodedEvent, PayloadError, SignalFields
+from streams.formats.base import CollectorFormat, DecodedEvent, PayloadError, PersonalFields, SignalFields
 
 _USER_IDS = ("client_id", "app_instance_id")
 MAX_EVENTS = 25  # the Measurement Protocol's limit per request
@@ -26,8 +26,19 @@ class Ga4Format(CollectorFormat):
         ip=(("ip_override",),),
         locale=(("device", "language"),),
     )
-    identifier_paths = (("client_id",), ("app_instance_id",), ("user_id",))
-    ip_paths = (("ip_override",),)
+    personal = PersonalFields(
+        user_id=(("user_id",),),
+        anonymous_id=(("client_id",), ("app_instance_id",)),
+        # User-provided data: Google wants it SHA-256 hashed, which a lookup table reverses.
+        email=(("user_data", "sha256_email_address"),),
+        phone=(("user_data", "sha256_phone_number"),),
+        name=(("user_data", "address"),),
+        ip=(("ip_override",),),
+        geo=(("user_location",),),
+        user_agent=(("user_agent",),),
+        timestamp=(("timestamp_micros",),),
+        trait_containers=(("user_properties",),),
+    )
 
     def matches(self, document: dict[str, Any]) -> bool:
         return isinstance(document.get("events"), list) and any(key in document for key in _USER_IDS)

@@ -10,19 +10,15 @@ from typing import Any
 
 import orjson
 
-from streams.formats.base import CollectorFormat, DecodedEvent, Path, SignalFields
+from streams.formats.base import CollectorFormat, DecodedEvent, PersonalFields, SignalFields
 
 
 class GenericJsonFormat(CollectorFormat):
     name = "generic"
 
-    def __init__(
-        self, fields: SignalFields, identifier_paths: tuple[Path, ...], email_paths: tuple[Path, ...]
-    ) -> None:
+    def __init__(self, fields: SignalFields, personal: PersonalFields) -> None:
         self.fields = fields
-        self.identifier_paths = identifier_paths
-        self.email_paths = email_paths
-        self.ip_paths = fields.ip
+        self.personal = personal
         super().__init__()
 
     def matches(self, document: dict[str, Any]) -> bool:

@@ -7,11 +7,12 @@ two are told apart, and `request_ip` is RudderStack's IP when `context.ip` is ab
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
 
-from streams.formats.base import CollectorFormat, DecodedEvent, Path, PayloadError, SignalFields
+from streams.formats.base import CollectorFormat, DecodedEvent, PayloadError, PersonalFields, SignalFields
 
 EVENT_TYPES = frozenset({"track", "page", "screen", "identify", "group", "alias"})
 # The field each call type can't do without, per the spec (Segment's API rejects the call without it).
@@ -30,13 +31,24 @@ class SegmentFormat(CollectorFormat):
         locale=(("context", "locale"),),
         timezone=(("context", "timezone"),),
     )
-    identifier_paths: tuple[Path, ...] = (("userId",), ("anonymousId",), ("previousId",))
-    email_paths: tuple[Path, ...] = (
-        ("traits", "email"),
-        ("context", "traits", "email"),
-        ("properties", "email"),
+    personal = PersonalFields(
+        user_id=(("userId",), ("previousId",), ("context", "traits", "userId")),
+        anonymous_id=(
+            ("anonymousId",),
+            ("context", "device", "id"),
+            ("context", "device", "advertisingId"),
+            ("context", "traits", "anonymousId"),
+        ),
+        email=(("properties", "email"),),
+        phone=(("properties", "phone"),),
+        ip=(("context", "ip"),),
+        # Segment's location is a device's precise position; the country stays.
+        geo=(("context", "location"),),
+        user_agent=(("context", "userAgent"),),
+        timestamp=(("timestamp",), ("originalTimestamp",), ("sentAt",), ("receivedAt",)),
+        # identify/group traits, and the traits an SDK caches on every call.
+        trait_containers=(("traits",), ("context", "traits")),
     )
-    ip_paths: tuple[Path, ...] = (("context", "ip"),)
 
     def matches(self, document: dict[str, Any]) -> bool:
         return isinstance(document.get("batch"), list) or document.get("type") in EVENT_TYPES
@@ -60,6 +72,10 @@ class SegmentFormat(CollectorFormat):
 
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         return orjson.dumps(event)
+
+    def event_id(self, event: dict[str, Any]) -> str | None:
+        message_id = event.get("messageId")
+        return message_id if isinstance(message_id, str) else None
 
     def _checked(self, index: int, item: Any, raw: bytes | None) -> DecodedEvent:
         name = self.name
@@ -88,7 +104,7 @@ class RudderStackFormat(SegmentFormat):
         locale=SegmentFormat.fields.locale,
         timezone=SegmentFormat.fields.timezone,
     )
-    ip_paths = (("context", "ip"), ("request_ip",))
+    personal = dataclasses.replace(SegmentFormat.personal, ip=(("context", "ip"), ("request_ip",)))
 
     def matches(self, document: dict[str, Any]) -> bool:
         batch = document.get("batch")

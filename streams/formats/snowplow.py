@@ -14,7 +14,16 @@ from typing import Any
 
 import orjson
 
-from streams.formats.base import CollectorFormat, DecodedEvent, Path, PayloadError, SignalFields, get_path
+from streams.formats.base import (
+    EACH,
+    CollectorFormat,
+    DecodedEvent,
+    Path,
+    PayloadError,
+    PersonalFields,
+    SignalFields,
+    get_path,
+)
 
 PAYLOAD_DATA_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/"
 # Any 1-x-y version of the gateway's own residency entity.
@@ -22,6 +31,11 @@ RESIDENCY_SCHEMA = "iglu:io.residencygateway/residency/jsonschema/1-"
 # A signal path that starts with this looks into the event's context entities:
 # (CONTEXTS, schema prefix, keys into the entity's data...).
 CONTEXTS = "contexts"
+# Where an expanded event keeps its decoded entities and self-describing event (plain forms).
+EXPANDED_CONTEXTS = "co"
+EXPANDED_EVENT = "ue_pr"
+_ENCODED_FIELDS = ("co", "cx", "ue_pr", "ue_px")
+_CONTEXTS_SCHEMA = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1"
 
 
 class SnowplowFormat(CollectorFormat):
@@ -34,9 +48,16 @@ class SnowplowFormat(CollectorFormat):
         locale=(("lang",),),
         timezone=(("tz",),),
     )
-    # Tracker-protocol parameters: user id, domain user id, network user id and its override.
-    identifier_paths = (("uid",), ("duid",), ("nuid",), ("tnuid",))
-    ip_paths = (("ip",),)
+    personal = PersonalFields(
+        user_id=(("uid",),),
+        # Domain user id, network user id and its override, and the browser fingerprint.
+        anonymous_id=(("duid",), ("nuid",), ("tnuid",), ("fp",)),
+        ip=(("ip",),),
+        user_agent=(("ua",),),
+        timestamp=(("dtm",), ("stm",), ("ttm",)),
+        # Entities (e.g. a user entity) and the self-describing event, once `expanded` decodes them.
+        trait_containers=((EXPANDED_CONTEXTS, "data", EACH, "data"), (EXPANDED_EVENT, "data", "data")),
+    )
 
     def matches(self, document: dict[str, Any]) -> bool:
         schema = document.get("schema")
@@ -54,6 +75,31 @@ class SnowplowFormat(CollectorFormat):
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         # One event per record, still a valid payload_data body for Snowplow enrich.
         return orjson.dumps({"schema": envelope["schema"], "data": [event]})
+
+    def expanded(self, event: dict[str, Any]) -> dict[str, Any]:
+        # Entities leave as plain JSON (co, ue_pr) whichever way they came: the tracker protocol
+        # accepts both, and a copy's fields must be plain to be transformed and checked.
+        if not any(field in event for field in _ENCODED_FIELDS):
+            return event
+        expanded = {key: value for key, value in event.items() if key not in _ENCODED_FIELDS}
+        if "co" in event or "cx" in event:
+            expanded[EXPANDED_CONTEXTS] = {"schema": _CONTEXTS_SCHEMA, "data": context_entities(event)}
+        if "ue_pr" in event or "ue_px" in event:
+            expanded[EXPANDED_EVENT] = self_describing_event(event)
+        return expanded
+
+    def compacted(self, event: dict[str, Any]) -> dict[str, Any]:
+        if EXPANDED_CONTEXTS not in event and EXPANDED_EVENT not in event:
+            return event
+        compacted = dict(event)
+        for field in (EXPANDED_CONTEXTS, EXPANDED_EVENT):
+            if field in compacted:
+                compacted[field] = orjson.dumps(compacted[field]).decode("utf-8")
+        return compacted
+
+    def event_id(self, event: dict[str, Any]) -> str | None:
+        eid = event.get("eid")
+        return eid if isinstance(eid, str) else None
 
     def value_at(self, event: dict[str, Any], path: Path) -> Any:
         if path and path[0] == CONTEXTS and len(path) >= 2:

@@ -14,11 +14,21 @@ can't tell them apart: the SDK writes both under the same `contexts_*` keys.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
 
-from streams.formats.base import CollectorFormat, DecodedEvent, Path, PayloadError, SignalFields, get_path
+from streams.formats.base import (
+    EACH,
+    CollectorFormat,
+    DecodedEvent,
+    Path,
+    PayloadError,
+    PersonalFields,
+    SignalFields,
+    get_path,
+)
 from streams.formats.snowplow import CONTEXTS, RESIDENCY_SCHEMA
 
 # The canonical event model, in the order of the enriched TSV's columns.
@@ -53,6 +63,11 @@ RESIDENCY_JSON_KEY = "contexts_io_residencygateway_residency_1"
 # Enrich sets these on every event it emits.
 _REQUIRED = ("event_id", "collector_tstamp")
 _IP_PATHS: tuple[Path, ...] = (("user_ipaddress",),)
+# The TSV columns that hold JSON documents of entities and of the self-describing event.
+_ENTITY_COLUMNS = ("contexts", "derived_contexts", "unstruct_event")
+# The JSON form's entity keys, and where `expanded` gathers them (a key no event field has).
+_JSON_ENTITY_PREFIXES = ("contexts_", "unstruct_event_", "derived_contexts_")
+_JSON_ENTITIES = "_entities"
 # Tabs and line breaks in a written value would shift every column after it.
 _TSV_SAFE = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
@@ -69,19 +84,54 @@ def _fields(declared: Path) -> SignalFields:
 
 
 class _SnowplowEnrichedFormat(CollectorFormat):
-    # User id, cookie ids, fingerprint, session id, and the cookie id passed on by cross-domain links.
-    identifier_paths = tuple(
-        (name,)
-        for name in (
-            "user_id",
-            "domain_userid",
-            "network_userid",
-            "user_fingerprint",
-            "domain_sessionid",
-            "refr_domain_userid",
-        )
+    personal = PersonalFields(
+        user_id=(("user_id",),),
+        # Cookie ids, fingerprint, session id, and the cookie id passed on by cross-domain links.
+        anonymous_id=tuple(
+            (name,)
+            for name in (
+                "domain_userid",
+                "network_userid",
+                "user_fingerprint",
+                "domain_sessionid",
+                "refr_domain_userid",
+            )
+        ),
+        ip=_IP_PATHS,
+        # Enrich's IP lookups finer than the country; geo_country stays.
+        geo=tuple(
+            (name,)
+            for name in (
+                "geo_region",
+                "geo_city",
+                "geo_zipcode",
+                "geo_latitude",
+                "geo_longitude",
+                "geo_region_name",
+                "ip_isp",
+                "ip_organization",
+                "ip_domain",
+                "ip_netspeed",
+            )
+        ),
+        user_agent=(("useragent",),),
+        timestamp=tuple(
+            (name,)
+            for name in (
+                "collector_tstamp",
+                "dvce_created_tstamp",
+                "dvce_sent_tstamp",
+                "etl_tstamp",
+                "derived_tstamp",
+                "true_tstamp",
+                "refr_dvce_tstamp",
+            )
+        ),
     )
-    ip_paths = _IP_PATHS
+
+    def event_id(self, event: dict[str, Any]) -> str | None:
+        event_id = event.get("event_id")
+        return event_id if isinstance(event_id, str) else None
 
 
 class SnowplowEnrichedTsvFormat(_SnowplowEnrichedFormat):
@@ -118,8 +168,33 @@ class SnowplowEnrichedTsvFormat(_SnowplowEnrichedFormat):
         _check_required(body)
         return [DecodedEvent(0, body, raw=raw)]
 
+    personal = dataclasses.replace(
+        _SnowplowEnrichedFormat.personal,
+        trait_containers=(
+            ("contexts", "data", EACH, "data"),
+            ("derived_contexts", "data", EACH, "data"),
+            ("unstruct_event", "data", "data"),
+        ),
+    )
+
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         return "\t".join(_tsv_value(event.get(name)) for name in ENRICHED_FIELDS).encode("utf-8")
+
+    def expanded(self, event: dict[str, Any]) -> dict[str, Any]:
+        # The entity columns hold JSON text; `encode` writes objects back as JSON.
+        if not any(column in event for column in _ENTITY_COLUMNS):
+            return event
+        expanded = dict(event)
+        for column in _ENTITY_COLUMNS:
+            text = event.get(column)
+            if isinstance(text, str):
+                try:
+                    expanded[column] = orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    raise PayloadError(
+                        f"snowplow enriched {column} is not valid JSON", stage="transform"
+                    ) from None
+        return expanded
 
     def value_at(self, event: dict[str, Any], path: Path) -> Any:
         if len(path) >= 2 and path[0] == CONTEXTS:
@@ -144,8 +219,29 @@ class SnowplowEnrichedJsonFormat(_SnowplowEnrichedFormat):
         _check_required(document)
         return [DecodedEvent(0, document, raw=raw)]
 
+    personal = dataclasses.replace(
+        _SnowplowEnrichedFormat.personal, trait_containers=((_JSON_ENTITIES, EACH),)
+    )
+
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         return orjson.dumps(event)
+
+    def expanded(self, event: dict[str, Any]) -> dict[str, Any]:
+        # Entities sit under one key per schema; gathered under one key, rules can name them all.
+        entities = {key: value for key, value in event.items() if key.startswith(_JSON_ENTITY_PREFIXES)}
+        if not entities:
+            return event
+        expanded = {key: value for key, value in event.items() if key not in entities}
+        expanded[_JSON_ENTITIES] = entities
+        return expanded
+
+    def compacted(self, event: dict[str, Any]) -> dict[str, Any]:
+        entities = event.get(_JSON_ENTITIES)
+        if not isinstance(entities, dict):
+            return event
+        compacted = {key: value for key, value in event.items() if key != _JSON_ENTITIES}
+        compacted.update(entities)
+        return compacted
 
 
 def _without_line_end(raw: bytes) -> bytes:

@@ -6,6 +6,10 @@ flush that proves every output was acknowledged before the input offsets are
 committed (at-least-once). If any output fails, nothing of that batch is
 committed and the engine stops: the batch is processed again on restart, never
 skipped and never passed on in some other form.
+
+A key that can't be had (KeyUnavailable) holds the batch instead: nothing of it is
+committed, the consumer seeks back to its first offsets, and the engine retries
+after a pause, so events wait in Kafka rather than pass in the clear.
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+import orjson
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from streams.erasure import parse_erasure_request
+from streams.formats.base import PayloadError
 from streams.kafka.retry import retry_while_passing
+from streams.keys import KeyRing, KeyUnavailable
 from streams.outcomes import OutcomeCounts
 from streams.pipeline import Pipeline
 from streams.routing import Output, Source
@@ -38,6 +46,19 @@ class EngineStats:
     batches: int = 0
     outcomes: OutcomeCounts = field(default_factory=OutcomeCounts)
     last_commit_at: float = 0.0
+    audit_records: int = 0
+    erasures: int = 0
+    held_batches: int = 0  # batches held back because a key was unavailable
+    keys_unavailable_since: float | None = None
+
+
+class SubjectStore(Protocol):
+    """The Kafka side of per-subject keys and erasure state (streams/kafka/subjects.py)."""
+
+    def restore(self, timeout: float) -> int: ...
+    def refresh(self) -> int: ...
+    def flush(self, timeout: float) -> int: ...
+    def erase(self, subject: str, keys: KeyRing) -> list[str]: ...
 
 
 class GatewayEngine:
@@ -50,8 +71,18 @@ class GatewayEngine:
         batch_size: int,
         poll_timeout: float,
         flush_timeout: float = 60.0,
+        *,
+        subject_store: SubjectStore | None = None,
+        keys: Callable[[], KeyRing] | None = None,
+        hold_pause: float = 2.0,
     ) -> None:
         self._pipeline = pipeline
+        self._audit_topic = pipeline.config.topics.audit
+        self._erasure_topic = pipeline.config.topics.erasure
+        self._subject_store = subject_store
+        # The current key ring (reloaded on rotation); erasure refs are computed under it.
+        self._keys = keys
+        self._hold_pause = hold_pause
         self._consumer_settings = consumer_settings
         self._producer_settings = producer_settings
         self._ingest_topics = ingest_topics
@@ -66,13 +97,27 @@ class GatewayEngine:
         consumer = Consumer(self._consumer_settings)
         producer = Producer({**self._producer_settings, "error_cb": _log_client_error})
         try:
-            consumer.subscribe(self._ingest_topics)
+            store = self._subject_store
+            if store is not None:
+                # Every subject's keys and erasure state before the first event: fail closed.
+                store.restore(timeout=self._flush_timeout)
+            topics = list(self._ingest_topics)
+            if store is not None and self._keys is not None:
+                topics.append(self._erasure_topic)
+            consumer.subscribe(topics)
             if on_ready is not None:
                 on_ready()
             while not stop.is_set():
                 records = consumer.consume(self._batch_size, self._poll_timeout)
+                if store is not None:
+                    store.refresh()  # keys and erasures other workers wrote
                 if records:
-                    self._process_batch(records, consumer, producer)
+                    try:
+                        self._process_batch(records, consumer, producer)
+                    except KeyUnavailable as missing:
+                        self._hold(records, consumer, producer, missing, stop)
+                    else:
+                        self.stats.keys_unavailable_since = None
                 else:
                     producer.poll(0)  # serve delivery callbacks while idle
         finally:
@@ -88,6 +133,9 @@ class GatewayEngine:
         count = self.stats.outcomes.add
         next_offsets: dict[tuple[str, int], int] = {}
         produced = 0
+        audits: list[dict[str, Any]] = []
+        audit_topic = self._audit_topic
+        erasure_topic = self._erasure_topic
         for record in records:
             error = record.error()
             if error is not None:
@@ -97,16 +145,27 @@ class GatewayEngine:
                 continue
             topic, partition, offset = record.topic(), record.partition(), record.offset()
             assert topic is not None and partition is not None and offset is not None  # set on records
+            if topic == erasure_topic:
+                self._erase(
+                    record.value() or b"", Source(topic, partition, offset), produce, producer, delivered
+                )
+                next_offsets[(topic, partition)] = offset + 1
+                continue
             # A null value (tombstone) is an input too: it is dead-lettered like any other bad payload.
             for result in process(record.value() or b"", Source(topic, partition, offset), record.key()):
                 for out in result.outputs:
                     self._produce(produce, producer, out, delivered)
                     count(out.outcome, out.topic)
                     produced += 1
+                audits.append(result.audit)
             next_offsets[(topic, partition)] = offset + 1
+        # Audit records go after the batch's outputs, each a few hundred bytes without personal data.
+        for audit in audits:
+            self._produce_value(produce, producer, audit_topic, orjson.dumps(audit), delivered)
         self._commit(consumer, producer, next_offsets)
         self.stats.records_in += len(records)
         self.stats.events_out += produced
+        self.stats.audit_records += len(audits)
         self.stats.batches += 1
 
     def _produce(self, produce: Any, producer: Producer, out: Output, delivered: Any) -> None:
@@ -118,6 +177,67 @@ class GatewayEngine:
                 # The local queue is full: let librdkafka send and make room, then retry.
                 producer.poll(0.05)
 
+    def _produce_value(
+        self, produce: Any, producer: Producer, topic: str, value: bytes, delivered: Any
+    ) -> None:
+        while True:
+            try:
+                produce(topic, value, on_delivery=delivered)
+                return
+            except BufferError:
+                producer.poll(0.05)
+
+    def _erase(self, raw: bytes, source: Source, produce: Any, producer: Producer, delivered: Any) -> None:
+        """Apply one erasure request; a malformed one is dead-lettered like any bad payload."""
+        store, keys = self._subject_store, self._keys
+        assert store is not None and keys is not None  # the erasure topic is read only with both
+        try:
+            request = parse_erasure_request(raw)
+        except PayloadError as bad:
+            dead = self._pipeline.dead_letter(raw, bad, source)
+            self._produce(produce, producer, dead, delivered)
+            return
+        regions = store.erase(request.subject, keys())
+        self.stats.erasures += 1
+        record = {
+            "event_id": request.request_id or f"{source.topic}:{source.partition}:{source.offset}:0",
+            "source": {
+                "topic": source.topic,
+                "partition": source.partition,
+                "offset": source.offset,
+                "index": 0,
+            },
+            "outcome": "erased",
+            "regions_with_keys": regions,
+            "policy_hash": self._pipeline.policy_hash,
+        }
+        self._produce_value(produce, producer, self._audit_topic, orjson.dumps(record), delivered)
+
+    def _hold(
+        self,
+        records: list[Message],
+        consumer: Consumer,
+        producer: Producer,
+        missing: KeyUnavailable,
+        stop: threading.Event,
+    ) -> None:
+        """A key is missing: commit nothing, rewind to the batch's first offsets, and pause."""
+        first: dict[tuple[str, int], int] = {}
+        for record in records:
+            topic, partition, offset = record.topic(), record.partition(), record.offset()
+            if topic is not None and partition is not None and offset is not None and record.error() is None:
+                first.setdefault((topic, partition), offset)
+        for (topic, partition), offset in first.items():
+            consumer.seek(TopicPartition(topic, partition, offset))
+        stats = self.stats
+        stats.held_batches += 1
+        if stats.keys_unavailable_since is None:
+            stats.keys_unavailable_since = time.time()
+        # The message names regions and versions, never key material.
+        log.error("holding events, not committing: %s (held batches: %d)", missing, stats.held_batches)
+        producer.poll(0)
+        stop.wait(self._hold_pause)
+
     def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
         if error is not None:
             self._delivery_errors.append(error)
@@ -126,6 +246,9 @@ class GatewayEngine:
         self, consumer: Consumer, producer: Producer, next_offsets: dict[tuple[str, int], int]
     ) -> None:
         remaining = producer.flush(self._flush_timeout)
+        if self._subject_store is not None:
+            # Subject keys made in this batch are durable before any token made with them is committed.
+            remaining += self._subject_store.flush(self._flush_timeout)
         if remaining or self._delivery_errors:
             reasons = sorted({e.str() for e in self._delivery_errors}) or [f"{remaining} still queued"]
             raise DeliveryFailed(f"outputs not acknowledged ({'; '.join(reasons)}); not committing")

@@ -12,6 +12,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from streams.config import GatewayConfig
 from streams.kafka.clients import admin_settings
+from streams.kafka.subjects import subject_topic_config
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -
     wanted = list(dict.fromkeys(config.all_topics()))
     missing = [t for t in wanted if t not in present]
     kafka = config.kafka
+    compacted = {config.subject_keys_topic(region) for region in config.regions}
     new = [
         NewTopic(
             topic,
@@ -35,6 +37,9 @@ def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -
             config={
                 "min.insync.replicas": str(kafka.min_insync_replicas),
                 "unclean.leader.election.enable": "false",
+                # Subject keys and erasure markers: compacted, so erasure state is kept for good
+                # and destroyed keys leave the log within a bounded time.
+                **(subject_topic_config() if topic in compacted else {}),
             },
         )
         for topic in missing

@@ -26,7 +26,7 @@ US_USER = "canary-us-user-4713"
 
 @contextmanager
 def running_engine(config: GatewayConfig, bootstrap: str) -> Iterator[GatewayEngine]:
-    keys = development_keys(config.exporting_regions())
+    keys = development_keys(config.key_regions())
     engine = GatewayEngine(
         Pipeline(config, keys),
         consumer_settings(config.kafka, bootstrap),
@@ -93,8 +93,10 @@ def test_each_input_reaches_exactly_its_topics_and_no_pii_crosses_a_border(kafka
     assert counts == {
         region_topic["eu"]: 1, region_topic["us"]: 1, region_topic["cn"]: 1,
         region_topic["in"]: 1, region_topic["ru"]: 1, region_topic["row"]: 0,
-        t.global_: 3,  # eu, us, in; never cn or ru
+        config.destinations["global"].topic: 3,  # eu, us, in; never cn or ru
         t.quarantine: 1, t.dead_letter: 3,
+        t.audit: 9,  # one per event, whatever happened to it
+        t.erasure: 0, **{config.subject_keys_topic(r): 0 for r in config.regions},
     }  # fmt: skip
 
     # Full data stays home, in its collector's format.
@@ -118,7 +120,7 @@ def test_each_input_reaches_exactly_its_topics_and_no_pii_crosses_a_border(kafka
                 assert CN_EMAIL.encode() not in value, topic
             if topic != region_topic["us"]:
                 assert US_USER.encode() not in value, topic
-    global_regions = sorted(r.headers["rg-region"].decode() for r in out[t.global_])
+    global_regions = sorted(r.headers["rg-region"].decode() for r in out[config.destinations["global"].topic])
     assert global_regions == ["eu", "in", "us"]
 
     # Quarantine holds the event with no jurisdiction signal, with where it came from.
@@ -188,7 +190,7 @@ def test_every_collector_format_is_routed_with_its_decision_in_headers(kafka_boo
     homes = [r for topic, records in out.items() if topic in home_topics for r in records]
     assert len(homes) == len(lines)
     by_value = {r.value: r for r in homes}
-    pipeline = Pipeline(config, development_keys(config.exporting_regions()))
+    pipeline = Pipeline(config, development_keys(config.key_regions()))
     home_value = {
         raw: pipeline.process(raw, Source("offline", 0, 0))[0].outputs[0].value for raw, *_ in lines
     }

@@ -77,7 +77,7 @@ def _pipeline(config: GatewayConfig) -> Pipeline:
     from streams.keys import development_keys
     from streams.pipeline import Pipeline
 
-    return Pipeline(config, development_keys(config.exporting_regions()))
+    return Pipeline(config, development_keys(config.key_regions()))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 MINIMAL = """
 policy_version: test-1
 regions:
-  eu: {countries: [EU27], topic: t.eu, global_copy: pseudonymized}
+  eu: {countries: [EU27], topic: t.eu, transfers: {global: pseudonymized}}
   row: {countries: "*", topic: t.row}
 """
 
@@ -49,14 +49,14 @@ def test_every_mistake_is_reported_at_once_with_its_path() -> None:
 policy_version: x
 regions:
   eu: {countries: [DE, FR, IT, XX], topic: t.eu, colour: blue}
-  us: {countries: 7, topic: t.us, global_copy: sometimes}
+  us: {countries: 7, topic: t.us, transfers: sometimes}
 kafka: {batch_size: 0}
 """
     )
     assert any(p.startswith("regions.eu.countries[3]: 'XX' is not an ISO 3166-1 country") for p in problems)
     assert "regions.eu.colour: unknown key" in problems
     assert any(p.startswith("regions.us.countries: must be a list of countries or '*'") for p in problems)
-    assert any(p.startswith("regions.us.global_copy:") for p in problems)
+    assert any(p.startswith("regions.us.transfers:") for p in problems)
     assert any(p.startswith("kafka.batch_size:") for p in problems)
     assert len(problems) == 5
 

@@ -35,7 +35,7 @@ def test_every_line_yields_objects_that_follow_the_contract() -> None:
     for obj in objects:
         assert set(obj) == {
             "line", "index", "format", "region", "signal", "country", "reason", "ignored",
-            "policy_version", "outputs", "error",
+            "policy_version", "outputs", "error", "audit",
         }  # fmt: skip
         assert obj["policy_version"] == "2026-11-28.1"
     eu, bad, cn, held, empty = objects
@@ -46,6 +46,12 @@ def test_every_line_yields_objects_that_follow_the_contract() -> None:
         ("events.global", "global"),
     ]
     assert eu["outputs"][1]["value"]["userId"].startswith("pz:eu:0:")
+    # explain shows what each output's transforms did, as the audit topic records it.
+    home_audit, global_audit = eu["audit"]["outputs"]
+    assert home_audit["form"] == "full" and global_audit["form"] == "pseudonymized"
+    assert {"field": "userId", "transform": "pseudonymize"} in global_audit["transformed"]
+    assert {"field": "context.ip", "transform": "generalize"} in global_audit["transformed"]
+    assert eu["outputs"][1]["value"]["context"]["ip"] == "81.2.69.0"
     assert bad["region"] is None and bad["error"].startswith("not valid JSON")
     assert bad["outputs"] == [{"topic": "events.dead-letter", "region": None, "value": "this is not json"}]
     assert cn["region"] == "cn" and [o["topic"] for o in cn["outputs"]] == ["events.cn"]
@@ -124,7 +130,11 @@ def test_check_config_accepts_both_shipped_policies() -> None:
     for name in ("policy.yaml", "minimal.yaml"):
         done = run_check_config(REPO / "config" / name)
         assert done.returncode == 0, done.stderr
-        assert b": ok (policy 2026-11-28.1, 6 regions" in done.stdout
+        assert b": ok (policy 2026-11-28.1, sha256:" in done.stdout and b", 6 regions" in done.stdout
+        assert (
+            b"copies: eu -> global (pseudonymized); us -> global (pseudonymized); cn -> nowhere"
+            in done.stdout
+        )
         assert (
             b"signals, by precedence: declared, upstream_country, ip; on conflict: precedence" in done.stdout
         )

@@ -88,7 +88,7 @@ def test_the_policy_s_database_decides_in_the_pipeline(tmp_path: Path) -> None:
     database = write_country_db(tmp_path / "country.mmdb", {"81.0.0.128/25": "CH", "8.8.8.0/24": "IN"})
     text = (Path(__file__).resolve().parents[2] / "config" / "minimal.yaml").read_text()
     config = parse_config(text + f"jurisdiction: {{geolocation: {{database: '{database}'}}}}\n")
-    pipeline = Pipeline(config, development_keys(config.exporting_regions()))
+    pipeline = Pipeline(config, development_keys(config.key_regions()))
     bodies = (f'{{"ip_override": "{ip}", "client_id": "c1", "events": [{{"name": "x"}}]}}' for ip in
               ("81.0.0.200", "8.8.8.8"))  # fmt: skip
     swiss, indian = (

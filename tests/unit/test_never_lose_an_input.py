@@ -11,7 +11,7 @@ from streams.pipeline import Pipeline
 from streams.routing import Source
 
 CONFIG = load_config(None)
-PIPELINE = Pipeline(CONFIG, development_keys(CONFIG.exporting_regions()))
+PIPELINE = Pipeline(CONFIG, development_keys(CONFIG.key_regions()))
 SOURCE = Source("events.ingest", 0, 0)
 
 json_values = st.recursive(

@@ -18,7 +18,7 @@ IPS = {"eu": "81.2.69.142", "us": "8.8.8.8", "cn": "114.114.114.114", "in": "49.
 @pytest.fixture(scope="module")
 def pipeline() -> Pipeline:
     config = load_config(None)
-    return Pipeline(config, development_keys(config.exporting_regions()))
+    return Pipeline(config, development_keys(config.key_regions()))
 
 
 def segment(ip: str | None, email: str = "jane@example.com") -> bytes:

@@ -1,16 +1,34 @@
-"""The copy that may leave a region: keyed pseudonyms, truncated IPs, nothing mutated."""
+"""Keyed, versioned pseudonyms, pinned forever by golden files so downstream joins never silently break."""
 
-import copy
 import hashlib
+from pathlib import Path
 
+import orjson
 import pytest
 
-from streams.formats.segment import SegmentFormat
-from streams.formats.snowplow import SnowplowFormat
 from streams.keys import PseudonymKey
-from streams.pseudonymize import pseudonym, pseudonymized_copy, truncate_ip
+from streams.pseudonymize import Pseudonymizer, normalize_email, normalize_phone, pseudonym
 
 KEY = PseudonymKey("eu", 3, bytes(range(32)))
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "pseudonyms.json"
+
+
+def golden_cases() -> list[dict[str, object]]:
+    return orjson.loads(GOLDEN.read_bytes())["cases"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    "case", golden_cases(), ids=lambda case: f"{case['key_id']}-{case['kind']}-{case['value']}"
+)
+def test_the_same_key_and_value_give_the_pinned_pseudonym_forever(case: dict[str, object]) -> None:
+    key = PseudonymKey(str(case["key_id"]), int(str(case["version"])), bytes.fromhex(str(case["key_hex"])))
+    assert Pseudonymizer(key).of(case["value"], str(case["kind"])) == case["pseudonym"]
+
+
+def test_the_golden_file_covers_every_kind_and_more_than_one_key() -> None:
+    cases = golden_cases()
+    assert {c["kind"] for c in cases} >= {"user_id", "email", "phone", "ip", "name"}
+    assert len({(c["key_id"], c["version"]) for c in cases}) >= 2
 
 
 def test_pseudonym_is_keyed_versioned_and_stable() -> None:
@@ -18,6 +36,7 @@ def test_pseudonym_is_keyed_versioned_and_stable() -> None:
     assert first.startswith("pz:eu:3:") and len(first) == len("pz:eu:3:") + 43
     assert pseudonym("user-1", KEY) == first
     assert pseudonym("user-1", PseudonymKey("eu", 3, bytes(32))) != first
+    assert pseudonym("user-1", PseudonymKey("eu", 4, bytes(range(32)))).startswith("pz:eu:4:")
     assert pseudonym("user-2", KEY) != first
 
 
@@ -29,47 +48,23 @@ def test_pseudonym_is_not_a_plain_hash_of_the_value() -> None:
         assert plain.hexdigest() not in digest_part
 
 
+def test_one_person_gets_one_pseudonym_however_the_email_is_written() -> None:
+    pseudonymizer = Pseudonymizer(KEY)
+    spellings = [" Jane@Example.COM ", "jane@example.com", "JANE@EXAMPLE.COM"]
+    assert len({pseudonymizer.of(s, "email") for s in spellings}) == 1
+    assert normalize_email(" Jane@Example.COM ") == "jane@example.com"
+
+
 @pytest.mark.parametrize(
-    ("ip", "truncated"),
-    [
-        ("81.2.69.142", "81.2.69.0"),
-        ("2a00:1450:4001:80b::200e", "2a00:1450:4001::"),
-        ("not an ip", None),
-    ],
+    "written", ["+44 20 7946 0958", "+44-20-7946-0958", "+442079460958", "+44 (20) 7946 0958"]
 )
-def test_ips_are_truncated_to_24_and_48_bits(ip: str, truncated: str | None) -> None:
-    assert truncate_ip(ip) == truncated
+def test_one_phone_number_gets_one_pseudonym_however_it_is_written(written: str) -> None:
+    assert normalize_phone(written) == "+442079460958"
+    assert Pseudonymizer(KEY).of(written, "phone") == pseudonym("+442079460958", KEY)
 
 
-def test_segment_copy_pseudonymizes_ids_and_emails_and_leaves_the_input_alone() -> None:
-    event = {
-        "type": "identify",
-        "userId": 42,
-        "anonymousId": "anon-1",
-        "traits": {"email": " Jane@Example.COM ", "plan": "pro"},
-        "context": {"ip": "81.2.69.142", "traits": {"email": "jane@example.com"}, "locale": "en-GB"},
-    }
-    before = copy.deepcopy(event)
-    out = pseudonymized_copy(event, SegmentFormat(), KEY)
-    assert event == before
-    assert out["userId"] == pseudonym("42", KEY)
-    assert out["anonymousId"] == pseudonym("anon-1", KEY)
-    # Normalized first, so the same person gets the same pseudonym wherever the email sits.
-    assert out["traits"]["email"] == out["context"]["traits"]["email"] == pseudonym("jane@example.com", KEY)
-    assert out["context"]["ip"] == "81.2.69.0"
-    assert out["traits"]["plan"] == "pro" and out["context"]["locale"] == "en-GB"
-
-
-def test_snowplow_copy_pseudonymizes_user_ids_and_truncates_the_ip() -> None:
-    event = {"e": "pv", "uid": "u1", "duid": "d1", "ip": "8.8.8.8", "url": "https://x"}
-    out = pseudonymized_copy(event, SnowplowFormat(), KEY)
-    assert out["uid"] == pseudonym("u1", KEY) and out["duid"] == pseudonym("d1", KEY)
-    assert out["ip"] == "8.8.8.0" and out["url"] == "https://x"
-
-
-def test_an_unparseable_ip_is_dropped_not_copied() -> None:
-    out = pseudonymized_copy({"type": "page", "context": {"ip": "garbage-ip"}}, SegmentFormat(), KEY)
-    assert "ip" not in out["context"]
+def test_numeric_and_text_ids_are_the_same_subject() -> None:
+    assert Pseudonymizer(KEY).of(42, "user_id") == Pseudonymizer(KEY).of(" 42 ", "user_id")
 
 
 def test_key_secret_never_shows_in_repr() -> None:

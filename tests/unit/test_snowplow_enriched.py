@@ -8,7 +8,8 @@ import orjson
 import pytest
 from snowplow_analytics_sdk.event_transformer import transform
 
-from streams.formats.base import PayloadError
+from streams.config import FieldRules
+from streams.formats.base import CollectorFormat, PayloadError
 from streams.formats.ga4 import Ga4Format
 from streams.formats.segment import RudderStackFormat, SegmentFormat
 from streams.formats.snowplow import SnowplowFormat, SnowplowGetFormat
@@ -17,8 +18,9 @@ from streams.formats.snowplow_enriched import (
     SnowplowEnrichedJsonFormat,
     SnowplowEnrichedTsvFormat,
 )
-from streams.keys import PseudonymKey
-from streams.pseudonymize import Pseudonymizer
+from streams.keys import KeyRing, PseudonymKey
+from streams.subject_keys import InMemorySubjectKeys
+from streams.transform import FieldTransformer
 
 TSV = SnowplowEnrichedTsvFormat()
 JSON = SnowplowEnrichedJsonFormat()
@@ -106,6 +108,12 @@ def enriched_line(fields: dict[str, str] | None = None, residency: str | None = 
     unknown = set(values) - set(ENRICHED_FIELDS)
     assert not unknown, unknown
     return "\t".join(values.get(name, "") for name in ENRICHED_FIELDS)
+
+
+def pseudonymizing(collector: CollectorFormat) -> FieldTransformer:
+    """The default policy's global-copy rules under a fixed eu key."""
+    keys = KeyRing([PseudonymKey("eu", 1, bytes(range(32)))])
+    return FieldTransformer(FieldRules(), "eu", keys, InMemorySubjectKeys())
 
 
 def assert_quotes_nothing(error: PayloadError) -> None:
@@ -203,8 +211,7 @@ def test_a_residency_entity_an_enrichment_derived_is_not_a_declaration() -> None
 
 def test_the_pseudonymized_copy_still_writes_131_columns() -> None:
     [event] = TSV.split({}, enriched_line().encode())
-    copy = Pseudonymizer(PseudonymKey("eu", 1, bytes(range(32)))).copy(event.body, TSV)
-    written = TSV.encode(copy, {})
+    written, _ = pseudonymizing(TSV).apply(event.body, TSV, {}, None)
     assert TSV.matches_text(written)
     for value in (CANARY_EMAIL, CANARY_IP, BASE_FIELDS["domain_userid"], BASE_FIELDS["network_userid"]):
         assert value.encode() not in written
@@ -245,10 +252,9 @@ def test_the_sdk_json_form_is_claimed_and_reads_the_same_signals() -> None:
 
 def test_the_json_form_is_pseudonymized_at_the_same_fields() -> None:
     document = transform(enriched_line())
-    copy = Pseudonymizer(PseudonymKey("eu", 1, bytes(range(32)))).copy(document, JSON)
-    written = JSON.encode(copy, {})
+    written, _ = pseudonymizing(JSON).apply(document, JSON, {}, None)
     assert CANARY_EMAIL.encode() not in written and CANARY_IP.encode() not in written
-    assert copy["domain_sessionidx"] == 3  # typed values the SDK made are left alone
+    assert orjson.loads(written)["domain_sessionidx"] == 3  # typed values the SDK made are left alone
 
 
 def test_the_json_form_needs_the_enriched_event_keys() -> None:

@@ -1,0 +1,70 @@
+"""The audit record: one per event, saying what happened to it and why, with no personal data in it.
+
+It names the event (the collector's event id, else its source coordinates), where it
+came from, the region and reason, each output with the fields transformed and how,
+the key version, and the hash of the rules in force. Reasons name countries and
+field paths, never values; event ids are kept only when they look like the random
+ids collectors generate, so an app that put an email there doesn't leak it here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+_SAFE_EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(slots=True)
+class AuditedOutput:
+    topic: str
+    form: str  # "full", a field-rules name, "quarantine" or "dead-letter"
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    found_in_text: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class AuditEntry:
+    outcome: str  # routed, quarantined, dead-lettered, suppressed
+    region: str | None
+    reason: str
+    event_id: str | None = None
+    format: str | None = None
+    outputs: list[AuditedOutput] = field(default_factory=list)
+    withheld: list[str] = field(default_factory=list)  # destinations consent kept the event from
+    key_version: int | None = None
+
+
+def audit_record(
+    entry: AuditEntry, topic: str, partition: int, offset: int, index: int, policy_hash: str
+) -> dict[str, Any]:
+    event_id = entry.event_id
+    if event_id is None or not _SAFE_EVENT_ID.match(event_id) or "@" in event_id:
+        event_id = f"{topic}:{partition}:{offset}:{index}"
+    return {
+        "event_id": event_id,
+        "source": {"topic": topic, "partition": partition, "offset": offset, "index": index},
+        "format": entry.format,
+        "outcome": entry.outcome,
+        "region": entry.region,
+        "reason": entry.reason,
+        "outputs": [
+            {
+                "topic": out.topic,
+                "form": out.form,
+                "transformed": [{"field": name, "transform": how} for name, how in out.fields],
+                "found_in_text": out.found_in_text,
+            }
+            for out in entry.outputs
+        ],
+        "withheld_by_consent": entry.withheld,
+        "key_version": entry.key_version,
+        "policy_hash": policy_hash,
+    }
+
+
+def audit_bytes(record: dict[str, Any]) -> bytes:
+    return orjson.dumps(record)

@@ -1,0 +1,209 @@
+"""Transfer rules on the real broker: canaries stay home, erasure survives restarts, no key holds events."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from streams.config import GatewayConfig, parse_config
+from streams.formats import BUILT_IN_FORMATS
+from streams.kafka.clients import consumer_settings, producer_settings
+from streams.kafka.engine import GatewayEngine
+from streams.kafka.subjects import SubjectKeyStore
+from streams.kafka.topics import apply_topics
+from streams.keys import KeyRing, PseudonymKey
+from streams.pipeline import Pipeline
+from streams.tokens import TokenUnreadable, detokenize
+from tests.collectors.canaries import (
+    CANARY_GENERIC_TOPIC_FIELDS,
+    canary_payloads,
+    generic_canary,
+    leaked_forms,
+)
+from tests.integration.kafka_io import produce, read_all, wait_committed
+
+pytestmark = pytest.mark.integration
+BUILT_IN_FORMAT_NAMES = [collector.name for collector in BUILT_IN_FORMATS]
+
+KEYS = KeyRing([PseudonymKey(region, 1, bytes([n]) * 32) for n, region in enumerate(
+    ["eu", "us", "cn", "in", "ru", "row"], start=1)])  # fmt: skip
+
+POLICY = """
+policy_version: transfers-{run}
+kafka: {{bootstrap_servers: "{bootstrap}", group_id: gw-{run}, batch_size: 200, partitions: 1}}
+topics:
+  ingest: [t{run}.ingest, t{run}.partner]
+  ingest_formats: {{t{run}.partner: generic}}
+  quarantine: t{run}.quarantine
+  dead_letter: t{run}.dead-letter
+  audit: t{run}.audit
+  erasure: t{run}.erasure
+destinations:
+  global: {{topic: t{run}.global, purpose: analytics}}
+regions:
+  eu: {{countries: [EU27, IS, LI, "NO", CH, GB], topic: t{run}.eu, transfers: {{global: {rules}}}}}
+  us: {{countries: [US], topic: t{run}.us, transfers: {{global: {rules}}}}}
+  cn: {{countries: [CN], topic: t{run}.cn}}
+  in: {{countries: [IN], topic: t{run}.in, transfers: {{global: {rules}}}}}
+  ru: {{countries: [RU], topic: t{run}.ru}}
+  row: {{countries: "*", topic: t{run}.row, transfers: {{global: {rules}}}}}
+field_rules:
+  pseudonymized: {{}}
+  tokens: {{user_id: tokenize, email: tokenize}}
+formats:
+  generic: {generic}
+erasure: {{after: {after}}}
+"""
+
+
+def config_for(bootstrap: str, rules: str = "pseudonymized", after: str = "suppress") -> GatewayConfig:
+    text = POLICY.format(
+        run=uuid.uuid4().hex[:10], bootstrap=bootstrap, rules=rules, after=after,
+        generic=orjson.dumps(CANARY_GENERIC_TOPIC_FIELDS).decode(),
+    )  # fmt: skip
+    config = parse_config(text)
+    apply_topics(config, bootstrap)
+    return config
+
+
+def subject_store(config: GatewayConfig, bootstrap: str) -> SubjectKeyStore:
+    topics = {region: config.subject_keys_topic(region) for region in config.regions}
+    return SubjectKeyStore(bootstrap, topics, Producer(producer_settings(config.kafka, bootstrap)))
+
+
+@contextmanager
+def gateway(
+    config: GatewayConfig, bootstrap: str, keys: KeyRing = KEYS
+) -> Iterator[tuple[GatewayEngine, Pipeline]]:
+    """The engine as `run` wires it: a subject store restored from Kafka, erasure requests read."""
+    store = subject_store(config, bootstrap)
+    pipeline = Pipeline(config, keys, subjects=store)
+    current = {"keys": keys}
+    engine = GatewayEngine(
+        pipeline, consumer_settings(config.kafka, bootstrap), producer_settings(config.kafka, bootstrap),
+        list(config.topics.ingest), batch_size=config.kafka.batch_size, poll_timeout=0.1,
+        subject_store=store, keys=lambda: current["keys"], hold_pause=0.2,
+    )  # fmt: skip
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            engine.run(stop)
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield engine, pipeline
+    finally:
+        stop.set()
+        thread.join(30)
+        store.close()
+    assert not failure, failure
+
+
+def test_no_canary_nor_an_unkeyed_hash_of_one_leaves_its_home_region_in_any_format(
+    kafka_bootstrap: str,
+) -> None:
+    config = config_for(kafka_bootstrap)
+    ingest, partner = config.topics.ingest
+    payloads = canary_payloads()
+    assert {name for name, _ in payloads} == set(BUILT_IN_FORMAT_NAMES) - {"generic"}
+    produce(kafka_bootstrap, ingest, [raw for _, raw in payloads])
+    produce(kafka_bootstrap, partner, [generic_canary()])
+    with gateway(config, kafka_bootstrap):
+        wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
+        wait_committed(kafka_bootstrap, config.kafka.group_id, partner)
+    topics = [t for t in config.all_topics() if t not in config.topics.ingest]
+    out = read_all(kafka_bootstrap, topics)
+    home = config.regions["eu"].topic
+    assert out[config.topics.quarantine] == [] and out[config.topics.dead_letter] == []
+    events = len(out[home])
+    assert events >= len(payloads) + 1  # a Segment batch holds several events
+    assert len(out[config.destinations["global"].topic]) == events  # every one also leaves, transformed
+    assert len(out[config.topics.audit]) == events
+    forms = leaked_forms()
+    leaks = [
+        (topic, form)
+        for topic, records in out.items() if topic != home
+        for record in records
+        for form in forms if form.encode() in (record.value or b"") or form.encode() in (record.key or b"")
+    ]  # fmt: skip
+    assert leaks == []
+    # The home topic keeps the full data: the scan would have seen a leak.
+    assert all(any(f.encode() in (r.value or b"") for f in forms) for r in out[home])
+
+
+def test_tokens_survive_a_restart_until_an_erasure_destroys_the_subjects_key(kafka_bootstrap: str) -> None:
+    config = config_for(kafka_bootstrap, rules="tokens")
+    ingest = config.topics.ingest[0]
+
+    def identify(n: int) -> bytes:
+        traits = {"email": "erase.me@example.com"}
+        return orjson.dumps({"type": "identify", "userId": "erase-me", "messageId": f"m{n}",
+                             "traits": traits, "context": {"ip": "81.2.69.142"}})  # fmt: skip
+
+    produce(kafka_bootstrap, ingest, [identify(1)])
+    with gateway(config, kafka_bootstrap):
+        wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
+    global_topic = config.destinations["global"].topic
+    [copy] = read_all(kafka_bootstrap, [global_topic])[global_topic]
+    email_token = orjson.loads(copy.value or b"")["traits"]["email"]
+    assert email_token.startswith("tk:eu:")
+
+    # A new process restores the subject's key from Kafka and can still reverse the token.
+    restarted = subject_store(config, kafka_bootstrap)
+    restarted.restore(timeout=30)
+    assert detokenize(email_token, restarted.lookup(KEYS)) == "erase.me@example.com"
+    restarted.close()
+
+    produce(
+        kafka_bootstrap, config.topics.erasure, [orjson.dumps({"subject": "erase-me", "request_id": "dsr-1"})]
+    )
+    with gateway(config, kafka_bootstrap):
+        wait_committed(kafka_bootstrap, config.kafka.group_id, config.topics.erasure)
+    produce(kafka_bootstrap, ingest, [identify(2)])
+    with gateway(config, kafka_bootstrap):  # a restart: erasure state comes back from Kafka
+        wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
+
+    after = subject_store(config, kafka_bootstrap)
+    after.restore(timeout=30)
+    with pytest.raises(TokenUnreadable):
+        detokenize(email_token, after.lookup(KEYS))
+    assert after.is_erased("eu", "erase-me", KEYS)
+    after.close()
+    out = read_all(kafka_bootstrap, [config.regions["eu"].topic, global_topic, config.topics.audit])
+    assert len(out[config.regions["eu"].topic]) == 1 and len(out[global_topic]) == 1  # m2 suppressed
+    audits = [orjson.loads(r.value or b"") for r in out[config.topics.audit]]
+    assert [a["outcome"] for a in audits] == ["routed", "erased", "suppressed"]
+    assert audits[1]["event_id"] == "dsr-1" and audits[1]["regions_with_keys"] == ["eu"]
+    assert all(b"erase-me" not in (r.value or b"") and b"erase.me@" not in (r.value or b"")
+               for r in out[config.topics.audit])  # fmt: skip
+
+
+def test_a_missing_key_holds_events_uncommitted_until_the_key_is_back(kafka_bootstrap: str) -> None:
+    config = config_for(kafka_bootstrap)
+    ingest = config.topics.ingest[0]
+    without_eu = KeyRing([KEYS.for_region(r) for r in KEYS.regions() if r != "eu"])
+    produce(kafka_bootstrap, ingest, [orjson.dumps({"type": "track", "event": "Held", "userId": "u1",
+                                                    "context": {"ip": "81.2.69.142"}})])  # fmt: skip
+    with gateway(config, kafka_bootstrap, keys=without_eu) as (engine, pipeline):
+        deadline = time.monotonic() + 30
+        while engine.stats.held_batches < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert engine.stats.held_batches >= 2 and engine.stats.records_in == 0
+        out = read_all(kafka_bootstrap, [config.regions["eu"].topic, config.destinations["global"].topic])
+        assert all(records == [] for records in out.values())  # nothing passed, in the clear or at all
+        pipeline.set_keys(KEYS)  # the key provider answers again
+        wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
+    out = read_all(kafka_bootstrap, [config.regions["eu"].topic, config.destinations["global"].topic])
+    assert [len(records) for records in out.values()] == [1, 1]
