@@ -118,7 +118,7 @@ class Router:
         """Use a reloaded key ring (a rotation) from the next event on."""
         self._keys = keys
         for made in self._transformers:
-            made.keys = keys
+            made.set_keys(keys)
 
     def routed(
         self,

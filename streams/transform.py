@@ -10,6 +10,7 @@ branches that change are copied; the input is never mutated.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,16 @@ class _Leaf:
     kind: str
     transform: str
     label: str
+    # The transform bound to its kind, chosen once when the rules are compiled.
+    change: Callable[[Any, _Event], Any] = field(compare=False, default=lambda value, event: value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    """A compiled trie level: the keys to look up, and the rule for every element (EACH), if any."""
+
+    keyed: tuple[tuple[str | int, Any], ...]
+    each: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +75,11 @@ class _Traits:
     """A trait container: its person, email, phone and geo keys are personal at any depth.
 
     `inner` holds explicit paths inside the container; they apply first and win over key names.
+    It is a dict while the rules compile, then a _Node, or None when there are none.
     """
 
     label: str
-    inner: dict[str | int, Any] = field(default_factory=dict)
+    inner: Any = field(default_factory=dict)
 
 
 _Trie = dict[str | int, Any]  # key → _Trie | _Leaf | _Traits
@@ -100,8 +112,9 @@ class FieldTransformer:
         self._subjects = subjects
         # An erased subject's events are fully pseudonymized: no new per-subject key is made for them.
         self._tokenize = "pseudonymize" if tokenize_as_pseudonymize else "tokenize"
-        self._tries: dict[str, _Trie] = {}
+        self._tries: dict[str, _Node] = {}
         self._key: PseudonymKey | None = None
+        self._key_checked_at = -1.0  # monotonic time the current key was last asked of the ring
         self._pseudonymizer: Pseudonymizer | None = None
         self._scanner = ValueScanner(self._replace_found) if rules.found_in_text != "keep" else None
         self._uses_key = any(
@@ -116,11 +129,7 @@ class FieldTransformer:
         """The event's bytes under these rules, in its own format, and what was done."""
         report = CopyReport()
         if self._uses_key:
-            # KeyUnavailable propagates on purpose: no key means hold the event, never send it in the clear.
-            key = self.keys.for_region(self.region)
-            if key is not self._key:
-                self._key, self._pseudonymizer = key, Pseudonymizer(key)
-            report.key_version = key.version
+            report.key_version = self._current_key().version
         trie = self._tries.get(collector.name)
         if trie is None:
             trie = self._tries[collector.name] = self._compile(collector)
@@ -133,9 +142,28 @@ class FieldTransformer:
                 report.found_in_text = {kind.value: count for kind, count in found.items()}
         return value, report
 
+    def _current_key(self) -> PseudonymKey:
+        # Asking the ring checks retire dates against the clock; once a second is often enough.
+        now = time.monotonic()
+        key = self._key
+        if key is None or now - self._key_checked_at > _KEY_RECHECK_SECONDS:
+            # KeyUnavailable propagates on purpose: no key means hold the event, never send it in the clear.
+            key = self.keys.for_region(self.region)
+            if key is not self._key:
+                self._key, self._pseudonymizer = key, Pseudonymizer(key)
+            self._key_checked_at = now
+        return key
+
+    def set_keys(self, keys: KeyRing) -> None:
+        self.keys = keys
+        self._key, self._key_checked_at = None, -1.0
+
     # -- compiling the rules against a format's fields, once per format --------------------------------
 
-    def _compile(self, collector: CollectorFormat) -> _Trie:
+    def _compile(self, collector: CollectorFormat) -> _Node:
+        return _frozen(self._trie(collector))
+
+    def _trie(self, collector: CollectorFormat) -> _Trie:
         trie: _Trie = {}
         personal = collector.personal
         for path in personal.trait_containers:
@@ -145,23 +173,35 @@ class FieldTransformer:
             if transform == "keep":
                 continue
             for path in paths:
-                _insert(trie, path, _Leaf(kind, transform, _label(path)))
+                _insert(trie, path, self._leaf_rule(kind, transform, _label(path)))
         for text, transform in self.rules.paths.get(collector.name, {}).items():  # type: ignore[call-overload]
-            path = parse_path(text)
-            _insert(trie, path, _Leaf("path", transform, text))
+            _insert(trie, parse_path(text), self._leaf_rule("path", transform, text))
         return trie
+
+    def _leaf_rule(self, kind: str, transform: str, label: str) -> _Leaf:
+        if transform == "generalize":
+            generalize = _GENERALIZERS.get(kind, _dropped)
+
+            def change(value: Any, event: _Event) -> Any:
+                event.report.fields.append((label, transform))
+                return generalize(value)
+
+        else:
+
+            def change(value: Any, event: _Event) -> Any:
+                return self._leaf(value, kind, transform, label, event)
+
+        return _Leaf(kind, transform, label, change)
 
     # -- the walk: copy-on-write along the paths that exist in this event ------------------------------
 
-    def _walk(self, node: Any, trie: _Trie, event: _Event) -> Any:
-        if isinstance(node, dict):
+    def _walk(self, node: Any, trie: _Node, event: _Event) -> Any:
+        if node.__class__ is dict:
             copy: dict[str, Any] | None = None
-            for key, rule in trie.items():
-                if key == EACH:
+            for key, rule in trie.keyed:
+                value = node.get(key, _ABSENT)
+                if value is _ABSENT or value is None:
                     continue
-                if key not in node:
-                    continue
-                value = node[key]
                 new = self._rule(value, rule, event)
                 if new is not value:
                     if copy is None:
@@ -170,31 +210,32 @@ class FieldTransformer:
                         del copy[key]  # type: ignore[arg-type]
                     else:
                         copy[key] = new  # type: ignore[index]
-            if EACH in trie:
-                rule = trie[EACH]
+            each = trie.each
+            if each is not None:
                 for key, value in (copy or node).items():
-                    new = self._rule(value, rule, event)
+                    new = self._rule(value, each, event)
                     if new is not value:
                         if copy is None:
                             copy = dict(node)
                         copy[key] = new if new is not DROP else None
             return node if copy is None else copy
-        if isinstance(node, list) and EACH in trie:
-            rule = trie[EACH]
-            items = [self._rule(item, rule, event) for item in node]
+        if node.__class__ is list and trie.each is not None:
+            each = trie.each
+            items = [self._rule(item, each, event) for item in node]
             if all(new is old for new, old in zip(items, node, strict=True)):
                 return node
             return [item for item in items if item is not DROP]
         return node
 
     def _rule(self, value: Any, rule: Any, event: _Event) -> Any:
-        if isinstance(rule, _Leaf):
-            return self._leaf(value, rule.kind, rule.transform, rule.label, event)
-        if isinstance(rule, _Traits):
-            if rule.inner:
-                value = self._walk(value, rule.inner, event)
-            return self._traits(value, rule.label, event)
-        return self._walk(value, rule, event)
+        kind = rule.__class__
+        if kind is _Leaf:
+            return rule.change(value, event)
+        if kind is _Node:
+            return self._walk(value, rule, event)
+        if rule.inner is not None:
+            value = self._walk(value, rule.inner, event)
+        return self._traits(value, rule.label, event)
 
     def _traits(self, node: Any, label: str, event: _Event) -> Any:
         if isinstance(node, dict):
@@ -227,11 +268,14 @@ class FieldTransformer:
         if transform == "drop":
             new: Any = DROP
         elif transform == "pseudonymize":
-            new = self._each_scalar(value, lambda v: self._pseudonym(v, kind))
+            if value.__class__ is str:
+                new = self._pseudonym(value, kind)
+            else:
+                new = self._each_scalar(value, lambda v: self._pseudonym(v, kind))
         elif transform == "tokenize":
             new = self._each_scalar(value, lambda v: self._token(v, kind, event.subject))
         elif transform == "generalize":
-            new = _generalized(value, kind)
+            new = _GENERALIZERS.get(kind, _dropped)(value)
         else:  # keep (only explicit paths reach here)
             return value
         if label:
@@ -288,17 +332,37 @@ def _uses_tokenize(rules: FieldRules) -> bool:
     )
 
 
-def _generalized(value: Any, kind: str) -> Any:
-    if kind == "ip":
-        return ip_prefix(value)
-    if kind == "timestamp":
-        return hour_of(value)
-    if kind == "user_agent":
-        return user_agent_family(value)
-    if kind == "geo":
-        # A geo object keeps its country; a finer field on its own (a city, a latitude) goes.
-        return country_only(value, COUNTRY_KEYS) if isinstance(value, dict) else DROP
+def _frozen(trie: _Trie) -> _Node:
+    """The trie as the walk reads it: tuples instead of dicts, EACH apart."""
+
+    def rule(value: Any) -> Any:
+        if isinstance(value, dict):
+            return _frozen(value)
+        if isinstance(value, _Traits):
+            return _Traits(value.label, _frozen(value.inner) if value.inner else None)
+        return value
+
+    keyed = tuple((key, rule(value)) for key, value in trie.items() if key != EACH)
+    return _Node(keyed, rule(trie[EACH]) if EACH in trie else None)
+
+
+def _dropped(value: Any) -> Any:
     return DROP
+
+
+def _geo(value: Any) -> Any:
+    # A geo object keeps its country; a finer field on its own (a city, a latitude) goes.
+    return country_only(value, COUNTRY_KEYS) if isinstance(value, dict) else DROP
+
+
+_GENERALIZERS: dict[str, Callable[[Any], Any]] = {
+    "ip": ip_prefix,
+    "timestamp": hour_of,
+    "user_agent": user_agent_family,
+    "geo": _geo,
+}
+_ABSENT = object()
+_KEY_RECHECK_SECONDS = 1.0
 
 
 def _insert(trie: _Trie, path: Path, rule: _Leaf | _Traits) -> None:

@@ -65,10 +65,17 @@ class EngineService(Service):
     def health(self) -> dict[str, Any]:
         stats = self.engine.stats
         alive = self._thread is not None and self._thread.is_alive()
+        holding = stats.keys_unavailable_since is not None
+        status = "ok" if alive and self.ready.is_set() else "starting" if alive else "failed"
         return {
-            "status": "ok" if alive and self.ready.is_set() else "starting" if alive else "failed",
+            # Holding events for want of a key is alive but not ready: nothing is being routed.
+            "status": "holding: keys unavailable" if alive and holding else status,
             "records_in": stats.records_in,
             "events_out": stats.events_out,
+            "audit_records": stats.audit_records,
+            "erasures": stats.erasures,
+            "held_batches": stats.held_batches,
+            "keys_unavailable_since": stats.keys_unavailable_since,
             "batches": stats.batches,
             "last_commit_at": stats.last_commit_at or None,
             "uptime_s": round(time.time() - self.started_at, 1),

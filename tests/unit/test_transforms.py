@@ -270,3 +270,11 @@ regions:
     assert "regions.eu.home: no field rules named 'nope'" in problems
     assert "regions.eu.transfers.moon: no destination named 'moon'" in problems
     assert "regions.eu.transfers.global: the full event never leaves its home topic" in problems
+
+
+def test_the_home_topic_can_take_field_rules_of_its_own() -> None:
+    config = parse_config(TOKENIZING.replace("topic: events.eu,", "topic: events.eu, home: pseudonymized,"))
+    result = only(Pipeline(config, KEYS).process(orjson.dumps(identify()), SOURCE))
+    home = outputs_by_topic(result)["events.eu"]
+    assert home["userId"] == pseudonym("user-7", EU_KEY) and "firstName" not in home["traits"]
+    assert result.audit["outputs"][0]["form"] == "pseudonymized"
