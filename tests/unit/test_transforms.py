@@ -278,3 +278,40 @@ def test_the_home_topic_can_take_field_rules_of_its_own() -> None:
     home = outputs_by_topic(result)["events.eu"]
     assert home["userId"] == pseudonym("user-7", EU_KEY) and "firstName" not in home["traits"]
     assert result.audit["outputs"][0]["form"] == "pseudonymized"
+
+
+ADS = """
+policy_version: t
+destinations:
+  global: {topic: events.global, purpose: analytics}
+  ads: {topic: events.ads, purpose: advertising}
+regions:
+  eu: {countries: [EU27, GB], topic: events.eu, transfers: {global: pseudonymized, ads: pseudonymized}}
+  row: {countries: "*", topic: events.row}
+"""
+
+
+@pytest.mark.parametrize("granted", [True, False])
+def test_ga4_consent_gates_the_advertising_destination(granted: bool) -> None:
+    body = {"client_id": "1.2", "ip_override": "81.2.69.142", "events": [{"name": "purchase", "params": {}}],
+            "consent": {"ad_user_data": "GRANTED" if granted else "DENIED", "ad_personalization": "GRANTED"}}  # fmt: skip
+    result = only(Pipeline(parse_config(ADS), KEYS).process(orjson.dumps(body), SOURCE))
+    topics = [out.topic for out in result.outputs]
+    assert topics == (
+        ["events.eu", "events.global", "events.ads"] if granted else ["events.eu", "events.global"]
+    )
+
+
+@pytest.mark.parametrize(("scopes", "expected"), [(["analytics"], ["events.eu", "events.global"]),
+                                                  (["necessary"], ["events.eu"])])  # fmt: skip
+def test_snowplow_consent_entities_gate_destinations(scopes: list[str], expected: list[str]) -> None:
+    consent = {"schema": "iglu:com.snowplowanalytics.snowplow/consent_preferences/jsonschema/1-0-0",
+               "data": {"basisForProcessing": "consent", "consentUrl": "https://shop.example/privacy",
+                        "consentVersion": "1", "consentScopes": scopes, "domainsApplied": ["shop.example"],
+                        "eventType": "allow_selected"}}  # fmt: skip
+    contexts = {"schema": "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1", "data": [consent]}
+    event = {"e": "pv", "tv": "js-4", "p": "web", "ip": "81.2.69.142", "co": orjson.dumps(contexts).decode()}
+    result = only(
+        Pipeline(load_config(None), KEYS).process(orjson.dumps({"schema": SNOWPLOW, "data": [event]}), SOURCE)
+    )
+    assert [out.topic for out in result.outputs] == expected
