@@ -294,7 +294,8 @@ regions:
 @pytest.mark.parametrize("granted", [True, False])
 def test_ga4_consent_gates_the_advertising_destination(granted: bool) -> None:
     body = {"client_id": "1.2", "ip_override": "81.2.69.142", "events": [{"name": "purchase", "params": {}}],
-            "consent": {"ad_user_data": "GRANTED" if granted else "DENIED", "ad_personalization": "GRANTED"}}  # fmt: skip
+            "consent": {"ad_user_data": "GRANTED" if granted else "DENIED",
+                        "ad_personalization": "GRANTED"}}  # fmt: skip
     result = only(Pipeline(parse_config(ADS), KEYS).process(orjson.dumps(body), SOURCE))
     topics = [out.topic for out in result.outputs]
     assert topics == (
