@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from streams.formats.base import PayloadError
-from streams.keys import KeyUnavailable, PseudonymKey
+from streams.keys import KeyRing, KeyUnavailable, PseudonymKey
 from streams.tokens import SubjectKey, WrappedKeyUnreadable, unwrap
 
 RECORD_FORMAT = 1  # "v" of every subject-store record
@@ -255,24 +255,33 @@ class SubjectStates:
         else:
             self.invalid_records += 1
 
-    def key_for(self, region: str, ref: str, region_key: PseudonymKey) -> SubjectKey | None:
-        """The subject's current key; None when it has none or is erased."""
+    def key_for(self, region: str, ref: str, region_keys: PseudonymKey | KeyRing) -> SubjectKey | None:
+        """The subject's current key; None when it has none or is erased.
+
+        `region_keys` opens keys wrapped under any version still in its overlap window
+        (a KeyRing), or under that one version only (a PseudonymKey).
+        """
         state = self._regions.get(region)
         subject = state.subjects.get(ref) if state is not None else None
         dek = subject.current if subject is not None else None
         if dek is None:
             return None
-        return dek.key if dek.key is not None else _unwrapped(dek, region_key)
+        return dek.key if dek.key is not None else _unwrapped(dek, _wrapping_key(region, dek, region_keys))
 
-    def key_by_id(self, region: str, dek_id: str, region_key: PseudonymKey) -> SubjectKey | None:
-        """The key a token names, for detokenizing; None once destroyed or made under another key version."""
+    def key_by_id(self, region: str, dek_id: str, region_keys: PseudonymKey | KeyRing) -> SubjectKey | None:
+        """The key a token names, for detokenizing; None once destroyed or its key version is gone."""
         state = self._regions.get(region)
         dek = state.deks.get(dek_id) if state is not None else None
         if dek is None:
             return None
         if dek.key is not None:
             return dek.key
-        return _unwrapped(dek, region_key) if dek.version == region_key.version else None
+        if isinstance(region_keys, PseudonymKey) and dek.version != region_keys.version:
+            return None
+        try:
+            return _unwrapped(dek, _wrapping_key(region, dek, region_keys))
+        except KeyUnavailable:
+            return None  # its version retired: the token can't be read any more
 
     def is_erased(self, region: str, ref: str) -> bool:
         state = self._regions.get(region)
@@ -300,6 +309,13 @@ class SubjectStates:
     def _drop_if_empty(region: _Region, ref: str, subject: _Subject) -> None:
         if not subject.deks and not subject.erased:
             del region.subjects[ref]
+
+
+def _wrapping_key(region: str, dek: _Dek, region_keys: PseudonymKey | KeyRing) -> PseudonymKey:
+    """The region key version the subject key was wrapped under (KeyUnavailable once retired)."""
+    if isinstance(region_keys, PseudonymKey):
+        return region_keys
+    return region_keys.version(region, dek.version)
 
 
 def _unwrapped(dek: _Dek, region_key: PseudonymKey) -> SubjectKey:

@@ -40,7 +40,7 @@ def _ip_prefix(text: str) -> str | object:
     if family == socket.AF_INET:
         return socket.inet_ntop(socket.AF_INET, packed[:3] + b"\0")
     head = packed[:12]
-    # ::, ::1 and ::0.0.x.y are IPv6 specials, not IPv4 hosts: their first IPv4 byte is zero.
+    # ::, ::1 and the rest of ::0.x.y.z are IPv6 specials, not IPv4 hosts: their first IPv4 byte is zero.
     if head == _V4_MAPPED or (head == _V4_COMPATIBLE and packed[12]):
         return socket.inet_ntop(socket.AF_INET, packed[12:15] + b"\0")
     if packed[:2] == _SIX_TO_FOUR:

@@ -191,7 +191,7 @@ class SubjectKeyStore:
         """
         region_key = self._region_key(region, keys)
         ref = self._ref(region, region_key, subject)
-        found = self._states.key_for(region, ref, region_key)
+        found = self._states.key_for(region, ref, keys)
         if found is not None:
             return found
         self._require_restored()
@@ -216,7 +216,7 @@ class SubjectKeyStore:
         def find(region: str, dek_id: str) -> SubjectKey | None:
             if region not in self._topics:
                 return None
-            return self._states.key_by_id(region, dek_id, keys.for_region(region))
+            return self._states.key_by_id(region, dek_id, keys)
 
         return find
 

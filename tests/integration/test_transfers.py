@@ -207,3 +207,31 @@ def test_a_missing_key_holds_events_uncommitted_until_the_key_is_back(kafka_boot
         wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
     out = read_all(kafka_bootstrap, [config.regions["eu"].topic, config.destinations["global"].topic])
     assert [len(records) for records in out.values()] == [1, 1]
+
+
+def test_after_a_key_rotation_old_tokens_still_reverse_and_known_subjects_are_not_held(
+    kafka_bootstrap: str,
+) -> None:
+    config = config_for(kafka_bootstrap, rules="tokens")
+    ingest = config.topics.ingest[0]
+    event = orjson.dumps({"type": "identify", "userId": "rotating", "traits": {"email": "rot@example.com"},
+                          "context": {"ip": "81.2.69.142"}})  # fmt: skip
+    produce(kafka_bootstrap, ingest, [event])
+    with gateway(config, kafka_bootstrap):
+        wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
+    rotated = KeyRing([PseudonymKey("eu", 2, b"\x77" * 32), *(KEYS.for_region(r) for r in KEYS.regions())])
+    produce(kafka_bootstrap, ingest, [event])
+    with gateway(config, kafka_bootstrap, keys=rotated) as (engine, _):
+        wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
+        assert engine.stats.held_batches == 0
+    global_topic = config.destinations["global"].topic
+    before, after = (
+        orjson.loads(r.value or b"") for r in read_all(kafka_bootstrap, [global_topic])[global_topic]
+    )
+    store = subject_store(config, kafka_bootstrap)
+    store.restore(timeout=30)
+    # Both tokens reverse while version 1 is in its overlap window; the new one was made under version 2.
+    assert detokenize(before["traits"]["email"], store.lookup(rotated)) == "rot@example.com"
+    assert detokenize(after["traits"]["email"], store.lookup(rotated)) == "rot@example.com"
+    assert before["traits"]["email"] != after["traits"]["email"]
+    store.close()
