@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streams.config import GatewayConfig, parse_config
+from streams.kafka.engine import GatewayEngine
 from streams.kafka.topics import apply_topics
 from streams.keys import development_keys
 from streams.pipeline import Pipeline
@@ -134,3 +138,25 @@ def read_all(bootstrap: str, topics: list[str]) -> dict[str, list[Record]]:
     finally:
         consumer.close()
     return records
+
+
+@contextmanager
+def in_thread(engine: GatewayEngine) -> Iterator[GatewayEngine]:
+    """Run the engine in a thread for the block; stop it after, and fail if it failed."""
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            engine.run(stop)
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield engine
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not failure, failure

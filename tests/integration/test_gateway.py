@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,7 +15,14 @@ from streams.pipeline import Pipeline
 from streams.routing import Source
 from streams.traffic import TrafficGenerator
 from tests.collectors.samples import every_format_lines
-from tests.integration.kafka_io import expected_topic_counts, fresh_config, produce, read_all, wait_committed
+from tests.integration.kafka_io import (
+    expected_topic_counts,
+    fresh_config,
+    in_thread,
+    produce,
+    read_all,
+    wait_committed,
+)
 
 SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
 EU_EMAIL = "canary.eu.4711@example.com"
@@ -35,23 +41,8 @@ def running_engine(config: GatewayConfig, bootstrap: str) -> Iterator[GatewayEng
         batch_size=config.kafka.batch_size,
         poll_timeout=0.1,
     )
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            engine.run(stop)
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    try:
+    with in_thread(engine):
         yield engine
-    finally:
-        stop.set()
-        thread.join(30)
-    assert not failure, failure
 
 
 def output_topics(config: GatewayConfig) -> list[str]:

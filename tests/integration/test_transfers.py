@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from tests.collectors.canaries import (
     generic_canary,
     leaked_forms,
 )
-from tests.integration.kafka_io import produce, read_all, wait_committed
+from tests.integration.kafka_io import in_thread, produce, read_all, wait_committed
 
 pytestmark = pytest.mark.integration
 BUILT_IN_FORMAT_NAMES = [collector.name for collector in BUILT_IN_FORMATS]
@@ -91,24 +90,11 @@ def gateway(
         list(config.topics.ingest), batch_size=config.kafka.batch_size, poll_timeout=0.1,
         subject_store=store, keys=lambda: current["keys"], hold_pause=0.2,
     )  # fmt: skip
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            engine.run(stop)
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
     try:
-        yield engine, pipeline
+        with in_thread(engine):
+            yield engine, pipeline
     finally:
-        stop.set()
-        thread.join(30)
         store.close()
-    assert not failure, failure
 
 
 def test_no_canary_nor_an_unkeyed_hash_of_one_leaves_its_home_region_in_any_format(
