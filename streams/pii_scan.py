@@ -7,13 +7,13 @@ properties, in orjson output or Snowplow enriched TSV lines.
 It runs once per exported event, and most events carry no personal data, so the
 work is split in two:
 
-1. A gate: three `memchr` scans (`@`, `%`, `+`), one `bytes.translate` into a
-   "shape" string (digits, hex letters, other letters and separators each mapped
-   to one class byte), and two regex passes over the shape string whose patterns
-   start with a literal byte, so `re` skips ahead instead of trying every
-   position. The gate over-approximates stage 2: it may send a clean event on,
-   never stop one with personal data. (It costs 12-18 µs on a 650-byte event
-   today, not the 2 µs aimed for; docs/performance.md says where the time goes.)
+1. A gate: one `bytes.translate` into a "shape" string (each digit, hex letter,
+   other letter and separator mapped to one class byte), one `find` for the
+   class of `@`, `%` and `+`, and three regex passes whose patterns start with a
+   literal (`1S` and `1.1` over the shape string, `:` over the bytes), so `re`
+   skips ahead instead of trying every position. The gate over-approximates
+   stage 2: it may send a clean event on, never stop one with personal data. (It
+   costs ~3-4 µs on a 570-byte event; docs/performance.md has the figures.)
 2. Precise patterns over the raw bytes, anchored where possible (emails at each
    `@`, international numbers at each `+`) and otherwise run only in windows
    around the gate's hits; then validation: `phonenumbers` for phone numbers,
@@ -94,14 +94,14 @@ class ValueScanner:
         was written. The replacement is inserted as returned (it must be ASCII and
         safe inside JSON strings and URLs) and is never scanned again.
         """
-        has_at = b"@" in data
-        has_percent = b"%" in data
-        has_plus = b"+" in data
         shapes = data.translate(_SHAPE_CLASSES)
-        spaced = [hit.start() for hit in _SPACED_GATE.finditer(shapes)]
-        dotted = [hit.start() for hit in _DOTTED_GATE.finditer(shapes)]
-        if not (has_at or has_percent or has_plus or spaced or dotted):
+        marked = shapes.find(b"!") >= 0  # '@', '%' or '+'
+        hits = _gate_hits(data, shapes)
+        if not (marked or hits):
             return data, {}
+        has_at = marked and b"@" in data
+        has_percent = marked and b"%" in data
+        has_plus = marked and b"+" in data
         found: list[tuple[int, int, int, PiiKind, str]] = []
         if has_at or has_percent:
             self._emails(data, found)
@@ -109,7 +109,7 @@ class ValueScanner:
             self._international_phones(data, found)
         # Percent-encoded separators (`%20`, `%3A`) are invisible to the gates: scan everything.
         everywhere = has_percent and any(code in data for code in (b"%20", b"%3A", b"%3a"))
-        windows = [(0, len(data))] if everywhere else _windows(spaced, dotted)
+        windows = [(0, len(data))] if everywhere else _windows(hits)
         for start, end in windows:
             self._ips(data, start, end, found)
             self._national_phones(data, start, end, found)
@@ -189,7 +189,31 @@ class ValueScanner:
                 found.append((match.start(), 4, match.end(), PiiKind.PHONE, e164))
 
 
-def _windows(spaced: list[int], dotted: list[int]) -> list[tuple[int, int]]:
+def _gate_hits(data: bytes, shapes: bytes) -> list[int]:
+    """Where the gates see a candidate (phone number, IP address): empty for most events."""
+    hits: list[int] = []
+    # A `search` loop rather than finditer: most events have no hit or one, and then a
+    # single search is all the work.
+    hit = _SPACED_GATE.search(shapes)
+    while hit is not None:
+        hits.append(hit.start() + 1)  # the gate starts a byte early, at the first group's last digit
+        hit = _SPACED_GATE.search(shapes, hit.end())
+    hit = _DOTTED_GATE.search(shapes)
+    while hit is not None:
+        end = hit.end()
+        # An IPv4 hit ends at the last octet's first digit: `0` there means `x.y.z.0`, a network
+        # or an address the gateway truncated, never sent on (the shape has one class for digits).
+        if shapes[end - 2] != _DOT or data[end - 1] != _ZERO:
+            hits.append(hit.start() + 1)
+        hit = _DOTTED_GATE.search(shapes, end)
+    hit = _IPV6_GATE.search(data)
+    while hit is not None:
+        hits.append(hit.start())
+        hit = _IPV6_GATE.search(data, hit.end())
+    return hits
+
+
+def _windows(hits: list[int]) -> list[tuple[int, int]]:
     """Stretches of the event around the gates' hits, merged, for the precise patterns.
 
     A hit sits a few bytes into a candidate (after its first group, or anywhere in a
@@ -197,7 +221,7 @@ def _windows(spaced: list[int], dotted: list[int]) -> list[tuple[int, int]]:
     Lookbehinds still see the bytes before a window's start.
     """
     windows: list[tuple[int, int]] = []
-    for hit in sorted(spaced + dotted):
+    for hit in sorted(hits):
         start, end = max(0, hit - 48), hit + 80
         if windows and start <= windows[-1][1]:
             windows[-1] = (windows[-1][0], end)
@@ -255,24 +279,31 @@ def _personal_ipv6(text: str) -> bool:
     return any(packed[6:])  # nothing past the /48: already truncated
 
 
-# --- the gate: a shape string, and two patterns that start with a literal byte --------------------
+# --- the gate: a shape string, and patterns that start with a literal ---------------------------
 #
-# Shape classes: '0' the digit zero, '1' digits 1-9, 'a' hex letters, 'z' other letters
-# and '_', 'S' the separators of phone numbers (space - / ( )), '.' dots and colons,
-# '\\' itself, '"' everything else. A regex starting with a literal ('S', '.') is
-# searched with a fast skip loop; one starting with a class tries every byte, ~5x slower.
+# Shape classes: '1' digits, 'a' hex letters, 'z' other letters and '_', 'S' the separators
+# of phone numbers (space - / ( )), '.' and ':' themselves, '\\' itself, '!' the marks
+# '@', '%' and '+' (one `find` tells whether emails or international numbers are possible),
+# '"' everything else. One class for all digits is what lets the gates start with a
+# two- or three-byte literal ("1S", "1.1"): `re` scans for a literal prefix in a tight
+# loop and enters the pattern only where the whole prefix occurs, a handful of times an
+# event, where a one-byte prefix ('S', '.') occurs dozens of times and costs ~50-100 ns
+# each. Dots and colons are apart so that the colons of JSON and of times never start
+# the dotted gate; the exclusions (a group after a digit and a separator, a run into
+# `:x`) still count a colon as a separator.
 
 
 def _shape_classes() -> bytes:
     table = bytearray(b'"' * 256)
     for classes, members in (
-        (b"0", b"0"),
-        (b"1", b"123456789"),
+        (b"1", b"0123456789"),
         (b"a", b"abcdefABCDEF"),
         (b"z", b"ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ_"),
         (b"S", b" -/()"),
-        (b".", b".:"),
+        (b".", b"."),
+        (b":", b":"),
         (b"\\", b"\\"),
+        (b"!", b"@%+"),
     ):
         for byte in members:
             table[byte] = classes[0]
@@ -280,7 +311,6 @@ def _shape_classes() -> bytes:
 
 
 _SHAPE_CLASSES = _shape_classes()
-_D = rb"[01]"
 
 
 def _first_group(tail: bytes, widths: range) -> bytes:
@@ -293,55 +323,59 @@ def _first_group(tail: bytes, widths: range) -> bytes:
     """
     alternatives = []
     for width in widths:
-        group = rb"[01]{%d}%s" % (width, tail)
-        alternatives.append(rb"(?<=%s)(?<![01az\\]%s)(?<![01][S.]%s)" % (group, group, group))
+        group = rb"1{%d}%s" % (width, tail)
+        alternatives.append(rb"(?<=%s)(?<![1az\\]%s)(?<!1[S.:]%s)" % (group, group, group))
         alternatives.append(rb"(?<=\\[az]%s)" % group)
     return rb"(?:%s)" % b"|".join(alternatives)
 
 
-# Each gate starts with a literal and consumes forward before any assertion: a
-# lookaround costs ~30 ns, and the literal occurs dozens of times an event, while
-# the forward shapes (separator, digits) occur a handful of times.
+# Each gate consumes forward before any assertion: a lookaround costs ~30 ns, and
+# the forward shapes (separator, digits) rule out nearly every prefix hit on their own.
 def _spaced_gate() -> re.Pattern[bytes]:
     # National numbers with space, dash, slash or paren separators: groups after the
-    # first of 2+ digits, not running on into a word or a time, and not a date.
-    rest = rb"(?=(?:[01]|S{1,2}[01]{2})[01]*+(?:S{1,2}[01]{2,}+)*+(?![01az]|\.[01az]))"
-    not_a_date = {4: rb"(?!S[01]{2}(?![01]|S{1,2}[01]))", 2: rb"(?!S[01]{4}(?![01]|S{1,2}[01]))"}
+    # first of 2+ digits, not running on into a word or a time, and not a date. The
+    # pattern starts at the first group's last digit, for the literal prefix "1S".
+    rest = rb"(?=(?:1|S{1,2}11)1*+(?:S{1,2}1{2,}+)*+(?![1az]|[.:][1az]))"
+    not_a_date = {4: rb"(?!S11(?!1|S{1,2}1))", 2: rb"(?!S1111(?!1|S{1,2}1))"}
     branches = []
     for separators in (1, 2):
-        tail = b"S" * separators + rb"[01]{2}"
+        tail = b"S" * separators + rb"11"
         firsts = b"|".join(
             _first_group(tail, range(width, width + 1)) + not_a_date.get(width, b"") for width in range(1, 6)
         )
-        branches.append(b"S" * (separators - 1) + rb"[01]{2}" + rest + rb"(?:%s)" % firsts)
-    return re.compile(rb"S(?:%s)" % b"|".join(branches))
+        branches.append(b"S" * (separators - 1) + rb"11" + rest + rb"(?:%s)" % firsts)
+    return re.compile(rb"1S(?:%s)" % b"|".join(branches))
 
 
 def _dotted_gate() -> re.Pattern[bytes]:
-    ipv4 = []  # unless the last octet is 0: a network, or already truncated
-    for second in (1, 2, 3):
-        for third in (1, 2, 3):
-            tail = rb"\.[01]{%d}\.[01]{%d}\.1" % (second, third)
-            ipv4.append(rb"[01]{%d}\.[01]{%d}\.1" % (second - 1, third) + _first_group(tail, range(1, 4)))
-    dotted_phones = []  # three or more groups of 2+ digits
-    for second in (2, 3, 4):
-        tail = rb"\.[01]{%d}\.[01]{2}" % second
-        dotted_phones.append(
-            rb"[01]{%d}\.[01]{2}(?=[01]*+(?:\.[01]{2,}+)*+(?![01az]|\.[01az]))" % (second - 1)
-            + _first_group(tail, range(2, 6))
-        )
-    ipv6_full = rb"[01a]{0,3}\.(?:[01a]{1,4}\.){5}[01a]{1,4}(?![01az.])"
-    return re.compile(
-        rb"\.(?:"
-        rb"[01](?:%s|%s|%s)"
-        rb"|a%s"
-        rb"|\.(?:(?!\.)(?<=[01a]\.\.)|[01a](?<=[^01az.\\]\.\.[01a]))"  # IPv6 '::'
-        rb")" % (b"|".join(ipv4), b"|".join(dotted_phones), ipv6_full, ipv6_full)
-    )
+    # Starts at the first group's last digit ("1.1"), then branches on the second
+    # group's width, so each hit tries a few literal-led branches, not a dozen.
+    # Dotted phone numbers (three or more groups of 2+ digits) come before IPv4
+    # addresses: an IPv4 hit whose last octet is 0 is dropped by the caller, and a
+    # dotted number at the same place must still be a hit. Only real dots count
+    # here: neither stage 2 pattern accepts a colon between the groups.
+    by_second = []
+    for second in (1, 2, 3, 4):
+        options = []
+        if second >= 2:
+            tail = rb"\.1{%d}\.11" % second
+            options.append(rb"11(?=1*+(?:\.1{2,}+)*+(?![1az]|[.:][1az]))" + _first_group(tail, range(2, 6)))
+        if second <= 3:
+            for third in (1, 2, 3):
+                tail = rb"\.1{%d}\.1{%d}\.1" % (second, third)
+                options.append(rb"1{%d}\.1" % third + _first_group(tail, range(1, 4)))
+        by_second.append(b"1" * (second - 1) + rb"\.(?:%s)" % b"|".join(options))
+    return re.compile(rb"1\.1(?:%s)" % b"|".join(by_second))
 
 
 _SPACED_GATE = _spaced_gate()
 _DOTTED_GATE = _dotted_gate()
+_DOT, _ZERO = ord("."), ord("0")
+# Over the raw bytes: any IPv6 address `inet_pton` accepts has '::' or at least six
+# colons, so ':' followed by '::' or by five hex groups each ending in ':' (the literal
+# ':' prefix keeps it a fast scan; stage 2 handles '%3A', which scans the whole event).
+_IPV6_GATE = re.compile(rb":(?::|%s)" % (rb"[0-9A-Fa-f]{1,4}:" * 5))
+
 
 # --- stage 2: precise patterns over the raw bytes --------------------------------------------------
 

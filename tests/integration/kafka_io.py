@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from streams.config import GatewayConfig, parse_config
 from streams.kafka.engine import GatewayEngine
@@ -84,6 +84,14 @@ def produce(bootstrap: str, topic: str, values: list[bytes | None]) -> list[tupl
     return coordinates
 
 
+# Answers a broker gives while the group coordinator is still being elected or loaded.
+_COORDINATOR_MOVING = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+}
+
+
 def wait_committed(bootstrap: str, group: str, topic: str, timeout: float = 60.0) -> None:
     """Wait until `group` has committed every offset currently in `topic`."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
@@ -94,7 +102,14 @@ def wait_committed(bootstrap: str, group: str, topic: str, timeout: float = 60.0
         }
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+            try:
+                committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+            except KafkaException as error:
+                # A fresh broker answers NOT_COORDINATOR while it loads __consumer_offsets: ask again.
+                if not (error.args[0].retriable() or error.args[0].code() in _COORDINATOR_MOVING):
+                    raise
+                time.sleep(0.2)
+                continue
             if all(ends[tp.partition] == 0 or tp.offset >= ends[tp.partition] for tp in committed):
                 return
             time.sleep(0.2)
