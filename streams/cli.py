@@ -49,8 +49,10 @@ def main() -> None:
     is_flag=True,
     help="Use ephemeral development keys. Pseudonyms then differ on every start: never in production.",
 )
-@click.option("--web-port", type=int, default=6066, show_default=True, help="Port of /health.")
-@click.option("--web-host", default="127.0.0.1", show_default=True, help="Address /health listens on.")
+@click.option("--web-port", type=int, default=6066, show_default=True, help="Port of /health and /metrics.")
+@click.option(
+    "--web-host", default="127.0.0.1", show_default=True, help="Address /health and /metrics listen on."
+)
 @click.option("--log-level", default="info", show_default=True)
 def run(
     config_path: str | None,
@@ -111,7 +113,8 @@ def run(
         subject_store=subjects,
         keys=key_ring,
     )
-    app = build_app(f"{kafka.group_id}-worker", bootstrap, engine, web_port, web_host)
+    topic_regions = {region.topic: name for name, region in config.regions.items()}
+    app = build_app(f"{kafka.group_id}-worker", bootstrap, engine, topic_regions, web_port, web_host)
     Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()
 
 

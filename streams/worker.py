@@ -14,12 +14,15 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import faust
 from mode import Service
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from streams.kafka.engine import GatewayEngine
+from streams.metrics import engine_registry, render
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +86,12 @@ class EngineService(Service):
 
 
 def build_app(
-    app_id: str, bootstrap: str, engine: GatewayEngine, web_port: int | None, web_host: str = "127.0.0.1"
+    app_id: str,
+    bootstrap: str,
+    engine: GatewayEngine,
+    topic_regions: Mapping[str, str],
+    web_port: int | None,
+    web_host: str = "127.0.0.1",
 ) -> faust.App:
     app = faust.App(
         app_id,
@@ -103,5 +111,12 @@ def build_app(
     async def health(_web: Any, request: Any) -> Any:
         report = service.health()
         return _web.json(report, status=200 if report["status"] == "ok" else 503)
+
+    registry = engine_registry(engine.stats, topic_regions)
+
+    @app.page("/metrics")
+    async def metrics(_web: Any, request: Any) -> Any:
+        # aiohttp refuses a charset in content_type, so the exposition type goes in as a header.
+        return _web.bytes(render(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return app

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.traffic import TrafficGenerator
 from tests.integration.kafka_io import expected_topic_counts, fresh_config, produce, read_all, wait_committed
@@ -34,6 +35,7 @@ def test_run_routes_traffic_serves_health_and_stops_cleanly(kafka_bootstrap: str
         wait_committed(kafka_bootstrap, config.kafka.group_id, config.topics.ingest[0], timeout=120)
         health = _get_json("http://127.0.0.1:6088/health")
         assert health["status"] == "ok" and health["records_in"] == len(payloads)
+        metrics = _scrape("http://127.0.0.1:6088/metrics")
     finally:
         gateway.send_signal(signal.SIGTERM)
         code = gateway.wait(60)
@@ -42,6 +44,26 @@ def test_run_routes_traffic_serves_health_and_stops_cleanly(kafka_bootstrap: str
     assert "ephemeral development keys" in log_text
     out = read_all(kafka_bootstrap, [t for t in config.all_topics() if t not in config.topics.ingest])
     assert {t: len(r) for t, r in out.items() if r} == expected
+    # What /metrics said during the run matches what the topics hold.
+    assert metrics[("residency_gateway_events_in_total", "")] == len(payloads)
+    assert metrics[("residency_gateway_audit_records_total", "")] == expected[config.topics.audit]
+    assert metrics[("residency_gateway_keys_unavailable", "")] == 0
+    per_topic = {
+        topic: count for (name, topic), count in metrics.items() if name.endswith("events_out_total")
+    }
+    assert per_topic == {t: n for t, n in expected.items() if t != config.topics.audit}
+
+
+def _scrape(url: str) -> dict[tuple[str, str], float]:
+    """Every sample of a Prometheus scrape, keyed by (name, topic label)."""
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = response.read().decode()
+    return {
+        (sample.name, sample.labels.get("topic", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def _get_json(url: str, attempts: int = 50) -> dict[str, object]:

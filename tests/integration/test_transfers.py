@@ -18,6 +18,7 @@ from streams.kafka.engine import GatewayEngine
 from streams.kafka.subjects import SubjectKeyStore
 from streams.kafka.topics import apply_topics
 from streams.keys import KeyRing, PseudonymKey
+from streams.metrics import engine_registry, render
 from streams.pipeline import Pipeline
 from streams.tokens import TokenUnreadable, detokenize
 from tests.collectors.canaries import (
@@ -187,10 +188,12 @@ def test_a_missing_key_holds_events_uncommitted_until_the_key_is_back(kafka_boot
         while engine.stats.held_batches < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert engine.stats.held_batches >= 2 and engine.stats.records_in == 0
+        assert b"residency_gateway_keys_unavailable 1.0" in render(engine_registry(engine.stats, {}))
         out = read_all(kafka_bootstrap, [config.regions["eu"].topic, config.destinations["global"].topic])
         assert all(records == [] for records in out.values())  # nothing passed, in the clear or at all
         pipeline.set_keys(KEYS)  # the key provider answers again
         wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
+        assert b"residency_gateway_keys_unavailable 0.0" in render(engine_registry(engine.stats, {}))
     out = read_all(kafka_bootstrap, [config.regions["eu"].topic, config.destinations["global"].topic])
     assert [len(records) for records in out.values()] == [1, 1]
 

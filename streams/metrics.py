@@ -1,0 +1,83 @@
+"""Prometheus metrics, read from the engine's counters when scraped.
+
+The hot path only bumps plain integers (EngineStats); this collector turns them
+into metric families at scrape time, so a scrape costs the engine nothing and a
+metric never needs a lock around a per-event update. Labels are topic names,
+regions and outcomes from the config: never a value taken from an event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from streams.kafka.engine import EngineStats
+
+PREFIX = "residency_gateway"
+
+
+class EngineCollector(Collector):
+    """Exposes one engine's EngineStats; `topic_regions` names the region each output topic holds."""
+
+    def __init__(self, stats: EngineStats, topic_regions: Mapping[str, str]) -> None:
+        self._stats = stats
+        self._topic_regions = dict(topic_regions)
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats
+        yield _counter(
+            "events_in", "Ingest records read and processed (committed batches).", stats.records_in
+        )
+        out = CounterMetricFamily(
+            f"{PREFIX}_events_out",
+            "Records written, by topic, the region the topic holds, and outcome.",
+            labels=["topic", "region", "outcome"],
+        )
+        for (outcome, topic), count in sorted(
+            stats.outcomes.by_topic.items(), key=lambda item: (item[0][1], item[0][0].value)
+        ):
+            out.add_metric([topic, self._topic_regions.get(topic, ""), outcome.value], count)
+        yield out
+        yield _counter("audit_records", "Audit records written, one per event.", stats.audit_records)
+        yield _counter("erasures", "Erasure requests applied.", stats.erasures)
+        yield _counter(
+            "held_batches",
+            "Batches held back (not routed, not committed) because a key was unavailable.",
+            stats.held_batches,
+        )
+        since = stats.keys_unavailable_since
+        yield GaugeMetricFamily(
+            f"{PREFIX}_keys_unavailable",
+            "1 while events are held because a key is missing or unreachable, else 0.",
+            value=0 if since is None else 1,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_keys_unavailable_seconds",
+            "How long events have been held for want of a key (0 when not holding).",
+            value=0.0 if since is None else max(0.0, time.time() - since),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_last_commit_timestamp_seconds",
+            "Unix time of the last committed batch (0 before the first).",
+            value=stats.last_commit_at,
+        )
+
+
+def _counter(name: str, documentation: str, value: int) -> CounterMetricFamily:
+    return CounterMetricFamily(f"{PREFIX}_{name}", documentation, value=value)
+
+
+def engine_registry(stats: EngineStats, topic_regions: Mapping[str, str]) -> CollectorRegistry:
+    """A registry of the engine's metrics alone (no process or GC collectors from the default one)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(EngineCollector(stats, topic_regions))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The registry in Prometheus text exposition format."""
+    return generate_latest(registry)
