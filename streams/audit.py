@@ -16,6 +16,9 @@ from typing import Any
 import orjson
 
 _SAFE_EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Ids of only digits, hex, dots and colons may be an IP address, a phone number or a hashed
+# email, which the pattern above let into the audit; generated ids (UUIDs) carry dashes or letters.
+_PERSONAL_LOOKING_ID = re.compile(r"^[0-9A-Fa-f.:]+$")
 
 
 @dataclass(slots=True)
@@ -42,7 +45,12 @@ def audit_record(
     entry: AuditEntry, topic: str, partition: int, offset: int, index: int, policy_hash: str
 ) -> dict[str, Any]:
     event_id = entry.event_id
-    if event_id is None or not _SAFE_EVENT_ID.match(event_id) or "@" in event_id:
+    if (
+        event_id is None
+        or not _SAFE_EVENT_ID.match(event_id)
+        or "@" in event_id
+        or _PERSONAL_LOOKING_ID.match(event_id)
+    ):
         event_id = f"{topic}:{partition}:{offset}:{index}"
     return {
         "event_id": event_id,

@@ -81,17 +81,19 @@ class Pipeline:
             body = event.body
             index = event.index
             if event.error is not None:
-                value = item_bytes(body)
+                value = _event_bytes(event.raw, body, None, envelope, raw)
                 dead = router.dead_lettered(value, event.error, source, index, key)
                 audit = audit_record(
                     _dead_letter_entry(dead, event.error, name), topic, partition, offset, index, policy_hash
                 )
                 results.append(EventResult(index, None, [dead], event.error, name, audit))
                 continue
+            stage = "classify"  # where an exception no rule foresaw arose, for its dead letter
             try:
                 # Signals are read from the event as it arrived: the IP is geolocated in full,
                 # before any transform truncates it.
                 decision = classify(collector.signals(body))
+                stage = "route"
                 if decision.region is None:
                     value = event.raw if event.raw is not None else collector.encode(body, envelope)
                     held = router.quarantined(decision, value, source, index, key)
@@ -103,7 +105,7 @@ class Pipeline:
             except KeyUnavailable:
                 raise
             except PayloadError as unreadable:  # e.g. Snowplow contexts that aren't JSON
-                value = _event_bytes(event.raw, body, collector, envelope)
+                value = _event_bytes(event.raw, body, collector, envelope, raw)
                 dead = router.dead_lettered(value, unreadable, source, index, key)
                 audit = audit_record(
                     _dead_letter_entry(dead, unreadable, name), topic, partition, offset, index, policy_hash
@@ -111,9 +113,10 @@ class Pipeline:
                 results.append(EventResult(index, None, [dead], unreadable, name, audit))
                 continue
             except Exception as exc:  # a value no rule foresaw must not stall the partition
-                # Only the exception's type: its message could quote the event.
-                error = PayloadError(f"internal error: {type(exc).__name__}", stage="process")
-                value = _event_bytes(event.raw, body, collector, envelope)
+                # Only the exception's type: its message could quote the event. The stage is the
+                # pipeline's own (classify, route), not "process", which named none of them.
+                error = PayloadError(f"internal error: {type(exc).__name__}", stage=stage)
+                value = _event_bytes(event.raw, body, collector, envelope, raw)
                 dead = router.dead_lettered(value, error, source, index, key)
                 audit = audit_record(
                     _dead_letter_entry(dead, error, name), topic, partition, offset, index, policy_hash
@@ -131,11 +134,25 @@ def _dead_letter_entry(dead: Output, error: PayloadError, format_name: str | Non
     return entry
 
 
-def _event_bytes(raw: bytes | None, body: Any, collector: CollectorFormat, envelope: dict[str, Any]) -> bytes:
-    """The event as its format writes it, for the dead-letter topic; plain JSON if even that fails."""
+def _event_bytes(
+    raw: bytes | None,
+    body: Any,
+    collector: CollectorFormat | None,
+    envelope: dict[str, Any],
+    payload: bytes,
+) -> bytes:
+    """The event as its format writes it, for the dead-letter topic; plain JSON if even that fails.
+
+    An event that not even plain JSON can write (nested deeper than orjson writes) is kept as
+    the whole payload it came in, its position in the rg-source-index header: the dead letter
+    used to hold only "<class 'dict'>", and the event was lost.
+    """
     if raw is not None:
         return raw
-    try:
-        return collector.encode(body, envelope)
-    except Exception:  # the event is already failing; its bytes must still reach the dead letters
-        return item_bytes(body)
+    if collector is not None:
+        try:
+            return collector.encode(body, envelope)
+        except Exception:  # noqa: S110  the event is already failing; its bytes must still be kept
+            pass
+    value = item_bytes(body)
+    return value if value is not None else payload

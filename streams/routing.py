@@ -209,12 +209,16 @@ def _coordinates(source: Source, index: int) -> Headers:
     ]
 
 
-def item_bytes(item: Any) -> bytes:
-    """A batch item on its own, for the dead-letter topic; it was JSON once, so it dumps."""
+def item_bytes(item: Any) -> bytes | None:
+    """A batch item on its own, for the dead-letter topic; None if it nests deeper than orjson writes.
+
+    It used to return the item's type name instead, which lost the item: the caller now keeps
+    the whole payload for it.
+    """
     try:
         return orjson.dumps(item)
     except TypeError:
-        return repr(type(item)).encode()
+        return None
 
 
 def _audited(topic: str, rules: str, report: CopyReport) -> AuditedOutput:

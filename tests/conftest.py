@@ -9,8 +9,14 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from streams import localbroker
+
+# CI replays the same examples on every run (derandomized), so a red build is reproducible;
+# locally each run explores new ones. HYPOTHESIS_PROFILE=ci picks the CI profile anywhere.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 
 @pytest.fixture(scope="session")

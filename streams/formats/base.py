@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import orjson
+
 # Keys (and list positions) from the event's root to a field, e.g. ("context", "ip").
 Path = tuple[str | int, ...]
 # The jurisdiction signals, in the order a `Signals` tuple holds them. Precedence is policy, not this order.
@@ -188,6 +190,25 @@ class CollectorFormat(ABC):
     @staticmethod
     def _labelled(fields: SignalFields) -> tuple[tuple[tuple[Path, str], ...], ...]:
         return tuple(tuple((path, path_text(path)) for path in paths) for paths in fields.in_order())
+
+
+# orjson reads JSON nested 1024 levels deep but writes only 254 levels.
+MAX_WRITTEN_DEPTH = 254
+
+
+def json_bytes(value: Any) -> bytes:
+    """An event (or a document inside one) written as JSON, for the formats' `encode`.
+
+    Decoded JSON holds nothing orjson can't write except depth: a payload nested deeper
+    than it writes used to escape as a bare TypeError ("internal error" in the dead letters).
+    """
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        raise PayloadError(
+            f"event nests deeper than {MAX_WRITTEN_DEPTH} levels and can't be written back as JSON",
+            stage="transform",
+        ) from None
 
 
 def get_path(document: Any, path: Path) -> Any:

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from streams.formats.base import CollectorFormat, DecodedEvent, PayloadError, PersonalFields, SignalFields
+from streams.formats.base import (
+    CollectorFormat,
+    DecodedEvent,
+    PayloadError,
+    PersonalFields,
+    SignalFields,
+    json_bytes,
+)
 
 _USER_IDS = ("client_id", "app_instance_id")
 MAX_EVENTS = 25  # the Measurement Protocol's limit per request
@@ -59,7 +64,7 @@ class Ga4Format(CollectorFormat):
         ]
 
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
-        return orjson.dumps(event)
+        return json_bytes(event)
 
 
 def _checked(index: int, event: Any, body: dict[str, Any], raw: bytes | None) -> DecodedEvent:

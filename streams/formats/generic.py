@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from streams.formats.base import CollectorFormat, DecodedEvent, PersonalFields, SignalFields
+from streams.formats.base import CollectorFormat, DecodedEvent, PersonalFields, SignalFields, json_bytes
 
 
 class GenericJsonFormat(CollectorFormat):
@@ -28,4 +26,4 @@ class GenericJsonFormat(CollectorFormat):
         return [DecodedEvent(0, document, raw=raw)]
 
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
-        return orjson.dumps(event)
+        return json_bytes(event)

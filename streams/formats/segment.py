@@ -8,11 +8,16 @@ two are told apart, and `request_ip` is RudderStack's IP when `context.ip` is ab
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypeGuard
 
-import orjson
-
-from streams.formats.base import CollectorFormat, DecodedEvent, PayloadError, PersonalFields, SignalFields
+from streams.formats.base import (
+    CollectorFormat,
+    DecodedEvent,
+    PayloadError,
+    PersonalFields,
+    SignalFields,
+    json_bytes,
+)
 
 EVENT_TYPES = frozenset({"track", "page", "screen", "identify", "group", "alias"})
 # The field each call type can't do without, per the spec (Segment's API rejects the call without it).
@@ -51,12 +56,16 @@ class SegmentFormat(CollectorFormat):
     )
 
     def matches(self, document: dict[str, Any]) -> bool:
-        return isinstance(document.get("batch"), list) or document.get("type") in EVENT_TYPES
+        return isinstance(document.get("batch"), list) or _is_spec_type(document.get("type"))
 
     def split(self, document: dict[str, Any], raw: bytes) -> list[DecodedEvent]:
         if "batch" not in document:
             return [self._checked(0, document, raw)]
         batch = document["batch"]
+        # A spec event with a "batch" that isn't an array used to be iterated: a TypeError that
+        # escaped Pipeline.process (a number) or events made of a string's characters or an object's keys.
+        if not isinstance(batch, list):
+            raise PayloadError(f"{self.name} batch is not an array")
         if not batch:
             raise PayloadError(f"{self.name} batch is empty")
         shared_context = document.get("context")
@@ -71,7 +80,7 @@ class SegmentFormat(CollectorFormat):
         return events
 
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
-        return orjson.dumps(event)
+        return json_bytes(event)
 
     def event_id(self, event: dict[str, Any]) -> str | None:
         message_id = event.get("messageId")
@@ -82,7 +91,7 @@ class SegmentFormat(CollectorFormat):
         if not isinstance(item, dict):
             return DecodedEvent(index, item, PayloadError(f"{name} event is not a JSON object"))
         kind = item.get("type")
-        if kind not in EVENT_TYPES:
+        if not _is_spec_type(kind):
             problem = "has no type" if kind is None else "type is not one of the spec's"
             return DecodedEvent(index, item, PayloadError(f"{name} event {problem}"))
         if item.get("userId") is None and item.get("anonymousId") is None:
@@ -111,4 +120,10 @@ class RudderStackFormat(SegmentFormat):
         if isinstance(batch, list):
             first = batch[0] if batch else None
             return isinstance(first, dict) and any(mark in first for mark in _RUDDERSTACK_MARKS)
-        return document.get("type") in EVENT_TYPES and any(mark in document for mark in _RUDDERSTACK_MARKS)
+        return _is_spec_type(document.get("type")) and any(mark in document for mark in _RUDDERSTACK_MARKS)
+
+
+def _is_spec_type(kind: Any) -> TypeGuard[str]:
+    # `in` a frozenset hashes the value: a "type" that is an object or an array raised TypeError,
+    # which escaped Pipeline.process and stalled the partition.
+    return isinstance(kind, str) and kind in EVENT_TYPES

@@ -23,6 +23,7 @@ from streams.formats.base import (
     PersonalFields,
     SignalFields,
     get_path,
+    json_bytes,
 )
 
 PAYLOAD_DATA_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/"
@@ -74,7 +75,7 @@ class SnowplowFormat(CollectorFormat):
 
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         # One event per record, still a valid payload_data body for Snowplow enrich.
-        return orjson.dumps({"schema": envelope["schema"], "data": [event]})
+        return json_bytes({"schema": envelope["schema"], "data": [event]})
 
     def expanded(self, event: dict[str, Any]) -> dict[str, Any]:
         # Entities leave as plain JSON (co, ue_pr) whichever way they came: the tracker protocol
@@ -94,7 +95,7 @@ class SnowplowFormat(CollectorFormat):
         compacted = dict(event)
         for field in (EXPANDED_CONTEXTS, EXPANDED_EVENT):
             if field in compacted:
-                compacted[field] = orjson.dumps(compacted[field]).decode("utf-8")
+                compacted[field] = json_bytes(compacted[field]).decode("utf-8")
         return compacted
 
     def event_id(self, event: dict[str, Any]) -> str | None:
@@ -120,7 +121,7 @@ class SnowplowGetFormat(SnowplowFormat):
         return [_checked(0, document, raw)]
 
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
-        return orjson.dumps(event)
+        return json_bytes(event)
 
 
 def _checked(index: int, item: Any, raw: bytes | None) -> DecodedEvent:

@@ -28,6 +28,7 @@ from streams.formats.base import (
     PersonalFields,
     SignalFields,
     get_path,
+    json_bytes,
 )
 from streams.formats.snowplow import CONTEXTS, RESIDENCY_SCHEMA
 
@@ -224,7 +225,7 @@ class SnowplowEnrichedJsonFormat(_SnowplowEnrichedFormat):
     )
 
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
-        return orjson.dumps(event)
+        return json_bytes(event)
 
     def expanded(self, event: dict[str, Any]) -> dict[str, Any]:
         # Entities sit under one key per schema; gathered under one key, rules can name them all.
@@ -265,7 +266,7 @@ def _tsv_value(value: Any) -> str:
     elif isinstance(value, bool):  # the TSV writes booleans as 1 and 0
         text = "1" if value else "0"
     elif isinstance(value, dict | list):
-        text = orjson.dumps(value).decode("utf-8")
+        text = json_bytes(value).decode("utf-8")
     else:
         text = str(value)
     return text.translate(_TSV_SAFE)
