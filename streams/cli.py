@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 import orjson
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from streams.subject_keys import SubjectKeys
 
 DEFAULT_BROKER_PORT = 19092
+SECURED_BROKER_PORT = 19094  # its controller listens on the next port, as the plain broker's does
 _CONFIG_HELP = "Gateway config (YAML). Default: the policy shipped with the gateway (config/policy.yaml)."
 
 
@@ -75,6 +76,7 @@ def run(
     from streams.worker import build_app
 
     config = _config(config_path)
+    login = _gateway_login(config)
     keys = _run_keys(config, dev_keys)
     bootstrap = bootstrap or config.kafka.bootstrap_servers
     missing = missing_topics(config, bootstrap)
@@ -89,6 +91,8 @@ def run(
         bootstrap,
         {region: config.subject_keys_topic(region) for region in config.regions},
         Producer(producer_settings(kafka, bootstrap)),
+        group_prefix=kafka.group_id,
+        security=login,
     )
     pipeline = _pipeline(config, keys, subjects)
     key_ring = lambda: keys  # noqa: E731 - development keys never change
@@ -116,6 +120,16 @@ def run(
     topic_regions = {region.topic: name for name, region in config.regions.items()}
     app = build_app(f"{kafka.group_id}-worker", bootstrap, engine, topic_regions, web_port, web_host)
     Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()
+
+
+def _gateway_login(config: GatewayConfig) -> dict[str, Any]:
+    """The gateway's Kafka login settings; fails before anything starts if its variables are unset."""
+    from streams.kafka.clients import KafkaLoginMissing, client_security
+
+    try:
+        return client_security(config.kafka.security)
+    except KafkaLoginMissing as error:
+        _fail(str(error))
 
 
 def _pipeline(config: GatewayConfig, keys: KeyRing, subjects: SubjectKeys | None = None) -> Pipeline:
@@ -259,15 +273,41 @@ def broker() -> None:
 
 @broker.command("start")
 @click.option("--port", type=int, default=DEFAULT_BROKER_PORT, show_default=True)
-def broker_start(port: int) -> None:
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="SASL_PLAINTEXT with SCRAM-SHA-512 and ACLs (StandardAuthorizer, deny when no ACL matches); "
+    f"use another port than the plain broker's, e.g. {SECURED_BROKER_PORT}.",
+)
+def broker_start(port: int, secure: bool) -> None:
     """Fetch Kafka if needed, start it on 127.0.0.1, wait until it serves (reuses a running one)."""
     from streams import localbroker
 
     try:
-        status = localbroker.start(port=port)
+        status = localbroker.start(port=port, secure=secure)
     except localbroker.BrokerError as error:
         _fail(str(error), code=1)
     click.echo(_describe_broker(status))
+
+
+@broker.command("user")
+@click.argument("username")
+@click.option("--port", type=int, default=SECURED_BROKER_PORT, show_default=True)
+@click.password_option(
+    "--password",
+    prompt="Password",
+    envvar="RESIDENCY_GATEWAY_BROKER_USER_PASSWORD",
+    help="Read from a prompt or RESIDENCY_GATEWAY_BROKER_USER_PASSWORD; never put it on the command line.",
+)
+def broker_user(username: str, port: int, password: str) -> None:
+    """Create or replace a SCRAM-SHA-512 user on the secured broker (its principal is User:USERNAME)."""
+    from streams import localbroker
+
+    try:
+        localbroker.add_scram_users(port, {username: password})
+    except localbroker.BrokerError as error:
+        _fail(str(error), code=1)
+    click.echo(f"User:{username}: SCRAM-SHA-512 credential stored on port {port}")
 
 
 @broker.command("stop")
@@ -297,6 +337,10 @@ def _describe_broker(status: BrokerStatus) -> str:
         parts.append(f"pid {status.pid}")
     if status.running:
         parts.append(f"log {status.log_path}")
+    if status.credentials is not None:
+        parts.append(
+            f"{status.security_protocol} with SCRAM-SHA-512 and ACLs, admin login in {status.credentials}"
+        )
     return ", ".join(parts)
 
 
@@ -309,20 +353,37 @@ def topics() -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
 @click.option("--bootstrap", help="Kafka bootstrap servers; overrides kafka.bootstrap_servers.")
 def topics_apply(config_path: str | None, bootstrap: str | None) -> None:
-    """Create every missing topic (ingest, regions, global, quarantine, dead letters)."""
+    """Create every missing topic (ingest, regions, global, quarantine, dead letters) and grant
+    the ACLs the config's access section implies (docs/access.md)."""
     from confluent_kafka import KafkaException
 
+    from streams.kafka.clients import KafkaLoginMissing
     from streams.kafka.topics import apply_topics
 
     config = _config(config_path)
     try:
         plan = apply_topics(config, bootstrap or config.kafka.bootstrap_servers)
+    except KafkaLoginMissing as error:
+        _fail(str(error))
     except (KafkaException, TimeoutError) as error:
         _fail(f"can't apply topics: {error}", code=1)
     for topic in plan.created:
         click.echo(f"created  {topic}")
     for topic in plan.existing:
         click.echo(f"exists   {topic}")
+    if plan.acls is None:
+        click.echo("acls     not managed (access.acls: false)")
+        return
+    for grant in plan.acls.granted:
+        click.echo(f"granted  {grant}  ({grant.why})")
+    for extra in plan.acls.extra:
+        click.echo(f"extra    {extra}: not in the plan, left in place")
+    granted, kept = len(plan.acls.granted), len(plan.acls.unchanged)
+    click.echo(
+        f"acls     {granted} granted, {kept} already in place"
+        if granted
+        else f"acls     nothing changed: all {kept} already in place"
+    )
 
 
 @main.group("keys")

@@ -59,6 +59,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# An environment variable's name: credentials are read from the environment, never from this file.
+EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+
+
+class KafkaSecurity(_Strict):
+    """How the gateway's own Kafka clients authenticate; the secrets come from the environment."""
+
+    # PLAINTEXT: no authentication (a local broker). SASL_PLAINTEXT / SASL_SSL: a SASL login.
+    protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    # The gateway's login (run), and the admin's login (topics apply: creates topics and ACLs).
+    username_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_USERNAME"
+    password_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_PASSWORD"  # noqa: S105 - a variable name
+    admin_username_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_ADMIN_USERNAME"
+    admin_password_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_ADMIN_PASSWORD"  # noqa: S105
+    # SASL_SSL: a CA bundle to verify the brokers with; None uses the system's.
+    ssl_ca_location: str | None = None
+
+
 class KafkaSettings(_Strict):
     bootstrap_servers: str = "127.0.0.1:19092"
     group_id: str = "residency-gateway"
@@ -72,6 +91,7 @@ class KafkaSettings(_Strict):
     partitions: int = Field(default=3, ge=1, le=10_000)
     replication_factor: int = Field(default=1, ge=1, le=15)
     min_insync_replicas: int = Field(default=1, ge=1, le=15)
+    security: KafkaSecurity = KafkaSecurity()
 
 
 FormatName = Literal[
@@ -268,6 +288,42 @@ class KeySettings(_Strict):
     max_age_seconds: int = Field(default=3600, ge=1, le=7 * 86_400)
 
 
+def _principal(name: str) -> str:
+    if not _PRINCIPAL.match(name) or "*" in name:
+        raise ValueError(f"{name!r} is not a Kafka principal: User:<name>, e.g. User:eu-tools (no wildcards)")
+    return name
+
+
+_PRINCIPAL = re.compile(r"^User:\S(.*\S)?$")
+Principal = Annotated[str, AfterValidator(_principal)]
+
+
+class RegionAccess(_Strict):
+    # The tools that read this region's topic (a Kafka consumer, a Connect sink, a loader):
+    # each may read this region's topic and nothing else.
+    consumer_principals: list[Principal] = []
+    # Their consumer groups start with this; None means "<region>-", e.g. eu-warehouse.
+    group_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,200}$")
+
+
+class AccessSettings(_Strict):
+    """Who may do what on the gateway's topics: the ACLs `topics apply` grants (docs/access.md)."""
+
+    # false: topics apply leaves ACLs alone (a broker without an authorizer, or ACLs kept elsewhere).
+    acls: bool = False
+    # The principal the gateway runs as: User:<the username in kafka.security.username_env>.
+    gateway_principal: Principal = "User:residency-gateway"
+    # Collectors and bridges that write the ingest topics.
+    collector_principals: list[Principal] = []
+    # Region name → who reads that region's topic.
+    regions: dict[str, RegionAccess] = {}
+
+    def group_prefix(self, region: str) -> str:
+        """The consumer-group prefix of a region's readers."""
+        configured = self.regions[region].group_prefix if region in self.regions else None
+        return configured or f"{region}-"
+
+
 class GatewayConfig(_Strict):
     # Travels with every decision so an audit can tell which rules applied.
     policy_version: str = Field(min_length=1, max_length=64)
@@ -281,6 +337,7 @@ class GatewayConfig(_Strict):
     field_rules: dict[str, FieldRules] = {"pseudonymized": FieldRules()}
     consent: ConsentSettings = ConsentSettings()
     erasure: ErasureSettings = ErasureSettings()
+    access: AccessSettings = AccessSettings()
 
     def exporting_regions(self) -> list[str]:
         """Regions that send copies anywhere beyond their home topic."""
@@ -421,6 +478,7 @@ def _cross_checks(config: GatewayConfig) -> list[str]:
     if "generic" in config.jurisdiction.fields:
         problems.append("jurisdiction.fields.generic: name the generic format's fields under formats.generic")
     problems += _transfer_checks(config)
+    problems += _access_checks(config)
     if config.kafka.min_insync_replicas > config.kafka.replication_factor:
         problems.append(
             f"kafka.min_insync_replicas: {config.kafka.min_insync_replicas} is more than "
@@ -518,6 +576,56 @@ def _transfer_checks(config: GatewayConfig) -> list[str]:
                 f"destinations.{name}.purpose: {target.purpose!r} is not one of the consent purposes "
                 f"({', '.join(purposes)})"
             )
+    return problems
+
+
+def _access_checks(config: GatewayConfig) -> list[str]:
+    """Principals name existing regions, each has one role, and no one's groups overlap another's."""
+    access = config.access
+    problems: list[str] = []
+    security = config.kafka.security
+    if security.protocol == "SASL_PLAINTEXT" and security.sasl_mechanism == "PLAIN":
+        problems.append(
+            "kafka.security.sasl_mechanism: PLAIN over SASL_PLAINTEXT sends the password in the clear; "
+            "use SCRAM-SHA-512, or SASL_SSL"
+        )
+    if access.acls and security.protocol == "PLAINTEXT":
+        problems.append(
+            "access.acls: ACLs need authenticated clients; on PLAINTEXT every client is User:ANONYMOUS "
+            "(set kafka.security.protocol to SASL_PLAINTEXT or SASL_SSL)"
+        )
+    roles: dict[str, str] = {access.gateway_principal: "access.gateway_principal"}
+    named = [(f"access.collector_principals[{i}]", p) for i, p in enumerate(access.collector_principals)]
+    for region, readers in access.regions.items():
+        if region not in config.regions:
+            problems.append(
+                f"access.regions.{region}: no region named {region!r} ({', '.join(config.regions)})"
+            )
+        named += [
+            (f"access.regions.{region}.consumer_principals[{i}]", p)
+            for i, p in enumerate(readers.consumer_principals)
+        ]
+    for path, principal in named:
+        if principal in roles:
+            problems.append(
+                f"{path}: {principal} already has a role ({roles[principal]}); one principal, one role, "
+                "so that nobody reads a region through another grant"
+            )
+        roles.setdefault(principal, path)
+    prefixes = {name: access.group_prefix(name) for name in access.regions if name in config.regions}
+    group = config.kafka.group_id
+    for region, prefix in prefixes.items():
+        where = f"access.regions.{region}.group_prefix"
+        if group.startswith(prefix) or prefix.startswith(group):
+            problems.append(
+                f"{where}: {prefix!r} overlaps the gateway's consumer groups ({group}, {group}-*)"
+            )
+        for other, other_prefix in prefixes.items():
+            if other < region and (prefix.startswith(other_prefix) or other_prefix.startswith(prefix)):
+                problems.append(
+                    f"{where}: {prefix!r} overlaps region {other}'s {other_prefix!r}; "
+                    "its readers could join the other region's groups"
+                )
     return problems
 
 

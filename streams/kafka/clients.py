@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from streams.config import KafkaSettings
+from streams.config import KafkaSecurity, KafkaSettings
 
 
 def consumer_settings(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
@@ -20,6 +21,7 @@ def consumer_settings(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
         "partition.assignment.strategy": "cooperative-sticky",
         "fetch.min.bytes": 1,
         "queued.max.messages.kbytes": 65536,
+        **client_security(kafka.security),
     }
 
 
@@ -27,6 +29,7 @@ def producer_settings(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
     durable = kafka.acks == "all"
     return {
         "bootstrap.servers": bootstrap,
+        **client_security(kafka.security),
         "acks": kafka.acks,
         # librdkafka ships with idempotence off; without it a retry can duplicate or reorder.
         "enable.idempotence": durable,
@@ -40,5 +43,38 @@ def producer_settings(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
     }
 
 
-def admin_settings(bootstrap: str) -> dict[str, Any]:
-    return {"bootstrap.servers": bootstrap}
+def admin_settings(
+    bootstrap: str, security: KafkaSecurity | None = None, *, as_admin: bool = True
+) -> dict[str, Any]:
+    """An admin client's settings: the admin's login (topics, ACLs) unless `as_admin` is False."""
+    return {"bootstrap.servers": bootstrap, **client_security(security, as_admin=as_admin)}
+
+
+class KafkaLoginMissing(Exception):
+    """The config asks for a SASL login whose environment variables are not set."""
+
+
+def client_security(security: KafkaSecurity | None, *, as_admin: bool = False) -> dict[str, Any]:
+    """security.protocol and the SASL login, read from the environment variables the config names."""
+    if security is None or security.protocol == "PLAINTEXT":
+        return {}
+    names = (
+        (security.admin_username_env, security.admin_password_env)
+        if as_admin
+        else (security.username_env, security.password_env)
+    )
+    unset = [name for name in names if not os.environ.get(name)]
+    if unset:
+        who = "the admin's" if as_admin else "the gateway's"
+        raise KafkaLoginMissing(
+            f"kafka.security.protocol is {security.protocol}: set {' and '.join(unset)} to {who} Kafka login"
+        )
+    settings = {
+        "security.protocol": security.protocol,
+        "sasl.mechanism": security.sasl_mechanism,
+        "sasl.username": os.environ[names[0]],
+        "sasl.password": os.environ[names[1]],
+    }
+    if security.ssl_ca_location is not None:
+        settings["ssl.ca.location"] = security.ssl_ca_location
+    return settings

@@ -68,7 +68,15 @@ def subject_topic_config(
 class SubjectKeyStore:
     """Subject keys and erasures for every region in `topics` (region → compacted topic)."""
 
-    def __init__(self, bootstrap: str, topics: Mapping[str, str], producer: Producer) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Mapping[str, str],
+        producer: Producer,
+        *,
+        group_prefix: str = "residency-gateway",
+        security: Mapping[str, Any] | None = None,
+    ) -> None:
         self._topics = dict(topics)
         self._regions = {topic: region for region, topic in self._topics.items()}
         self._producer = producer
@@ -79,10 +87,12 @@ class SubjectKeyStore:
         self._restored = False
         self._partitions: list[tuple[str, int]] = []
         # No consumer group: every worker reads every partition, and nothing is ever committed.
+        # The group still names this consumer to the broker: under ACLs, <group_id>-* is the gateway's.
         self._consumer = Consumer(
             {
+                **(security or {}),
                 "bootstrap.servers": bootstrap,
-                "group.id": f"residency-gateway-subjects-{uuid.uuid4().hex}",
+                "group.id": f"{group_prefix}-subjects-{uuid.uuid4().hex}",
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "isolation.level": "read_committed",

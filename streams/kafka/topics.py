@@ -1,4 +1,7 @@
-"""Create the topics a config implies, with its partitions, replication and min.insync.replicas."""
+"""Create the topics a config implies, with its partitions, replication and min.insync.replicas.
+
+With `access.acls`, also grant the ACLs it implies (streams.access, streams.kafka.acls).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.cimpl import NewTopic
 
+from streams.access import plan_grants
 from streams.config import GatewayConfig
+from streams.kafka.acls import AclChanges, apply_acls
 from streams.kafka.clients import admin_settings
 from streams.kafka.subjects import subject_topic_config
 
@@ -19,11 +24,12 @@ from streams.kafka.subjects import subject_topic_config
 class TopicPlan:
     created: list[str]
     existing: list[str]
+    acls: AclChanges | None = None  # None: the config leaves ACLs alone (access.acls: false)
 
 
 def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -> TopicPlan:
-    """Create every missing topic; existing topics are left as they are."""
-    admin = AdminClient(admin_settings(bootstrap))
+    """Create every missing topic (existing ones are left as they are), then grant the planned ACLs."""
+    admin = AdminClient(admin_settings(bootstrap, config.kafka.security))
     present = set(admin.list_topics(timeout=timeout).topics)
     wanted = list(dict.fromkeys(config.all_topics()))
     missing = [t for t in wanted if t not in present]
@@ -54,7 +60,8 @@ def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -
                 raise
     if created:
         _wait_for_leaders(admin, created, timeout)
-    return TopicPlan(created=created, existing=[t for t in wanted if t in present])
+    acls = apply_acls(admin, plan_grants(config), timeout) if config.access.acls else None
+    return TopicPlan(created=created, existing=[t for t in wanted if t in present], acls=acls)
 
 
 def _wait_for_leaders(admin: AdminClient, topics: list[str], timeout: float) -> None:
@@ -92,6 +99,7 @@ def _first_unready(admin: AdminClient, topics: list[str], timeout: float) -> str
 
 
 def missing_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -> list[str]:
-    admin = AdminClient(admin_settings(bootstrap))
+    # As the gateway: under ACLs it sees exactly the topics it was granted.
+    admin = AdminClient(admin_settings(bootstrap, config.kafka.security, as_admin=False))
     present = set(admin.list_topics(timeout=timeout).topics)
     return [t for t in dict.fromkeys(config.all_topics()) if t not in present]

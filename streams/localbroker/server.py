@@ -10,16 +10,21 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
+from streams.localbroker import security
 from streams.localbroker.fetch import KAFKA_VERSION, BrokerError, cache_root, ensure_jars
 
 _HOST = "127.0.0.1"
 # The machine also runs tests and benchmarks beside the broker; Kafka needs far less than its 1 GB default.
 _JAVA_OPTIONS = ["-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
+# The secured broker serves tests beside the plain one: smaller still.
+_SECURED_JAVA_OPTIONS = ["-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
 
 
 @dataclass(frozen=True)
@@ -30,17 +35,27 @@ class BrokerStatus:
     pid: int | None  # None when not running, or when a broker we didn't start serves the port
     log_path: Path
     reused: bool = False  # start() found it already serving
+    # SASL_PLAINTEXT: SCRAM-SHA-512 and ACLs, with the admin's credentials in `credentials`.
+    security_protocol: str = "PLAINTEXT"
+    credentials: Path | None = None
 
 
 def state_dir(port: int) -> Path:
     return cache_root() / f"broker-{port}"
 
 
-def start(port: int = 19092, timeout: float = 90.0) -> BrokerStatus:
-    """Start the broker (fetching Kafka first if needed) and wait until it serves; reuse a running one."""
+def start(port: int = 19092, timeout: float = 90.0, secure: bool = False) -> BrokerStatus:
+    """Start the broker (fetching Kafka first if needed) and wait until it serves; reuse a running one.
+
+    `secure` starts it with SASL/SCRAM and ACLs instead (streams.localbroker.security).
+    """
+    if secure:
+        return _start_secured(port, timeout)
     bootstrap = f"{_HOST}:{port}"
     current = status(port)
     if current.running:
+        if current.security_protocol != "PLAINTEXT":
+            raise BrokerError(f"the broker on port {port} runs secured; stop it or pick another --port")
         return BrokerStatus(True, bootstrap, KAFKA_VERSION, current.pid, current.log_path, reused=True)
     if _port_open(port):
         raise BrokerError(
@@ -50,6 +65,7 @@ def start(port: int = 19092, timeout: float = 90.0) -> BrokerStatus:
     state = state_dir(port)
     data = state / "data"
     state.mkdir(parents=True, exist_ok=True)
+    (state / security.MARKER).unlink(missing_ok=True)
     properties = state / "server.properties"
     properties.write_text(_server_properties(port, data))
     log4j = state / "log4j2.properties"
@@ -85,6 +101,7 @@ def stop(port: int = 19092, timeout: float = 30.0) -> bool:
         return False
     _terminate(pid, timeout)
     pid_file.unlink(missing_ok=True)
+    (state_dir(port) / security.MARKER).unlink(missing_ok=True)
     return True
 
 
@@ -92,8 +109,112 @@ def status(port: int = 19092) -> BrokerStatus:
     state = state_dir(port)
     pid = _live_pid(state / "broker.pid")
     bootstrap = f"{_HOST}:{port}"
+    if (state / security.MARKER).exists():
+        settings = admin_settings(port)
+        serving = _port_open(port) and _serves_kafka(bootstrap, timeout=5.0, settings=settings)
+        credentials = security.credentials_path(state)
+        return BrokerStatus(
+            serving,
+            bootstrap,
+            KAFKA_VERSION,
+            pid if serving else None,
+            state / "server.log",
+            security_protocol=security.SECURITY_PROTOCOL,
+            credentials=credentials,
+        )
     serving = _port_open(port) and _serves_kafka(bootstrap, timeout=5.0)
     return BrokerStatus(serving, bootstrap, KAFKA_VERSION, pid if serving else None, state / "server.log")
+
+
+def admin_settings(port: int) -> dict[str, Any]:
+    """librdkafka settings for the broker's super user: its credentials when secured, none otherwise."""
+    settings: dict[str, Any] = {"bootstrap.servers": f"{_HOST}:{port}"}
+    state = state_dir(port)
+    if (state / security.MARKER).exists():
+        settings |= security.client_settings(security.admin_credentials(state))
+    return settings
+
+
+def add_scram_users(port: int, users: Mapping[str, str], timeout: float = 30.0) -> None:
+    """Create or replace SCRAM-SHA-512 users (name → password) on the secured broker at `port`."""
+    state = state_dir(port)
+    if not (state / security.MARKER).exists():
+        raise BrokerError(f"the broker on port {port} was not started secured (broker start --secure)")
+    security.add_scram_users(f"{_HOST}:{port}", security.admin_credentials(state), users, timeout)
+
+
+def _start_secured(port: int, timeout: float) -> BrokerStatus:
+    bootstrap = f"{_HOST}:{port}"
+    state = state_dir(port)
+    current = status(port)
+    if current.running:
+        if current.security_protocol != security.SECURITY_PROTOCOL:
+            raise BrokerError(f"the broker on port {port} runs without SASL; stop it or pick another --port")
+        return BrokerStatus(
+            True,
+            bootstrap,
+            KAFKA_VERSION,
+            current.pid,
+            current.log_path,
+            reused=True,
+            security_protocol=security.SECURITY_PROTOCOL,
+            credentials=current.credentials,
+        )
+    if _port_open(port) or _port_open(port + 1):
+        raise BrokerError(
+            f"port {port} or {port + 1} is taken by something that isn't our broker; pick another --port"
+        )
+    libs = ensure_jars()
+    admin = security.admin_credentials(state)
+    # Its own data directory: a plain broker's metadata log holds no SCRAM credentials.
+    data = state / "data-secured"
+    properties = state / "server-secured.properties"
+    descriptor = os.open(properties, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds a password
+    with os.fdopen(descriptor, "w") as out:
+        out.write(security.server_properties(port, port + 1, _HOST, data, admin))
+    log4j = state / "log4j2.properties"
+    log4j.write_text(_log4j_properties(state / "server.log"))
+    java = [
+        "java", *_SECURED_JAVA_OPTIONS, f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"
+    ]  # fmt: skip
+    if not (data / "meta.properties").exists():
+        _format_storage(java, properties, state, security.format_arguments(admin))
+    print(
+        f"residency-gateway: starting Kafka {KAFKA_VERSION} with SASL/SCRAM and ACLs on {bootstrap}",
+        file=sys.stderr,
+        flush=True,
+    )
+    with (state / "stdout.log").open("ab") as out:
+        process = subprocess.Popen(
+            [*java, "kafka.Kafka", str(properties)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    (state / "broker.pid").write_text(str(process.pid))
+    (state / security.MARKER).write_text(security.SECURITY_PROTOCOL)
+    try:
+        wait_until_serving(
+            bootstrap,
+            timeout,
+            process=process,
+            log_path=state / "server.log",
+            settings=security.client_settings(admin),
+        )
+    except BrokerError:
+        _terminate(process.pid)
+        (state / security.MARKER).unlink(missing_ok=True)
+        raise
+    return BrokerStatus(
+        True,
+        bootstrap,
+        KAFKA_VERSION,
+        process.pid,
+        state / "server.log",
+        security_protocol=security.SECURITY_PROTOCOL,
+        credentials=security.credentials_path(state),
+    )
 
 
 def wait_until_serving(
@@ -101,15 +222,16 @@ def wait_until_serving(
     timeout: float,
     process: subprocess.Popen[bytes] | None = None,
     log_path: Path | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> None:
-    """Block until a Kafka broker answers metadata requests at `bootstrap`."""
+    """Block until a Kafka broker answers metadata requests at `bootstrap` (with client `settings`)."""
     host, _, port = bootstrap.rpartition(":")
     deadline = time.monotonic() + timeout
     next_note = time.monotonic() + 5
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise BrokerError(f"Kafka exited with code {process.returncode} while starting{_tail(log_path)}")
-        if _port_open(int(port), host) and _serves_kafka(bootstrap, timeout=3.0):
+        if _port_open(int(port), host) and _serves_kafka(bootstrap, timeout=3.0, settings=settings):
             return
         if time.monotonic() > next_note:
             print("residency-gateway: waiting for Kafka to serve requests...", file=sys.stderr, flush=True)
@@ -118,14 +240,14 @@ def wait_until_serving(
     raise BrokerError(f"Kafka at {bootstrap} did not serve requests within {timeout:.0f}s{_tail(log_path)}")
 
 
-def _format_storage(java: list[str], properties: Path, state: Path) -> None:
+def _format_storage(java: list[str], properties: Path, state: Path, extra: Sequence[str] = ()) -> None:
     # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding. One in 64
     # starts with "-", which StorageTool reads as an option and fails on, so draw again.
     cluster_id = "-"
     while cluster_id.startswith("-"):
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     done = subprocess.run(
-        [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)],
+        [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties), *extra],
         capture_output=True,
         text=True,
     )
@@ -183,9 +305,9 @@ def _port_open(port: int, host: str = _HOST) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
-def _serves_kafka(bootstrap: str, timeout: float) -> bool:
+def _serves_kafka(bootstrap: str, timeout: float, settings: Mapping[str, Any] | None = None) -> bool:
     # log_level 0 keeps librdkafka from printing connection noise while the broker boots.
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient({**(settings or {}), "bootstrap.servers": bootstrap, "log_level": 0})
     try:
         admin.list_topics(timeout=timeout)
         return True

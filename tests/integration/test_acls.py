@@ -1,0 +1,311 @@
+"""ACLs against a real broker with SASL/SCRAM: each principal can do what it needs, and no more.
+
+The session fixture starts a secured local broker on free ports (never the plain one on
+19092) and stops it afterwards. There is no skip: if it can't start, these tests error.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from streams import localbroker
+from streams.cli import main
+from streams.config import GatewayConfig, parse_config
+from streams.kafka.clients import consumer_settings, producer_settings
+from streams.kafka.topics import missing_topics
+
+pytestmark = pytest.mark.integration
+
+USERS = ("gateway", "collector", "eu-tools", "us-tools")
+POLICY = """
+policy_version: acl-test
+kafka:
+  bootstrap_servers: "{bootstrap}"
+  group_id: rg{run}
+  partitions: 1
+  security: {{protocol: SASL_PLAINTEXT, sasl_mechanism: SCRAM-SHA-512}}
+topics:
+  ingest: [a{run}.ingest]
+  quarantine: a{run}.quarantine
+  dead_letter: a{run}.dead-letter
+  audit: a{run}.audit
+  erasure: a{run}.erasure
+destinations:
+  global: {{topic: a{run}.global, purpose: analytics}}
+regions:
+  eu: {{countries: [EU27], topic: a{run}.eu, transfers: {{global: pseudonymized}}}}
+  us: {{countries: [US], topic: a{run}.us, transfers: {{global: pseudonymized}}}}
+  row: {{countries: "*", topic: a{run}.row}}
+access:
+  acls: true
+  gateway_principal: "User:gateway"
+  collector_principals: ["User:collector"]
+  regions:
+    eu: {{consumer_principals: ["User:eu-tools"]}}
+    us: {{consumer_principals: ["User:us-tools"]}}
+"""
+
+
+@dataclass(frozen=True)
+class Secured:
+    bootstrap: str
+    config: GatewayConfig
+    env: dict[str, str]  # the admin's and the gateway's logins, as `topics apply` and `run` read them
+    logins: dict[str, dict[str, Any]]  # user → librdkafka settings that log in as that user
+    policy: Path
+    first_apply: str
+
+
+def _free_port_pair() -> int:
+    # 19094 first; never 19096, which the fault runs (loadtests/faults) take for their own broker.
+    for port in (19094, *range(19110, 19310, 2)):
+        if not any(_in_use(p) for p in (port, port + 1)):
+            return port
+    raise RuntimeError("no two free ports for the secured broker")
+
+
+def _in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    port = _free_port_pair()
+    status = localbroker.start(port=port, secure=True, timeout=120)
+    try:
+        passwords = {user: secrets.token_urlsafe(16) for user in USERS}
+        localbroker.add_scram_users(port, passwords)
+        admin = localbroker.admin_settings(port)
+        logins = {
+            user: {
+                "bootstrap.servers": status.bootstrap,
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": user,
+                "sasl.password": password,
+            }
+            for user, password in passwords.items()
+        }
+        env = {
+            "RESIDENCY_GATEWAY_KAFKA_ADMIN_USERNAME": admin["sasl.username"],
+            "RESIDENCY_GATEWAY_KAFKA_ADMIN_PASSWORD": admin["sasl.password"],
+            "RESIDENCY_GATEWAY_KAFKA_USERNAME": "gateway",
+            "RESIDENCY_GATEWAY_KAFKA_PASSWORD": passwords["gateway"],
+        }
+        text = POLICY.format(bootstrap=status.bootstrap, run=uuid.uuid4().hex[:10])
+        path = tmp_path_factory.mktemp("acls") / "policy.yaml"
+        path.write_text(text)
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            first = _apply(path, env)
+            yield Secured(status.bootstrap, parse_config(text), env, logins, path, first)
+    finally:
+        localbroker.stop(port)
+
+
+def _apply(path: Path, env: dict[str, str]) -> str:
+    result = CliRunner().invoke(main, ["topics", "apply", "--config", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _refusal(consumer: Consumer, timeout: float = 15.0) -> int | None:
+    """Poll until the consumer reports an error; its code, or None if it read a record or timed out."""
+    for _ in range(int(timeout / 0.5)):
+        message = consumer.poll(0.5)
+        if message is None:
+            continue
+        error = message.error()
+        if error is None:
+            return None
+        if error.code() != KafkaError._PARTITION_EOF:
+            return int(error.code())
+    return None
+
+
+def _read_one(settings: dict[str, Any], topic: str, group: str) -> bytes | None:
+    consumer = Consumer(
+        {**settings, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}
+    )
+    try:
+        consumer.subscribe([topic])
+        for _ in range(40):
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            if error is None:
+                consumer.commit(message=message, asynchronous=False)  # committing needs the group's READ
+                return message.value()
+            if error.code() != KafkaError._PARTITION_EOF:
+                raise KafkaException(error)
+        return None
+    finally:
+        consumer.close()
+
+
+def _refused_reading(settings: dict[str, Any], topic: str, group: str) -> int | None:
+    consumer = Consumer({**settings, "group.id": group, "auto.offset.reset": "earliest"})
+    try:
+        consumer.subscribe([topic])
+        return _refusal(consumer)
+    finally:
+        consumer.close()
+
+
+def _refused_fetching(settings: dict[str, Any], topic: str) -> int | None:
+    """What a principal with no group of its own gets for `topic`: its metadata error, if no record came."""
+    consumer = Consumer({**settings, "group.id": "none-of-its-own", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        for _ in range(6):
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                return None  # it read a record
+        error = consumer.list_topics(topic, timeout=10).topics[topic].error
+        return None if error is None else int(error.code())
+    finally:
+        consumer.close()
+
+
+def _produce(settings: dict[str, Any], topic: str, value: bytes) -> int | None:
+    """Produce one record and wait; the error code, or None once the broker acknowledged it."""
+    outcome: list[KafkaError | None] = []
+    producer = Producer({**settings, "message.timeout.ms": 15_000})
+    producer.produce(topic, value, on_delivery=lambda error, _message: outcome.append(error))
+    producer.flush(20)
+    assert outcome, f"no delivery report for {topic}"
+    return None if outcome[0] is None else int(outcome[0].code())
+
+
+def _transactional(config: GatewayConfig, transactional_id: str) -> dict[str, Any]:
+    settings = producer_settings(config.kafka, config.kafka.bootstrap_servers)
+    timeouts = {"transaction.timeout.ms": 30_000, "message.timeout.ms": 30_000}
+    return {**settings, **timeouts, "transactional.id": transactional_id}
+
+
+def _as_admin(secured: Secured) -> dict[str, Any]:
+    env = secured.env
+    return {
+        **secured.logins["gateway"],
+        "sasl.username": env["RESIDENCY_GATEWAY_KAFKA_ADMIN_USERNAME"],
+        "sasl.password": env["RESIDENCY_GATEWAY_KAFKA_ADMIN_PASSWORD"],
+    }
+
+
+def test_apply_grants_once_and_reports_no_change_when_run_again(secured: Secured) -> None:
+    assert "created  " in secured.first_apply and "granted  User:us-tools READ topic" in secured.first_apply
+    again = _apply(secured.policy, secured.env)
+    assert "created  " not in again and "granted  " not in again
+    assert "acls     nothing changed: all" in again
+
+
+def test_the_us_reader_is_refused_on_the_eu_topic_and_reads_its_own(secured: Secured) -> None:
+    eu, us = secured.config.regions["eu"].topic, secured.config.regions["us"].topic
+    admin = _as_admin(secured)
+    assert _produce(admin, eu, b"eu-record") is None
+    assert _produce(admin, us, b"us-record") is None
+    reader = secured.logins["us-tools"]
+    assert _refused_reading(reader, eu, "us-probe") == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert _read_one(reader, us, "us-dashboards") == b"us-record"
+    # Its groups are us-*: another region's group names are refused too.
+    assert _refused_reading(reader, us, "eu-dashboards") == KafkaError.GROUP_AUTHORIZATION_FAILED
+    assert _read_one(secured.logins["eu-tools"], eu, "eu-dashboards") == b"eu-record"
+
+
+def test_the_gateway_consumes_ingest_writes_every_output_in_a_transaction_and_commits(
+    secured: Secured,
+) -> None:
+    config, bootstrap = secured.config, secured.bootstrap
+    ingest = config.topics.ingest[0]
+    assert missing_topics(config, bootstrap) == []  # as the gateway, it sees every topic it uses
+    assert _produce(secured.logins["collector"], ingest, b"raw-event") is None
+
+    consumer = Consumer(consumer_settings(config.kafka, bootstrap))
+    producer = Producer(_transactional(config, f"{config.kafka.group_id}-worker-1"))
+    try:
+        consumer.subscribe([ingest])
+        message = None
+        for _ in range(40):
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                break
+        assert message is not None and message.error() is None and message.value() == b"raw-event"
+        outputs = [
+            *(region.topic for region in config.regions.values()),
+            *(destination.topic for destination in config.destinations.values()),
+            config.topics.quarantine,
+            config.topics.dead_letter,
+            config.topics.audit,
+            *(config.subject_keys_topic(region) for region in config.regions),
+        ]
+        producer.init_transactions(20)
+        producer.begin_transaction()
+        for topic in outputs:
+            producer.produce(topic, b"routed", key=b"subject")  # subject-key topics are compacted: keyed
+        offsets = [TopicPartition(message.topic(), message.partition(), message.offset() + 1)]
+        producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 20)
+        producer.commit_transaction(20)
+        committed = consumer.committed([TopicPartition(ingest, message.partition())], timeout=20)
+        assert committed[0].offset == message.offset() + 1
+    finally:
+        consumer.close()
+
+    # It restores subject keys: it may read back the compacted topics it writes.
+    store = config.subject_keys_topic("eu")
+    restore = Consumer(
+        {**consumer_settings(config.kafka, bootstrap), "group.id": f"{config.kafka.group_id}-subjects-x"}
+    )
+    try:
+        restore.assign([TopicPartition(store, 0, 0)])
+        message = restore.poll(10)
+        assert message is not None and message.error() is None and message.value() == b"routed"
+    finally:
+        restore.close()
+
+
+def test_the_gateway_is_refused_what_it_does_not_need(secured: Secured) -> None:
+    config = secured.config
+    gateway = secured.logins["gateway"]
+    # Reading a regional topic it only writes.
+    assert _refused_reading(gateway, config.regions["eu"].topic, config.kafka.group_id) == (
+        KafkaError.TOPIC_AUTHORIZATION_FAILED
+    )
+    # Writing what collectors write.
+    assert _produce(gateway, config.topics.ingest[0], b"forged") == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # Creating topics.
+    client = AdminClient(gateway)
+    future = client.create_topics([NewTopic(f"{config.kafka.group_id}-new", 1, 1)], request_timeout=20)
+    with pytest.raises(KafkaException) as created:
+        next(iter(future.values())).result()
+    assert created.value.args[0].code() in {
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    }
+    # A transactional id outside <group_id>-*.
+    outsider = Producer(_transactional(config, "someone-else-1"))
+    with pytest.raises(KafkaException) as fenced:
+        outsider.init_transactions(20)
+    assert fenced.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+
+
+def test_collectors_write_ingest_but_read_nothing(secured: Secured) -> None:
+    config = secured.config
+    collector = secured.logins["collector"]
+    assert _produce(collector, config.topics.ingest[0], b"raw") is None
+    assert _refused_fetching(collector, config.regions["eu"].topic) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert _produce(collector, config.regions["us"].topic, b"forged") == KafkaError.TOPIC_AUTHORIZATION_FAILED
