@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streams import localbroker
 from streams.config import load_config
-from streams.kafka.clients import consumer_settings, producer_settings
+from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
 from streams.kafka.engine import GatewayEngine
 from streams.kafka.topics import apply_topics
 from streams.keys import development_keys
@@ -76,7 +76,7 @@ def measure_engine(payloads: list[bytes], port: int) -> tuple[float, float, int]
     engine = GatewayEngine(
         Pipeline(config, development_keys(config.key_regions())),
         consumer_settings(config.kafka, bootstrap),
-        producer_settings(config.kafka, bootstrap),
+        producer_settings(config.kafka, bootstrap, transactional_id(config.kafka, "w1")),
         [ingest],
         batch_size=config.kafka.batch_size,
         poll_timeout=0.1,

@@ -41,19 +41,23 @@ class AuditEntry:
     key_version: int | None = None
 
 
-def audit_record(
-    entry: AuditEntry, topic: str, partition: int, offset: int, index: int, policy_hash: str
-) -> dict[str, Any]:
-    event_id = entry.event_id
+def audit_event_id(event_id: str | None, topic: str, partition: int, offset: int, index: int) -> str:
+    """The event's own id when it can't be personal data; otherwise its source coordinates."""
     if (
         event_id is None
         or not _SAFE_EVENT_ID.match(event_id)
         or "@" in event_id
         or _PERSONAL_LOOKING_ID.match(event_id)
     ):
-        event_id = f"{topic}:{partition}:{offset}:{index}"
+        return f"{topic}:{partition}:{offset}:{index}"
+    return event_id
+
+
+def audit_record(
+    entry: AuditEntry, topic: str, partition: int, offset: int, index: int, policy_hash: str
+) -> dict[str, Any]:
     return {
-        "event_id": event_id,
+        "event_id": audit_event_id(entry.event_id, topic, partition, offset, index),
         "source": {"topic": topic, "partition": partition, "offset": offset, "index": index},
         "format": entry.format,
         "outcome": entry.outcome,

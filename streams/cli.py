@@ -42,6 +42,12 @@ def main() -> None:
     """Decide each tracking event's jurisdiction; keep full data in its home region."""
 
 
+def _default_worker_id() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
 @main.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
 @click.option("--bootstrap", help="Kafka bootstrap servers; overrides kafka.bootstrap_servers.")
@@ -54,6 +60,13 @@ def main() -> None:
 @click.option(
     "--web-host", default="127.0.0.1", show_default=True, help="Address /health and /metrics listen on."
 )
+@click.option(
+    "--worker-id",
+    default=_default_worker_id,
+    show_default="the host name",
+    help="This worker's name in its group: stable across its restarts, distinct between workers "
+    "(its transactional id is <group_id>-<worker id>).",
+)
 @click.option("--log-level", default="info", show_default=True)
 def run(
     config_path: str | None,
@@ -61,13 +74,14 @@ def run(
     dev_keys: bool,
     web_port: int,
     web_host: str,
+    worker_id: str,
     log_level: str,
 ) -> None:
     """Run the gateway: consume the ingest topics and route every event."""
     from confluent_kafka import Producer
     from faust import Worker
 
-    from streams.kafka.clients import consumer_settings, producer_settings
+    from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
     from streams.kafka.engine import GatewayEngine
     from streams.kafka.subjects import SubjectKeyStore
     from streams.kafka.topics import missing_topics
@@ -110,10 +124,11 @@ def run(
     engine = GatewayEngine(
         pipeline,
         consumer_settings(kafka, bootstrap),
-        producer_settings(kafka, bootstrap),
+        producer_settings(kafka, bootstrap, transactional_id(kafka, worker_id)),
         list(config.topics.ingest),
         batch_size=kafka.batch_size,
         poll_timeout=kafka.poll_timeout_ms / 1000,
+        flush_timeout=kafka.commit_timeout_ms / 1000,
         subject_store=subjects,
         keys=key_ring,
     )

@@ -88,6 +88,17 @@ class KafkaSettings(_Strict):
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     # Anything weaker than "all" can lose acknowledged events on a leader change.
     acks: Literal["all", "1"] = "all"
+    # exactly_once: each batch's outputs and input offsets commit in one Kafka transaction.
+    # at_least_once: flush, then commit offsets; a crash in between writes a batch twice.
+    delivery: Literal["exactly_once", "at_least_once"] = "exactly_once"
+    # How long the broker keeps a dead worker's open transaction before aborting it (and holding
+    # read_committed readers of those partitions back meanwhile); a restarted worker aborts it at once.
+    transaction_timeout_ms: int = Field(default=60_000, ge=1_000, le=900_000)
+    # How long one batch's flush and commit may take before the batch is retried or the engine
+    # stops; a worker stuck three times this long in a commit exits for its supervisor to restart.
+    commit_timeout_ms: int = Field(default=30_000, ge=1_000, le=600_000)
+    # How soon the group gives a dead worker's partitions to the others (Kafka's default is 45 s).
+    session_timeout_ms: int = Field(default=10_000, ge=3_000, le=300_000)
     partitions: int = Field(default=3, ge=1, le=10_000)
     replication_factor: int = Field(default=1, ge=1, le=15)
     min_insync_replicas: int = Field(default=1, ge=1, le=15)
@@ -451,6 +462,8 @@ def _cross_checks(config: GatewayConfig) -> list[str]:
             f"regions: only one region may claim the rest of the world ('*'), "
             f"found {', '.join(rest_of_world)}"
         )
+    if config.kafka.delivery == "exactly_once" and config.kafka.acks != "all":
+        problems.append("kafka.acks: exactly_once delivery needs acks: all (Kafka transactions require it)")
     seen: dict[str, str] = {}
     named = [(f"topics.ingest[{i}]", t) for i, t in enumerate(config.topics.ingest)]
     named += [(f"destinations.{name}.topic", d.topic) for name, d in config.destinations.items()]

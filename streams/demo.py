@@ -17,10 +17,11 @@ from collections import Counter
 from functools import partial
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from streams.config import GatewayConfig, load_config
 from streams.kafka.clients import admin_settings
+from streams.kafka.reading import read_to_end
 from streams.kafka.retry import retry_while_passing
 from streams.kafka.topics import apply_topics
 from streams.keys import development_keys
@@ -202,19 +203,12 @@ def _count_outputs(bootstrap: str, starts: dict[tuple[str, int], int]) -> Counte
         }
     )
     counts: Counter[str] = Counter()
-    pending = {tp for tp, end in ends.items() if end > starts.get(tp, 0)}
-    consumer.assign([TopicPartition(t, p, starts.get((t, p), 0)) for t, p in pending])
-    deadline = time.monotonic() + 60
+
+    def count(record: Message) -> None:
+        counts[record.topic() or ""] += 1
+
     try:
-        while pending and time.monotonic() < deadline:
-            for record in consumer.consume(1000, 0.5):
-                if record.error() is not None:
-                    continue
-                topic, partition, offset = record.topic(), record.partition(), record.offset()
-                assert topic is not None and partition is not None and offset is not None
-                counts[topic] += 1
-                if offset + 1 >= ends[(topic, partition)]:
-                    pending.discard((topic, partition))
+        read_to_end(consumer, ends, starts, count, timeout=60)
     finally:
         consumer.close()
     return counts

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -25,6 +26,9 @@ from streams.kafka.engine import GatewayEngine
 from streams.metrics import engine_registry, render
 
 log = logging.getLogger(__name__)
+
+# The worker exits with this code when its engine is stuck in a Kafka call (sysexits' EX_SOFTWARE).
+STALLED_EXIT_CODE = 70
 
 
 class EngineService(Service):
@@ -52,6 +56,18 @@ class EngineService(Service):
     @Service.task
     async def _supervise(self) -> None:
         while not self.should_stop:
+            since = self.engine.committing_since
+            if since is not None and time.monotonic() - since > self.engine.stall_limit:
+                # A Kafka call that ignores its timeout can't be interrupted from Python. Nothing of
+                # the open batch is committed, so exiting is safe: the supervisor restarts the worker,
+                # whose init_transactions aborts the batch's transaction, and the batch runs again.
+                log.critical(
+                    "gateway engine stuck committing for %.0f s (limit %.0f s); exiting for a restart",
+                    time.monotonic() - since,
+                    self.engine.stall_limit,
+                )
+                logging.shutdown()
+                os._exit(STALLED_EXIT_CODE)
             thread = self._thread
             if thread is not None and not thread.is_alive():
                 if self._failure is not None:

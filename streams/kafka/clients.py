@@ -19,14 +19,27 @@ def consumer_settings(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
         # Collectors that write transactionally must not leak aborted payloads through us.
         "isolation.level": "read_committed",
         "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": kafka.session_timeout_ms,
+        "heartbeat.interval.ms": max(1000, kafka.session_timeout_ms // 5),
         "fetch.min.bytes": 1,
         "queued.max.messages.kbytes": 65536,
         **client_security(kafka.security),
     }
 
 
-def producer_settings(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
+def producer_settings(
+    kafka: KafkaSettings, bootstrap: str, transactional_id: str | None = None
+) -> dict[str, Any]:
+    """Settings for a producer; with `transactional_id`, one that writes in Kafka transactions."""
     durable = kafka.acks == "all"
+    transactions: dict[str, Any] = {}
+    if transactional_id is not None:
+        transactions = {
+            "transactional.id": transactional_id,
+            "transaction.timeout.ms": kafka.transaction_timeout_ms,
+            # librdkafka requires a record's delivery timeout to fit inside its transaction's.
+            "message.timeout.ms": kafka.transaction_timeout_ms,
+        }
     return {
         "bootstrap.servers": bootstrap,
         **client_security(kafka.security),
@@ -40,6 +53,7 @@ def producer_settings(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
         "queue.buffering.max.kbytes": 1_048_576,
         # Never give up on a record silently; a stuck broker surfaces as a failed flush instead.
         "message.timeout.ms": 300_000,
+        **transactions,
     }
 
 
@@ -78,3 +92,15 @@ def client_security(security: KafkaSecurity | None, *, as_admin: bool = False) -
     if security.ssl_ca_location is not None:
         settings["ssl.ca.location"] = security.ssl_ca_location
     return settings
+
+
+def transactional_id(kafka: KafkaSettings, worker_id: str) -> str | None:
+    """The engine producer's transactional id, or None when delivery is at least once.
+
+    It must be stable across restarts of one worker (a restart then fences its earlier
+    self and aborts the transaction a kill left open, instead of making read_committed
+    readers wait out transaction_timeout_ms) and distinct between workers of a group.
+    """
+    if kafka.delivery != "exactly_once":
+        return None
+    return f"{kafka.group_id}-{worker_id}"

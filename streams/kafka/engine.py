@@ -1,15 +1,26 @@
 """The hot path: consume a batch, run each record through the pipeline, produce, then commit.
 
 Everything per event is synchronous Python over librdkafka's in-memory queues: no
-await and no network round trip per event. The one round trip is per batch: the
-flush that proves every output was acknowledged before the input offsets are
-committed (at-least-once). If any output fails, nothing of that batch is
-committed and the engine stops: the batch is processed again on restart, never
-skipped and never passed on in some other form.
+await and no network round trip per event. The round trips are per batch.
 
-A key that can't be had (KeyUnavailable) holds the batch instead: nothing of it is
-committed, the consumer seeks back to its first offsets, and the engine retries
-after a pause, so events wait in Kafka rather than pass in the clear.
+Exactly once (the default, `kafka.delivery: exactly_once`): each batch is one Kafka
+transaction. Its outputs, its audit records and its input offsets are committed
+together (send_offsets_to_transaction), so a read_committed consumer sees every
+batch's outputs exactly once or not at all, whatever the gateway or broker does.
+A transaction that fails in a way Kafka lets us recover from is aborted, the
+consumer rewinds to the batch's first offsets, and the batch runs again; a fatal
+error (this producer fenced by a newer instance with the same transactional id)
+stops the engine, and a supervisor restarts it from the committed offsets.
+
+At least once (`kafka.delivery: at_least_once`, for outputs that can't share one
+transaction): a flush proves every output was acknowledged before the input
+offsets are committed; a crash between the two writes a batch twice, and each
+output carries its event id for downstream deduplication.
+
+A key that can't be had (KeyUnavailable) holds the batch: its transaction is
+aborted (nothing of it becomes visible), nothing is committed, the consumer seeks
+back to its first offsets, and the engine retries after a pause, so events wait in
+Kafka rather than pass in the clear.
 """
 
 from __future__ import annotations
@@ -22,8 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from streams.audit import audit_event_id
 from streams.erasure import parse_erasure_request
 from streams.formats.base import PayloadError
 from streams.kafka.retry import retry_while_passing
@@ -50,6 +62,7 @@ class EngineStats:
     erasures: int = 0
     held_batches: int = 0  # batches held back because a key was unavailable
     keys_unavailable_since: float | None = None
+    aborted_transactions: int = 0  # batches rolled back and run again (exactly-once mode)
 
 
 class SubjectStore(Protocol):
@@ -75,6 +88,7 @@ class GatewayEngine:
         subject_store: SubjectStore | None = None,
         keys: Callable[[], KeyRing] | None = None,
         hold_pause: float = 2.0,
+        transactional: bool | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._audit_topic = pipeline.config.topics.audit
@@ -89,14 +103,27 @@ class GatewayEngine:
         self._batch_size = batch_size
         self._poll_timeout = poll_timeout
         self._flush_timeout = flush_timeout
+        # Exactly once when the producer has a transactional id (streams/kafka/clients.py).
+        self._transactional = (
+            "transactional.id" in producer_settings if transactional is None else transactional
+        )
         self._delivery_errors: list[KafkaError] = []
         self.stats = EngineStats()
+        # When the current commit (or abort) began; None between them. The worker's watchdog
+        # reads it: librdkafka can block in send_offsets_to_transaction past its timeout when
+        # the group coordinator went away (librdkafka issues 5456 and 5511).
+        self.committing_since: float | None = None
+        self.stall_limit = 3 * flush_timeout
 
     def run(self, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
         """Process until `stop` is set; raises on a failure that must not be committed past."""
         consumer = Consumer(self._consumer_settings)
         producer = Producer({**self._producer_settings, "error_cb": _log_client_error})
         try:
+            if self._transactional:
+                # Fences an earlier instance with the same transactional id and aborts whatever
+                # transaction it left open (a kill -9), so read_committed readers don't wait for it.
+                retry_while_passing(lambda: producer.init_transactions(self._flush_timeout))
             store = self._subject_store
             if store is not None:
                 # Every subject's keys and erasure state before the first event: fail closed.
@@ -112,19 +139,51 @@ class GatewayEngine:
                 if store is not None:
                     store.refresh()  # keys and erasures other workers wrote
                 if records:
-                    try:
-                        self._process_batch(records, consumer, producer)
-                    except KeyUnavailable as missing:
-                        self._hold(records, consumer, producer, missing, stop)
-                    else:
-                        self.stats.keys_unavailable_since = None
+                    self._run_batch(records, consumer, producer, stop)
                 else:
                     producer.poll(0)  # serve delivery callbacks while idle
         finally:
             # Whatever was produced but not committed is produced again on restart;
-            # flushing here only saves that duplicate work.
+            # flushing here only saves that duplicate work (an open transaction is aborted
+            # by the broker, or by the next instance's init_transactions).
             producer.flush(10)
             consumer.close()
+
+    def _run_batch(
+        self, records: list[Message], consumer: Consumer, producer: Producer, stop: threading.Event
+    ) -> None:
+        if self._transactional:
+            producer.begin_transaction()
+        try:
+            self._process_batch(records, consumer, producer)
+        except KeyUnavailable as missing:
+            self._abort(producer)
+            self._hold(records, consumer, producer, missing, stop)
+        except KafkaException as failed:
+            error = failed.args[0]
+            if not (self._transactional and isinstance(error, KafkaError) and error.txn_requires_abort()):
+                raise
+            # A broker restart, a rebalance that moved the group's generation, a timed-out
+            # transaction: roll the batch back and run it again; nothing of it is visible.
+            log.warning("transaction aborted, batch will run again: %s", error.str())
+            self._abort(producer)
+            self._rewind(records, consumer)
+            self.stats.aborted_transactions += 1
+            stop.wait(0.5)
+        else:
+            self.stats.keys_unavailable_since = None
+
+    def _abort(self, producer: Producer) -> None:
+        if self._transactional:
+            self.committing_since = time.monotonic()
+            retry_while_passing(
+                lambda: producer.abort_transaction(self._flush_timeout), timeout=self._flush_timeout
+            )
+            self.committing_since = None
+            # The abort purges what the batch had queued; serve those reports now, so the
+            # next batch doesn't take "purged" for a failure of its own.
+            producer.poll(0)
+        self._delivery_errors.clear()
 
     def _process_batch(self, records: list[Message], consumer: Consumer, producer: Producer) -> None:
         process = self._pipeline.process
@@ -200,7 +259,8 @@ class GatewayEngine:
         regions = store.erase(request.subject, keys())
         self.stats.erasures += 1
         record = {
-            "event_id": request.request_id or f"{source.topic}:{source.partition}:{source.offset}:0",
+            # A request id is the requester's free text: an email there must not reach the audit.
+            "event_id": audit_event_id(request.request_id, source.topic, source.partition, source.offset, 0),
             "source": {
                 "topic": source.topic,
                 "partition": source.partition,
@@ -222,13 +282,7 @@ class GatewayEngine:
         stop: threading.Event,
     ) -> None:
         """A key is missing: commit nothing, rewind to the batch's first offsets, and pause."""
-        first: dict[tuple[str, int], int] = {}
-        for record in records:
-            topic, partition, offset = record.topic(), record.partition(), record.offset()
-            if topic is not None and partition is not None and offset is not None and record.error() is None:
-                first.setdefault((topic, partition), offset)
-        for (topic, partition), offset in first.items():
-            consumer.seek(TopicPartition(topic, partition, offset))
+        self._rewind(records, consumer)
         stats = self.stats
         stats.held_batches += 1
         if stats.keys_unavailable_since is None:
@@ -238,24 +292,66 @@ class GatewayEngine:
         producer.poll(0)
         stop.wait(self._hold_pause)
 
+    @staticmethod
+    def _rewind(records: list[Message], consumer: Consumer) -> None:
+        """Seek every partition of the batch back to its first record, to consume it again."""
+        first: dict[tuple[str, int], int] = {}
+        for record in records:
+            topic, partition, offset = record.topic(), record.partition(), record.offset()
+            if topic is not None and partition is not None and offset is not None and record.error() is None:
+                first.setdefault((topic, partition), offset)
+        for (topic, partition), offset in first.items():
+            try:
+                consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as error:
+                # The partition was revoked meanwhile; its new owner starts from the committed offset.
+                log.info("not rewinding %s[%d]: %s", topic, partition, error.args[0])
+
     def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
+        # A purge is our own abort at work (those records belong to a rolled-back batch).
+        if error is not None and error.code() not in _PURGED:
             self._delivery_errors.append(error)
 
     def _commit(
         self, consumer: Consumer, producer: Producer, next_offsets: dict[tuple[str, int], int]
     ) -> None:
-        remaining = producer.flush(self._flush_timeout)
-        if self._subject_store is not None:
-            # Subject keys made in this batch are durable before any token made with them is committed.
-            remaining += self._subject_store.flush(self._flush_timeout)
+        self.committing_since = time.monotonic()
+        try:
+            self._commit_outputs(consumer, producer, next_offsets)
+        finally:
+            self.committing_since = None
+        self.stats.last_commit_at = time.time()
+
+    def _commit_outputs(
+        self, consumer: Consumer, producer: Producer, next_offsets: dict[tuple[str, int], int]
+    ) -> None:
+        timeout = self._flush_timeout
+        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+        # Subject keys made in this batch are durable before any token made with them is committed.
+        if self._subject_store is not None and self._subject_store.flush(self._flush_timeout):
+            raise DeliveryFailed("subject keys not acknowledged; not committing")
+        if self._transactional:
+            if offsets:
+                metadata = consumer.consumer_group_metadata()
+                retry_while_passing(
+                    lambda: producer.send_offsets_to_transaction(offsets, metadata, timeout), timeout
+                )
+            # Flushes the batch's outputs and commits them with the offsets, atomically.
+            retry_while_passing(lambda: producer.commit_transaction(timeout), timeout)
+            self._raise_for_delivery(0)
+        else:
+            self._raise_for_delivery(producer.flush(timeout))
+            if offsets:
+                retry_while_passing(lambda: consumer.commit(offsets=offsets, asynchronous=False), timeout)
+
+    def _raise_for_delivery(self, remaining: int) -> None:
         if remaining or self._delivery_errors:
             reasons = sorted({e.str() for e in self._delivery_errors}) or [f"{remaining} still queued"]
+            self._delivery_errors.clear()
             raise DeliveryFailed(f"outputs not acknowledged ({'; '.join(reasons)}); not committing")
-        if next_offsets:
-            offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
-            retry_while_passing(lambda: consumer.commit(offsets=offsets, asynchronous=False))
-            self.stats.last_commit_at = time.time()
+
+
+_PURGED = {KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT}
 
 
 def _log_client_error(error: KafkaError) -> None:

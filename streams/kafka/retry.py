@@ -30,7 +30,12 @@ def retry_while_passing(call: Callable[[], T], timeout: float = 60.0) -> T:
             return call()
         except KafkaException as exc:
             error = exc.args[0]
-            passing = isinstance(error, KafkaError) and (error.retriable() or error.code() in _PASSING)
+            # A transaction that must be aborted, or a fatal error, is never retried here.
+            passing = (
+                isinstance(error, KafkaError)
+                and not (error.txn_requires_abort() or error.fatal())
+                and (error.retriable() or error.code() in _PASSING)
+            )
             if not passing or time.monotonic() + delay > deadline:
                 raise
         time.sleep(delay)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import orjson
 
 from streams.config import GatewayConfig
-from streams.kafka.clients import consumer_settings, producer_settings
+from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
 from streams.kafka.engine import GatewayEngine
 from streams.keys import development_keys
 from streams.pipeline import Pipeline
@@ -36,7 +36,7 @@ def running_engine(config: GatewayConfig, bootstrap: str) -> Iterator[GatewayEng
     engine = GatewayEngine(
         Pipeline(config, keys),
         consumer_settings(config.kafka, bootstrap),
-        producer_settings(config.kafka, bootstrap),
+        producer_settings(config.kafka, bootstrap, transactional_id(config.kafka, "w1")),
         list(config.topics.ingest),
         batch_size=config.kafka.batch_size,
         poll_timeout=0.1,

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 
 from streams.config import GatewayConfig, parse_config
 from streams.formats import BUILT_IN_FORMATS
-from streams.kafka.clients import consumer_settings, producer_settings
+from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
 from streams.kafka.engine import GatewayEngine
 from streams.kafka.subjects import SubjectKeyStore
 from streams.kafka.topics import apply_topics
@@ -75,7 +75,11 @@ def config_for(bootstrap: str, rules: str = "pseudonymized", after: str = "suppr
 
 def subject_store(config: GatewayConfig, bootstrap: str) -> SubjectKeyStore:
     topics = {region: config.subject_keys_topic(region) for region in config.regions}
-    return SubjectKeyStore(bootstrap, topics, Producer(producer_settings(config.kafka, bootstrap)))
+    return SubjectKeyStore(
+        bootstrap,
+        topics,
+        Producer(producer_settings(config.kafka, bootstrap)),
+    )
 
 
 @contextmanager
@@ -87,7 +91,8 @@ def gateway(
     pipeline = Pipeline(config, keys, subjects=store)
     current = {"keys": keys}
     engine = GatewayEngine(
-        pipeline, consumer_settings(config.kafka, bootstrap), producer_settings(config.kafka, bootstrap),
+        pipeline, consumer_settings(config.kafka, bootstrap),
+        producer_settings(config.kafka, bootstrap, transactional_id(config.kafka, "w1")),
         list(config.topics.ingest), batch_size=config.kafka.batch_size, poll_timeout=0.1,
         subject_store=store, keys=lambda: current["keys"], hold_pause=0.2,
     )  # fmt: skip
