@@ -271,7 +271,7 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs={data}
 num.partitions=1
-# One broker: internal topics can't have more replicas. Production values are in docs/operations.md.
+# One broker: internal topics can't have more replicas. Production values are in docs/delivery.md.
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
