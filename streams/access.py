@@ -13,7 +13,7 @@ from typing import Literal
 from streams.config import GatewayConfig
 
 Resource = Literal["topic", "group", "transactional_id", "cluster"]
-Operation = Literal["read", "write", "describe", "idempotent_write"]
+Operation = Literal["read", "write", "describe", "create", "idempotent_write"]
 Pattern = Literal["literal", "prefixed"]
 CLUSTER = "kafka-cluster"  # the one name Kafka gives the cluster resource
 
@@ -41,6 +41,7 @@ def _gateway(config: GatewayConfig) -> list[Grant]:
     gateway = config.access.gateway_principal
     topics = config.topics
     group = config.kafka.group_id
+    faust_topics = f"{config.kafka.worker_app_id}-"
 
     def grant(
         resource: Resource, name: str, operation: Operation, why: str, pattern: Pattern = "literal"
@@ -65,6 +66,11 @@ def _gateway(config: GatewayConfig) -> list[Grant]:
         *(grant("topic", t, "write", "stores subject keys and erasures") for t in subject_topics),
         *(grant("topic", t, "read", "restores subject keys and erasures") for t in subject_topics),
         grant("group", group, "read", "commits its input offsets"),
+        # faust's worker declares and consumes its own topics, named <app id>-... (<app id> is
+        # <group_id>-worker): at least its leader-assignor topic, <app id>-__assignor-__leader.
+        # config checks refuse any of the config's topics under this prefix.
+        grant("topic", faust_topics, "create", "faust's worker creates its own topics", "prefixed"),
+        grant("topic", faust_topics, "read", "faust's worker consumes its own topics", "prefixed"),
         # The subject store's reader (<group_id>-subjects-<random>) and faust's (<group_id>-worker).
         grant("group", f"{group}-", "read", "names its other readers' groups", "prefixed"),
         # Transactional ids are <group_id>-<worker id> (streams.kafka.clients.transactional_id).

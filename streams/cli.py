@@ -133,7 +133,7 @@ def run(
         keys=key_ring,
     )
     topic_regions = {region.topic: name for name, region in config.regions.items()}
-    app = build_app(f"{kafka.group_id}-worker", bootstrap, engine, topic_regions, web_port, web_host)
+    app = build_app(kafka.worker_app_id, bootstrap, engine, topic_regions, web_port, web_host, login=login)
     Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()
 
 

@@ -104,6 +104,11 @@ class KafkaSettings(_Strict):
     min_insync_replicas: int = Field(default=1, ge=1, le=15)
     security: KafkaSecurity = KafkaSecurity()
 
+    @property
+    def worker_app_id(self) -> str:
+        """The faust worker's app id: its consumer group, and the prefix of the topics faust makes."""
+        return f"{self.group_id}-worker"
+
 
 FormatName = Literal[
     "segment",
@@ -465,19 +470,7 @@ def _cross_checks(config: GatewayConfig) -> list[str]:
     if config.kafka.delivery == "exactly_once" and config.kafka.acks != "all":
         problems.append("kafka.acks: exactly_once delivery needs acks: all (Kafka transactions require it)")
     seen: dict[str, str] = {}
-    named = [(f"topics.ingest[{i}]", t) for i, t in enumerate(config.topics.ingest)]
-    named += [(f"destinations.{name}.topic", d.topic) for name, d in config.destinations.items()]
-    named += [
-        ("topics.quarantine", config.topics.quarantine),
-        ("topics.dead_letter", config.topics.dead_letter),
-        ("topics.audit", config.topics.audit),
-        ("topics.erasure", config.topics.erasure),
-    ]
-    named += [(f"regions.{name}.topic", r.topic) for name, r in config.regions.items()]
-    named += [
-        (f"regions.{name}.topic (subject keys)", config.subject_keys_topic(name)) for name in config.regions
-    ]
-    for path, topic in named:
+    for path, topic in _topic_paths(config):
         if topic in seen:
             problems.append(f"{path}: topic {topic!r} is already used by {seen[topic]}")
         seen.setdefault(topic, path)
@@ -592,6 +585,23 @@ def _transfer_checks(config: GatewayConfig) -> list[str]:
     return problems
 
 
+def _topic_paths(config: GatewayConfig) -> list[tuple[str, str]]:
+    """Every topic the config uses, with the path that names it."""
+    named = [(f"topics.ingest[{i}]", t) for i, t in enumerate(config.topics.ingest)]
+    named += [(f"destinations.{name}.topic", d.topic) for name, d in config.destinations.items()]
+    named += [
+        ("topics.quarantine", config.topics.quarantine),
+        ("topics.dead_letter", config.topics.dead_letter),
+        ("topics.audit", config.topics.audit),
+        ("topics.erasure", config.topics.erasure),
+    ]
+    named += [(f"regions.{name}.topic", r.topic) for name, r in config.regions.items()]
+    named += [
+        (f"regions.{name}.topic (subject keys)", config.subject_keys_topic(name)) for name in config.regions
+    ]
+    return named
+
+
 def _access_checks(config: GatewayConfig) -> list[str]:
     """Principals name existing regions, each has one role, and no one's groups overlap another's."""
     access = config.access
@@ -625,6 +635,15 @@ def _access_checks(config: GatewayConfig) -> list[str]:
                 "so that nobody reads a region through another grant"
             )
         roles.setdefault(principal, path)
+    # The gateway may create and read faust's topics (<app id>-*): none of the config's may be among them.
+    faust_topics = f"{config.kafka.worker_app_id}-"
+    if access.acls:
+        problems += [
+            f"{path}: {topic!r} is under {faust_topics}*, the prefix of the faust worker's own topics, "
+            "which the gateway may create and read"
+            for path, topic in _topic_paths(config)
+            if topic.startswith(faust_topics)
+        ]
     prefixes = {name: access.group_prefix(name) for name in access.regions if name in config.regions}
     group = config.kafka.group_id
     for region, prefix in prefixes.items():

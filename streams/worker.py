@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -101,6 +102,31 @@ class EngineService(Service):
         }
 
 
+def broker_credentials(login: Mapping[str, Any]) -> faust.SASLCredentials | None:
+    """faust's (aiokafka's) form of a librdkafka login from streams.kafka.clients.client_security.
+
+    One source for both clients: the engine and faust's worker log in as the same principal.
+    """
+    protocol = login.get("security.protocol", "PLAINTEXT")
+    if protocol == "PLAINTEXT":
+        return None
+    context = None
+    if protocol == "SASL_SSL":
+        # librdkafka's ssl.ca.location may name a bundle or a directory of certificates.
+        ca = login.get("ssl.ca.location")
+        is_dir = ca is not None and os.path.isdir(ca)
+        context = ssl.create_default_context(cafile=None if is_dir else ca, capath=ca if is_dir else None)
+    elif protocol != "SASL_PLAINTEXT":
+        raise ValueError(f"faust can't log in over security.protocol {protocol!r}")
+    # Its repr names the user only, so a logged setting never shows the password.
+    return faust.SASLCredentials(
+        username=login["sasl.username"],
+        password=login["sasl.password"],
+        mechanism=login["sasl.mechanism"],
+        ssl_context=context,
+    )
+
+
 def build_app(
     app_id: str,
     bootstrap: str,
@@ -108,10 +134,13 @@ def build_app(
     topic_regions: Mapping[str, str],
     web_port: int | None,
     web_host: str = "127.0.0.1",
+    login: Mapping[str, Any] | None = None,
 ) -> faust.App:
+    """The worker hosting `engine`; `login` is the gateway's client_security settings, if any."""
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=broker_credentials(login or {}),
         autodiscover=False,
         web_enabled=web_port is not None,
         web_port=web_port or 6066,

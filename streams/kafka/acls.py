@@ -20,6 +20,7 @@ _OPERATIONS = {
     "read": AclOperation.READ,
     "write": AclOperation.WRITE,
     "describe": AclOperation.DESCRIBE,
+    "create": AclOperation.CREATE,
     "idempotent_write": AclOperation.IDEMPOTENT_WRITE,
 }
 _PATTERNS = {"literal": ResourcePatternType.LITERAL, "prefixed": ResourcePatternType.PREFIXED}

@@ -6,9 +6,10 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -93,9 +94,11 @@ _COORDINATOR_MOVING = {
 }
 
 
-def wait_committed(bootstrap: str, group: str, topic: str, timeout: float = 60.0) -> None:
-    """Wait until `group` has committed every offset currently in `topic`."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+def wait_committed(
+    bootstrap: str, group: str, topic: str, timeout: float = 60.0, login: Mapping[str, Any] | None = None
+) -> None:
+    """Wait until `group` has committed every offset currently in `topic`; `login` for a secured broker."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, **(login or {})})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {
@@ -119,14 +122,17 @@ def wait_committed(bootstrap: str, group: str, topic: str, timeout: float = 60.0
         consumer.close()
 
 
-def read_all(bootstrap: str, topics: list[str]) -> dict[str, list[Record]]:
+def read_all(
+    bootstrap: str, topics: list[str], login: Mapping[str, Any] | None = None, group_prefix: str = "reader-"
+) -> dict[str, list[Record]]:
     """Every record now in `topics`, read as a downstream tool would (read_committed)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex}",
+            "group.id": f"{group_prefix}{uuid.uuid4().hex}",
             "isolation.level": "read_committed",
             "enable.auto.commit": False,
+            **(login or {}),
         }
     )
     records: dict[str, list[Record]] = {topic: [] for topic in topics}

@@ -6,14 +6,21 @@ The session fixture starts a secured local broker on free ports (never the plain
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from click.testing import CliRunner
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -25,6 +32,7 @@ from streams.cli import main
 from streams.config import GatewayConfig, parse_config
 from streams.kafka.clients import consumer_settings, producer_settings
 from streams.kafka.topics import missing_topics
+from tests.integration.kafka_io import read_all, wait_committed
 
 pytestmark = pytest.mark.integration
 
@@ -309,3 +317,78 @@ def test_collectors_write_ingest_but_read_nothing(secured: Secured) -> None:
     assert _produce(collector, config.topics.ingest[0], b"raw") is None
     assert _refused_fetching(collector, config.regions["eu"].topic) == KafkaError.TOPIC_AUTHORIZATION_FAILED
     assert _produce(collector, config.regions["us"].topic, b"forged") == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_run_logs_in_as_the_gateway_and_routes_under_its_acls_alone(secured: Secured, tmp_path: Path) -> None:
+    config = secured.config
+    ingest, eu = config.topics.ingest[0], config.regions["eu"].topic
+    config_path = tmp_path / "policy.yaml"
+    config_path.write_text(secured.policy.read_text())
+    # The gateway's login only, in the variables the config names: never the admin's.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESIDENCY_GATEWAY_KAFKA_")}
+    gateway_login = ("RESIDENCY_GATEWAY_KAFKA_USERNAME", "RESIDENCY_GATEWAY_KAFKA_PASSWORD")
+    env.update({name: secured.env[name] for name in gateway_login})
+    port = _free_port()
+    events = [
+        orjson.dumps(
+            {"type": "track", "event": "Signed Up", "messageId": f"run-{i}", "userId": f"u{i}",
+             "context": {"ip": "89.160.20.112"}}  # Sweden: region eu
+        )
+        for i in range(5)
+    ]  # fmt: skip
+
+    log_path = tmp_path / "gateway.log"
+    with log_path.open("wb") as log:
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "streams", "run", "--config", str(config_path), "--dev-keys",
+             "--worker-id", "w1", "--web-port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    try:
+        for event in events:
+            assert _produce(secured.logins["collector"], ingest, event) is None
+        admin = _as_admin(secured)
+        wait_committed(secured.bootstrap, config.kafka.group_id, ingest, timeout=120, login=admin)
+        health = _health(port)
+        # The engine routes before faust's own consumer has joined its group: wait for that too.
+        _wait_for(log_path, "[^Worker]: Ready")
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        code = gateway.wait(60)
+    log_text = log_path.read_text(errors="replace")
+    assert code == 0, log_text[-3000:]
+    # Earlier tests left records on ingest too; the gateway has read ours at least.
+    assert health["status"] == "ok" and health["records_in"] >= len(events), health
+    # faust logged in, joined its group and declared its topic without a refusal, and logged no secret.
+    assert "Authenticated as gateway via SCRAM-SHA-512" in log_text
+    assert "not authorized" not in log_text and "AuthorizationFailed" not in log_text, log_text[-3000:]
+    assert secured.env["RESIDENCY_GATEWAY_KAFKA_PASSWORD"] not in log_text
+
+    # eu-tools reads as its downstream tools would: read_committed, in one of its eu-* groups.
+    records = read_all(secured.bootstrap, [eu], login=secured.logins["eu-tools"], group_prefix="eu-run-")[eu]
+    arrived = {orjson.loads(r.value)["messageId"] for r in records if r.value and r.value.startswith(b"{")}
+    assert arrived >= {f"run-{i}" for i in range(5)}
+
+
+def _wait_for(log_path: Path, line: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while line not in log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"{line!r} never logged"
+        time.sleep(0.2)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _health(port: int, attempts: int = 50) -> dict[str, Any]:
+    for _ in range(attempts):
+        try:
+            url = f"http://127.0.0.1:{port}/health"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return orjson.loads(response.read())  # type: ignore[no-any-return]
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"/health on port {port} never answered")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ssl
+
+import faust
 import pytest
+from faust.types.auth import AuthProtocol, SASLMechanism
 
 from streams.access import CLUSTER, Grant, plan_grants
 from streams.config import ConfigError, GatewayConfig, KafkaSecurity, load_config, parse_config
 from streams.kafka.clients import KafkaLoginMissing, admin_settings, client_security, consumer_settings
+from streams.worker import broker_credentials
 
 SECURED = """
 policy_version: test-1
@@ -59,10 +64,12 @@ def test_no_principal_but_the_gateway_touches_two_regions_topics(config: Gateway
         assert len(topics & regional) <= 1, principal
 
 
-def test_the_gateway_reads_ingest_erasure_and_subject_keys_only(config: GatewayConfig) -> None:
+def test_the_gateway_reads_ingest_erasure_subject_keys_and_fausts_own_topics_only(
+    config: GatewayConfig,
+) -> None:
     subject_keys = {"t.eu.subject-keys", "t.us.subject-keys", "t.row.subject-keys"}
     read = {n for r, n, op, _ in grants_of(config, "User:gateway") if r == "topic" and op == "read"}
-    assert read == {"t.ingest", "t.partner", "events.erasure", *subject_keys}
+    assert read == {"t.ingest", "t.partner", "events.erasure", *subject_keys, "rg-worker-"}
 
 
 def test_the_gateway_writes_every_output_topic_and_no_input(config: GatewayConfig) -> None:
@@ -83,7 +90,25 @@ def test_the_gateway_transacts_under_its_group_prefix_and_creates_nothing(config
     assert ("cluster", CLUSTER, "idempotent_write", "literal") in own
     assert ("group", "rg", "read", "literal") in own
     assert ("group", "rg-", "read", "prefixed") in own
-    assert {op for _, _, op, _ in own} == {"read", "write", "idempotent_write"}  # no create, alter, delete
+    assert {op for _, _, op, _ in own} == {"read", "write", "create", "idempotent_write"}  # no alter, delete
+    # It creates only faust's own topics, never one of the config's.
+    assert {(r, n, p) for r, n, op, p in own if op == "create"} == {("topic", "rg-worker-", "prefixed")}
+
+
+def test_the_faust_worker_creates_and_reads_its_own_topics_and_writes_none(config: GatewayConfig) -> None:
+    faust_topics = {(op, p) for r, n, op, p in grants_of(config, "User:gateway") if n == "rg-worker-"}
+    assert faust_topics == {("create", "prefixed"), ("read", "prefixed")}
+    assert config.kafka.worker_app_id == "rg-worker"  # its group, rg-worker, is under rg-*
+
+
+def test_no_topic_of_the_config_may_sit_under_the_faust_workers_prefix() -> None:
+    problems = problems_of(SECURED.replace("topic: t.eu,", "topic: rg-worker-eu,"))
+    assert any(
+        p.startswith(
+            "regions.eu.topic: 'rg-worker-eu' is under rg-worker-*, the prefix of the faust worker's"
+        )
+        for p in problems
+    )
 
 
 def test_collectors_write_the_ingest_topics_only(config: GatewayConfig) -> None:
@@ -203,3 +228,30 @@ def test_an_unset_login_variable_is_named_and_no_secret_sits_in_config(
     with pytest.raises(KafkaLoginMissing, match="set RESIDENCY_GATEWAY_KAFKA_PASSWORD to the gateway's"):
         client_security(KafkaSecurity(protocol="SASL_SSL"))
     assert "password" not in KafkaSecurity.model_fields  # only the names of variables
+
+
+def test_faust_logs_in_with_the_same_login_as_the_engine(
+    config: GatewayConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESIDENCY_GATEWAY_KAFKA_USERNAME", "gateway")
+    monkeypatch.setenv("RESIDENCY_GATEWAY_KAFKA_PASSWORD", "gateway-secret")
+    credentials = broker_credentials(client_security(config.kafka.security))
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert (credentials.username, credentials.password) == ("gateway", "gateway-secret")
+    assert credentials.mechanism is SASLMechanism.SCRAM_SHA_512
+    assert credentials.protocol is AuthProtocol.SASL_PLAINTEXT and credentials.ssl_context is None
+    assert "gateway-secret" not in repr(credentials)  # faust logs its settings
+
+
+def test_faust_verifies_tls_on_sasl_ssl_and_needs_no_login_on_plaintext(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RESIDENCY_GATEWAY_KAFKA_USERNAME", "gateway")
+    monkeypatch.setenv("RESIDENCY_GATEWAY_KAFKA_PASSWORD", "gateway-secret")
+    security = KafkaSecurity(protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-256")
+    credentials = broker_credentials(client_security(security))
+    assert credentials is not None and credentials.protocol is AuthProtocol.SASL_SSL
+    assert credentials.mechanism is SASLMechanism.SCRAM_SHA_256
+    context = credentials.ssl_context
+    assert context is not None and context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+    assert broker_credentials(client_security(KafkaSecurity())) is None
