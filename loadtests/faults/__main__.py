@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), help="run only these")
     parser.add_argument("--keep", action="store_true", help="keep the gateways' logs and configs")
     args = parser.parse_args(argv)
+    # A SIGTERM (a CI timeout) unwinds like an error, so the finally blocks below stop the
+    # gateways and the broker this run started instead of leaving them running.
+    signal.signal(signal.SIGTERM, lambda _signo, _frame: sys.exit(143))
     events = 1500 if args.short else args.events
     names = args.scenario or list(SCENARIOS)
 
