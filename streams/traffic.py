@@ -54,6 +54,7 @@ _KINDS = (
     "snowplow_post", "snowplow_get", "snowplow_enriched", "ga4",
 )  # fmt: skip
 _ENRICHED_TSV = SnowplowEnrichedTsvFormat()
+_PHONES = ("+44 20 7946 0958", "+1 415 555 0132", "+49 30 901820", "+91 98765 43210", "+33 1 42 68 53 00")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ class TrafficMix:
     upstream_country: float = 0.05  # a CDN country header, or GA4 user_location, is present
     no_usable_ip: float = 0.03  # missing or private IP: quarantined unless another signal decides
     malformed: float = 0.01  # must be dead-lettered
+    # Events with an email, phone number or IP in free text (a URL query, a title, a search box),
+    # where only the value scan finds it. Off by default; when 0 no random draw is spent on it,
+    # so a seed's traffic is what it was before this share existed.
+    free_text_pii: float = 0.0
 
 
 class TrafficGenerator:
@@ -140,9 +145,25 @@ class TrafficGenerator:
         number = rng.randint(1, 50_000)
         return f"user-{number}", f"{first} {last}".title(), f"{first}.{last}{number}@example.com"
 
+    def _free_text_pii(self, email: str) -> tuple[str, str] | None:
+        """With the mix's share: (query string, free text) carrying personal data, else None."""
+        rng, share = self._rng, self._mix.free_text_pii
+        if not share or rng.random() >= share:
+            return None
+        number = rng.randint(1, 250)
+        kind = rng.choice(("email", "phone", "ip"))
+        if kind == "email":
+            return f"?email={email.replace('@', '%40')}&ref=mail", f"Order for {email}"
+        if kind == "phone":
+            phone = rng.choice(_PHONES)
+            return f"?ref=sms&n={number}", f"Call me back on {phone}"
+        ip = f"{rng.randint(11, 99)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        return f"?ref=proxy&client={ip}", f"Request from {ip}"
+
     def _segment_event(self) -> dict[str, object]:
         rng = self._rng
         user_id, name, email = self._person()
+        pii = self._free_text_pii(email)
         context: dict[str, object] = {
             "library": {"name": "analytics-python", "version": "2.3.3"},
             "userAgent": rng.choice(_USER_AGENTS),
@@ -178,6 +199,12 @@ class TrafficGenerator:
         else:
             event["userId"] = user_id
             event["traits"] = {"email": email, "name": name, "plan": rng.choice(("free", "pro"))}
+        if pii is not None:
+            query, text = pii
+            context["page"] = {"url": "https://shop.example.com/checkout" + query, "title": "Checkout"}
+            properties = event.setdefault("properties", {})
+            assert isinstance(properties, dict)
+            properties["note"] = text
         return event
 
     def _rudderstack_event(self) -> dict[str, object]:
@@ -196,7 +223,8 @@ class TrafficGenerator:
     def _enriched_event(self) -> dict[str, str]:
         """A Snowplow enriched event: enrich has resolved geo_country from the IP it saw."""
         rng = self._rng
-        user_id, _name, _email = self._person()
+        user_id, _name, email = self._person()
+        pii = self._free_text_pii(email)
         ip = self._ip()
         event = {
             "app_id": "shop",
@@ -214,6 +242,9 @@ class TrafficGenerator:
             "useragent": rng.choice(_USER_AGENTS),
             "br_lang": "en-US",
         }
+        if pii is not None:
+            event["page_url"] += pii[0]
+            event["page_title"] = pii[1]
         if ip is not None and not ip.startswith(("10.", "192.168.", "fe80")):
             event["user_ipaddress"] = ip
             country = self._geo.lookup(ip).country
@@ -223,7 +254,8 @@ class TrafficGenerator:
 
     def _ga4_body(self) -> dict[str, object]:
         rng = self._rng
-        user_id, _name, _email = self._person()
+        user_id, _name, email = self._person()
+        pii = self._free_text_pii(email)
         body: dict[str, object] = {
             "client_id": f"{rng.randint(10**8, 10**9)}.{rng.randint(10**8, 10**9)}",
             "user_id": user_id,
@@ -235,6 +267,11 @@ class TrafficGenerator:
                 for _ in range(rng.randint(1, 3))
             ],
         }  # fmt: skip
+        if pii is not None:
+            events = body["events"]
+            assert isinstance(events, list)
+            events[0]["params"]["page_location"] += pii[0]
+            events[0]["params"]["search_term"] = pii[1]
         ip = self._ip()
         if ip is not None:
             body["ip_override"] = ip
@@ -248,7 +285,8 @@ class TrafficGenerator:
 
     def _snowplow_event(self) -> dict[str, str]:
         rng = self._rng
-        user_id, _name, _email = self._person()
+        user_id, _name, email = self._person()
+        pii = self._free_text_pii(email)
         event = {
             "e": rng.choice(("pv", "pp", "se")),
             "p": "web",
@@ -262,6 +300,9 @@ class TrafficGenerator:
             "ua": rng.choice(_USER_AGENTS),
             "lang": "en-US",
         }
+        if pii is not None:
+            event["url"] += pii[0]
+            event["page"] = pii[1]
         ip = self._ip()
         if ip is not None:
             event["ip"] = ip

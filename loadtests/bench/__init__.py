@@ -1,0 +1,1 @@
+"""The side-by-side throughput and latency benchmark (issue 6): `python -m loadtests.bench`."""

@@ -1,0 +1,309 @@
+"""The side-by-side benchmark (issue 6): ceiling, gateway and floor on one broker and one input.
+
+    python -m loadtests.bench [--events N] [--quick] [--port 19098] [--partitions 4]
+
+On a broker of its own it pre-loads one input topic with realistic traffic
+(loadtests/generator.py), then runs each contender in a process of its own over
+that same input: (a) a raw confluent-kafka passthrough, the ceiling; (b) the gateway
+as production runs it (GatewayEngine, exactly-once transactions, default policy);
+(c) a naive faust agent with a per-event await, the floor. Then two gateway
+processes in one group, for the scale factor, and one gateway at a fixed offered
+load of half its measured rate, for end-to-end latency.
+
+An "event" in the figures and the JSON is one input record (one collector payload),
+the unit all three contenders share; the gateway's figures per decoded event (a
+batch payload holds several) are in the table too. Every contender's outputs are
+read back and counted: a run that lost or duplicated anything prints no figures and
+exits 1. Targets not met still exit 0: this is a measurement.
+
+The last line of stdout is a JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from loadtests import generator
+from loadtests.bench import latency, topology
+from loadtests.bench.contenders import (
+    WorkerFailed,
+    WorkerProcess,
+    kill_every_worker,
+    samples,
+    start_together,
+)
+from loadtests.bench.figures import (
+    TARGETS,
+    Rate,
+    group_rate,
+    percentile,
+    ratio,
+    steady_rate,
+    table,
+    targets_met,
+)
+from loadtests.bench.readback import count_records, wait_assigned, wait_committed
+from streams import localbroker
+from streams.traffic import TrafficGenerator
+
+DEFAULT_EVENTS = 100_000
+QUICK_EVENTS = 12_000
+
+
+class LostEvents(Exception):
+    """A contender's outputs don't match its input: no figure from that run."""
+
+
+def say(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, bootstrap: str, events: int, partitions: int, logs: Path, seed: int) -> None:
+        self.bootstrap = bootstrap
+        self.events = events
+        self.partitions = partitions
+        self.logs = logs
+        self.seed = seed
+        self.run = f"b{uuid.uuid4().hex[:6]}"
+        self.ingest = f"{self.run}.ingest"
+        self.timeout = max(120.0, events / 400)
+        self.split: list[int] = []  # ingest partitions each worker of the scaling run owned
+
+    def preload(self) -> tuple[list[bytes], Counter[str]]:
+        topology.create_topics(self.bootstrap, [self.ingest], self.partitions)
+        payloads = generator.payloads(self.events, seed=self.seed)
+        report = generator.send(self.bootstrap, self.ingest, payloads)
+        say(f"pre-loaded {report.records:,} payloads into {self.ingest} ({report.rate:,.0f}/s)")
+        say("predicting the gateway's outputs with the pure pipeline")
+        return payloads, topology.expected_by_role(payloads, self.partitions)
+
+    def copy_contender(self, role: str) -> dict[str, Any]:
+        """The passthrough or the naive agent: one output record per input record."""
+        prefix = f"{self.run}-{role}"
+        output = f"{prefix}.out"
+        topology.create_topics(self.bootstrap, [output], self.partitions)
+        say(f"running {role}")
+        worker = self._worker(role, prefix, output=output, expected=self.events)
+        if role == "passthrough":
+            start_together([worker])
+        report = worker.result(self.timeout)
+        written = count_records(self.bootstrap, [output])[output]
+        if written != self.events:
+            raise LostEvents(f"{role}: {written:,} records written for {self.events:,} inputs")
+        return report
+
+    def gateway(
+        self, expected: Counter[str], payloads: list[bytes], workers: int = 1
+    ) -> list[dict[str, Any]]:
+        prefix = f"{self.run}-gw{workers}"
+        ingest = self.ingest
+        if workers > 1:
+            ingest = f"{self.run}.ingest-{workers}"
+            topology.create_topics(self.bootstrap, [ingest], self.partitions)
+        config = topology.gateway_config(prefix, ingest, self.partitions)
+        topology.create_gateway_topics(config, self.bootstrap)
+        say(f"running the gateway, {workers} worker process{'es' if workers > 1 else ''}")
+        if workers == 1:
+            worker = self._worker("gateway", prefix, expected=self.events)
+            start_together([worker])
+            reports = [worker.result(self.timeout)]
+        else:
+            # Held back in an open transaction until both workers own partitions: otherwise the
+            # first to join takes all of them and does most of the work before the rebalance.
+            held, ends = generator.send_held(self.bootstrap, ingest, payloads)
+            running = [
+                self._worker("gateway", prefix, worker_id=f"bench-{i}", input_topic=ingest)
+                for i in range(1, workers + 1)
+            ]
+            start_together(running)
+            self.split = wait_assigned(self.bootstrap, prefix, ingest, workers, timeout=120)
+            say(f"ingest partitions per worker: {'/'.join(map(str, self.split))}")
+            held.commit_transaction(60)
+            wait_committed(self.bootstrap, prefix, ingest, self.timeout, ends)
+            for worker in running:
+                worker.stop()
+            reports = [worker.result(60) for worker in running]
+        records_in = sum(r["records_in"] for r in reports)
+        if records_in != self.events:
+            raise LostEvents(f"gateway x{workers}: {records_in:,} input records done for {self.events:,}")
+        written = count_records(self.bootstrap, topology.output_topics(config))
+        got = Counter({topology.role(topic): n for topic, n in written.items()})
+        if +got != +expected:
+            differ = sorted(r for r in set(got) | set(expected) if got[r] != expected[r])
+            detail = ", ".join(f"{r}: {got[r]} (expected {expected[r]})" for r in differ)
+            raise LostEvents(f"gateway x{workers}: outputs differ from the pure pipeline's: {detail}")
+        return reports
+
+    def latency(self, rate: float, seconds: float, warmup: float) -> tuple[list[float], float]:
+        prefix = f"{self.run}-lat"
+        ingest = f"{self.run}.lat-ingest"
+        topology.create_topics(self.bootstrap, [ingest], self.partitions)
+        config = topology.gateway_config(prefix, ingest, self.partitions)
+        topology.create_gateway_topics(config, self.bootstrap)
+        say("measuring latency")
+        traffic = TrafficGenerator(seed=self.seed + 1, mix=generator.BENCH_MIX)
+
+        def payloads(count: int) -> Iterator[bytes]:
+            return traffic.payloads(count)
+
+        worker = WorkerProcess(
+            "gateway", bootstrap=self.bootstrap, input_topic=ingest, prefix=prefix,
+            partitions=self.partitions, logs=self.logs,
+        )  # fmt: skip
+        start_together([worker])
+        try:
+            result = latency.measure(
+                self.bootstrap, ingest, config.topics.audit, payloads, rate, seconds, warmup, say
+            )
+        finally:
+            worker.stop()
+        report = worker.result(60)
+        if report.get("aborted_transactions"):
+            say(f"latency run: {report['aborted_transactions']} transactions aborted and retried")
+        return result
+
+    def _worker(
+        self,
+        role: str,
+        prefix: str,
+        output: str = "",
+        expected: int = 0,
+        worker_id: str = "bench-1",
+        input_topic: str | None = None,
+    ) -> WorkerProcess:
+        return WorkerProcess(
+            role, bootstrap=self.bootstrap, input_topic=input_topic or self.ingest, prefix=prefix,
+            partitions=self.partitions, logs=self.logs, output=output, expected=expected,
+            worker_id=worker_id,
+        )  # fmt: skip
+
+
+def measure(args: argparse.Namespace, bootstrap: str, logs: Path) -> tuple[str, dict[str, Any]]:
+    bench = Bench(bootstrap, args.events, args.partitions, logs, args.seed)
+    payloads, expected = bench.preload()
+    mean_size = sum(map(len, payloads)) / len(payloads)
+    sizes = [float(len(p)) for p in payloads]
+    decoded = expected["audit"]  # one audit record per decoded event
+
+    passthrough = steady_rate(samples(bench.copy_contender("passthrough")))
+    [gateway_report] = bench.gateway(expected, payloads)
+    gateway = steady_rate(samples(gateway_report))
+    naive = steady_rate(samples(bench.copy_contender("naive")))
+    two = bench.gateway(expected, payloads, workers=2)
+    del payloads
+    group = group_rate([samples(r) for r in two])
+    rate = gateway.per_second / 2
+    latencies, offered = bench.latency(rate, args.latency_seconds, args.warmup_seconds)
+
+    events_per_record = decoded / args.events
+    summary: dict[str, Any] = {
+        "gateway_eps": round(gateway.per_second, 1),
+        "passthrough_eps": round(passthrough.per_second, 1),
+        "naive_eps": round(naive.per_second, 1),
+        "gateway_cpu_us_per_event": round(gateway.cpu_us_per_record, 1),
+        "p50_ms": round(percentile(latencies, 0.50), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
+        "ratio_vs_passthrough": round(ratio(gateway.per_second, passthrough.per_second), 3),
+        "ratio_vs_naive": round(ratio(gateway.per_second, naive.per_second), 2),
+        "scale_factor_2_workers": round(ratio(group.per_second, gateway.per_second), 2),
+    }
+    summary["targets_met"] = targets_met(summary)
+    if not all(bench.split):
+        # One worker owned every ingest partition: the second delivered nothing, whatever the factor says.
+        summary["targets_met"]["scale_factor_2_workers"] = False
+
+    def contender(name: str, r: Rate) -> list[tuple[str, str, str]]:
+        return [
+            (f"{name}: events/s, one worker", f"{r.per_second:,.0f}", ""),
+            (f"{name}: CPU µs/event in the worker", f"{r.cpu_us_per_record:.1f}", ""),
+        ]
+
+    def target(key: str) -> str:
+        met = summary["targets_met"].get(key)
+        return f"{TARGETS[key][1]} ({'met' if met else 'NOT met'})"
+
+    aborted = sum(r.get("aborted_transactions", 0) for r in [gateway_report, *two])
+    rows = [
+        ("input", f"{args.events:,} payloads, {decoded:,} decoded events, {args.partitions} partitions", ""),
+        ("payload bytes: mean / p50 / p99", f"{mean_size:.0f} / {percentile(sizes, 0.5):.0f} / "
+         f"{percentile(sizes, 0.99):.0f}", ""),
+        *contender("(a) passthrough", passthrough),
+        *contender("(b) gateway", gateway),
+        ("(b) gateway: decoded events/s", f"{gateway.per_second * events_per_record:,.0f}", ""),
+        ("(b) gateway: CPU µs per decoded event", f"{gateway.cpu_us_per_record / events_per_record:.1f}", ""),
+        *contender("(c) naive faust agent", naive),
+        ("b/a", f"{summary['ratio_vs_passthrough']:.3f}", target("ratio_vs_passthrough")),
+        ("b/c", f"{summary['ratio_vs_naive']:.2f}", target("ratio_vs_naive")),
+        ("gateway CPU µs/event (JSON)", f"{summary['gateway_cpu_us_per_event']:.1f}",
+         target("gateway_cpu_us_per_event")),
+        ("2 gateway workers, one group: events/s", f"{group.per_second:,.0f}", ""),
+        ("2 gateway workers: ingest partitions each", "/".join(map(str, bench.split)), ""),
+        ("scale factor, 2 workers", f"{summary['scale_factor_2_workers']:.2f}",
+         target("scale_factor_2_workers")),
+        ("latency: offered load, events/s", f"{offered:,.0f} (half of {gateway.per_second:,.0f})", ""),
+        ("latency: p50 ms", f"{summary['p50_ms']:.1f}", ""),
+        ("latency: p99 ms", f"{summary['p99_ms']:.1f}", target("p99_ms")),
+        ("latency: max ms, inputs measured", f"{max(latencies):.1f}, {len(latencies):,}", ""),
+        ("verified", "every contender's outputs counted and complete", ""),
+        ("gateway transactions aborted and retried", f"{aborted}", ""),
+    ]  # fmt: skip
+    return table(rows), summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--events", type=int, default=None, help=f"input payloads (default {DEFAULT_EVENTS:,})"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"a smoke test: {QUICK_EVENTS:,} payloads, short latency run"
+    )
+    parser.add_argument("--port", type=int, default=19098, help="the benchmark's own broker")
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--latency-seconds", type=float, default=None)
+    parser.add_argument("--keep-broker", action="store_true", help="leave the broker running afterwards")
+    args = parser.parse_args(argv)
+    args.events = args.events or (QUICK_EVENTS if args.quick else DEFAULT_EVENTS)
+    args.latency_seconds = args.latency_seconds or (4.0 if args.quick else 20.0)
+    args.warmup_seconds = 1.0 if args.quick else 3.0
+    if args.events < 1000 or args.partitions < 2:
+        parser.error("--events must be at least 1000 and --partitions at least 2 (the scaling run needs two)")
+    started = time.monotonic()
+    broker = localbroker.start(port=args.port)
+    logs = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        text, summary = measure(args, broker.bootstrap, logs)
+    except (LostEvents, WorkerFailed, RuntimeError, TimeoutError, ValueError) as error:
+        print(f"bench: {error} (worker logs in {logs})", file=sys.stderr)
+        return 1
+    finally:
+        kill_every_worker()
+        if not broker.reused and not args.keep_broker:
+            localbroker.stop(args.port)
+    shutil.rmtree(logs, ignore_errors=True)
+    say(f"whole run: {time.monotonic() - started:.0f}s")
+    print(text)
+    print(
+        orjson.dumps(
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}
+        ).decode()
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The benchmark's topics and configs: the default policy with topics and a group of its own per run.
+
+Every contender reads the same pre-loaded input topic and writes to topics named by
+its own prefix, so each one's outputs can be counted apart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from streams.config import GatewayConfig, load_config
+from streams.kafka.topics import apply_topics
+from streams.keys import development_keys
+from streams.pipeline import Pipeline
+from streams.routing import Source
+
+
+def gateway_config(prefix: str, ingest: str, partitions: int) -> GatewayConfig:
+    """The default policy, every output topic under `prefix`, reading `ingest`, group `prefix`."""
+    base = load_config(None)
+    topics = base.topics.model_copy(
+        update={
+            "ingest": [ingest],
+            "quarantine": f"{prefix}.quarantine",
+            "dead_letter": f"{prefix}.dead-letter",
+            "audit": f"{prefix}.audit",
+            "erasure": f"{prefix}.erasure",
+        }
+    )
+    destinations = {
+        name: d.model_copy(update={"topic": f"{prefix}.{name}"}) for name, d in base.destinations.items()
+    }
+    regions = {name: r.model_copy(update={"topic": f"{prefix}.{name}"}) for name, r in base.regions.items()}
+    kafka = base.kafka.model_copy(update={"group_id": prefix, "partitions": partitions})
+    return base.model_copy(
+        update={"topics": topics, "regions": regions, "kafka": kafka, "destinations": destinations}
+    )
+
+
+def output_topics(config: GatewayConfig) -> list[str]:
+    """The topics a gateway writes events and audit records to (subject keys aside)."""
+    topics = [r.topic for r in config.regions.values()] + [d.topic for d in config.destinations.values()]
+    return [*topics, config.topics.quarantine, config.topics.dead_letter, config.topics.audit]
+
+
+def create_gateway_topics(config: GatewayConfig, bootstrap: str) -> None:
+    apply_topics(config, bootstrap)
+
+
+def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    new = [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+    for future in admin.create_topics(new, request_timeout=30).values():
+        future.result()
+    # Metadata names the new partitions (and their leaders) a moment after the topic is created.
+    deadline = time.monotonic() + 30
+    while True:
+        topics = admin.list_topics(timeout=10).topics
+        if all(
+            name in topics and len(topics[name].partitions) == partitions
+            and all(p.leader >= 0 for p in topics[name].partitions.values())
+            for name in names
+        ):  # fmt: skip
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics {names} have no leaders after 30s")
+        time.sleep(0.1)
+
+
+def expected_by_role(payloads: list[bytes], partitions: int) -> Counter[str]:
+    """What the pure pipeline predicts each output topic gets, keyed by role (`eu`, `audit`, ...)."""
+    config = gateway_config("expected", "expected.ingest", partitions)
+    pipeline = Pipeline(config, development_keys(config.key_regions()))
+    expected: Counter[str] = Counter()
+    for offset, payload in enumerate(payloads):
+        for result in pipeline.process(payload, Source("expected.ingest", offset % partitions, offset)):
+            expected.update(role(o.topic) for o in result.outputs)
+            expected["audit"] += 1
+    return expected
+
+
+def role(topic: str) -> str:
+    return topic.split(".", 1)[1]

@@ -1,0 +1,242 @@
+"""One contender in a process of its own, so that its CPU (librdkafka's threads included) is its alone.
+
+    python -m loadtests.bench.worker {passthrough,gateway,naive} --bootstrap B --input T ...
+
+It runs until it has done `--expected` input records (0: until its stdin closes),
+sampling its progress and its CPU (os.times: user + system of every thread) every
+few milliseconds, then writes its samples and what it counted to `--report` as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+Counter = Callable[[], int]
+
+
+class Sampler:
+    """Samples (wall time, records done, CPU seconds) whenever the count moves."""
+
+    def __init__(self, count: Counter, interval: float = 0.01) -> None:
+        self._count = count
+        self._interval = interval
+        self.samples: list[tuple[float, int, float]] = []
+        self.done = threading.Event()
+
+    def run(self, expected: int, stop: threading.Event) -> None:
+        last = -1
+        while not stop.is_set():
+            done = self._count()
+            if done != last:
+                times = os.times()
+                self.samples.append((time.time(), done, times.user + times.system))
+                last = done
+                if expected and done >= expected:
+                    break
+            time.sleep(self._interval)
+        self.done.set()
+
+
+def _control(args: argparse.Namespace, stop: threading.Event) -> None:
+    """Say ready, wait for "go" on stdin (so workers of a group start together); stop when it closes."""
+    go = threading.Event()
+
+    def listen() -> None:
+        for line in sys.stdin:
+            if line.strip() == "go":
+                go.set()
+        go.set()
+        stop.set()
+
+    threading.Thread(target=listen, daemon=True).start()
+    with open(args.report + ".ready", "w"):
+        pass
+    go.wait()
+
+
+_REPORT_PATH: list[str] = []
+
+
+def _report(role: str, sampler: Sampler, **counted: Any) -> None:
+    # To a file: a faust worker redirects stdout into its logger.
+    with open(_REPORT_PATH[0], "wb") as report:
+        report.write(orjson.dumps({"role": role, "samples": sampler.samples, **counted}))
+
+
+def run_passthrough(args: argparse.Namespace) -> None:
+    """The ceiling: consume a batch, produce every value unchanged, flush, commit. No parsing."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from loadtests.bench.topology import gateway_config
+    from streams.kafka.clients import consumer_settings, producer_settings
+
+    kafka = gateway_config(args.prefix, args.input, args.partitions).kafka
+    consumer = Consumer(consumer_settings(kafka, args.bootstrap))
+    producer = Producer(producer_settings(kafka, args.bootstrap))
+    done = [0]
+    sampler = Sampler(lambda: done[0])
+    stop = threading.Event()
+    _control(args, stop)
+    consumer.subscribe([args.input])
+    threading.Thread(target=sampler.run, args=(args.expected, stop), daemon=True).start()
+    output, produce = args.output, producer.produce
+    try:
+        while not sampler.done.is_set():
+            records = consumer.consume(kafka.batch_size, kafka.poll_timeout_ms / 1000)
+            if not records:
+                producer.poll(0)
+                continue
+            offsets: dict[tuple[str, int], int] = {}
+            for record in records:
+                if record.error() is not None:
+                    raise RuntimeError(f"consumer error: {record.error()}")
+                while True:
+                    try:
+                        produce(output, record.value(), record.key())
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+                topic, partition, offset = record.topic(), record.partition(), record.offset()
+                assert topic is not None and partition is not None and offset is not None
+                offsets[(topic, partition)] = offset + 1
+            if producer.flush(60):
+                raise RuntimeError("passthrough outputs not acknowledged")
+            consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
+            )
+            done[0] += len(records)
+    finally:
+        consumer.close()
+    _report("passthrough", sampler, records_in=done[0])
+
+
+def run_gateway(args: argparse.Namespace) -> None:
+    """The gateway as `residency-gateway run` wires it: engine, transactions, subject-key store."""
+    from confluent_kafka import Producer
+
+    from loadtests.bench.topology import gateway_config
+    from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
+    from streams.kafka.engine import GatewayEngine
+    from streams.kafka.subjects import SubjectKeyStore
+    from streams.keys import development_keys
+    from streams.pipeline import Pipeline
+
+    config = gateway_config(args.prefix, args.input, args.partitions)
+    kafka, bootstrap = config.kafka, args.bootstrap
+    keys = development_keys(config.key_regions())
+    subjects = SubjectKeyStore(
+        bootstrap,
+        {region: config.subject_keys_topic(region) for region in config.regions},
+        Producer(producer_settings(kafka, bootstrap)),
+        group_prefix=kafka.group_id,
+    )
+    engine = GatewayEngine(
+        Pipeline(config, keys, subjects=subjects),
+        consumer_settings(kafka, bootstrap),
+        producer_settings(kafka, bootstrap, transactional_id(kafka, args.worker_id)),
+        list(config.topics.ingest),
+        batch_size=kafka.batch_size,
+        poll_timeout=kafka.poll_timeout_ms / 1000,
+        flush_timeout=kafka.commit_timeout_ms / 1000,
+        subject_store=subjects,
+        keys=lambda: keys,
+    )
+    stats = engine.stats
+    sampler = Sampler(lambda: stats.records_in)
+    stop = threading.Event()
+    _control(args, stop)
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            engine.run(stop)
+        except BaseException as error:
+            failure.append(error)
+            stop.set()
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    sampler.run(args.expected, stop)
+    stop.set()
+    thread.join(60)
+    if failure:
+        raise RuntimeError(f"the engine failed: {failure[0]!r}") from failure[0]
+    _report(
+        "gateway",
+        sampler,
+        records_in=stats.records_in,
+        events_out=stats.events_out,
+        audit_records=stats.audit_records,
+        aborted_transactions=stats.aborted_transactions,
+        batches=stats.batches,
+    )
+
+
+def run_naive(args: argparse.Namespace) -> None:
+    """The floor: a faust agent that parses each event with orjson and awaits a send per event."""
+    import faust
+
+    done = [0]
+    sampler = Sampler(lambda: done[0])
+    threading.Thread(target=sampler.run, args=(args.expected, threading.Event()), daemon=True).start()
+    datadir = tempfile.mkdtemp(prefix="bench-naive-")
+    app = faust.App(
+        f"{args.prefix}-naive",
+        broker=f"kafka://{args.bootstrap}",
+        autodiscover=False,
+        web_enabled=False,
+        datadir=datadir,
+        topic_replication_factor=1,
+        topic_partitions=args.partitions,
+        consumer_auto_offset_reset="earliest",
+    )
+    source = app.topic(args.input, key_type=bytes, value_type=bytes, value_serializer="raw")
+    sink = app.topic(args.output, key_type=bytes, value_type=bytes, value_serializer="raw")
+
+    @app.agent(source)
+    async def forward(stream: Any) -> None:
+        async for value in stream:
+            try:
+                out = orjson.dumps(orjson.loads(value))
+            except orjson.JSONDecodeError:
+                out = value  # not JSON (enriched TSV, garbage): forwarded as it came
+            await sink.send(value=out)
+            if done[0] + 1 >= args.expected:
+                # The last one counts once every send is acknowledged: the clock stops there.
+                await app.producer.flush()
+            done[0] += 1
+            if done[0] >= args.expected:
+                sampler.done.wait(5)
+                _report("naive", sampler, records_in=done[0])
+                os._exit(0)  # faust's shutdown takes seconds and measures nothing
+
+    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("role", choices=("passthrough", "gateway", "naive"))
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--input", required=True)
+    parser.add_argument("--prefix", required=True, help="this contender's topic prefix and group")
+    parser.add_argument("--partitions", type=int, required=True)
+    parser.add_argument("--output", default="", help="the output topic (passthrough, naive)")
+    parser.add_argument("--expected", type=int, default=0, help="stop after this many input records")
+    parser.add_argument("--worker-id", default="bench-1")
+    parser.add_argument("--report", required=True, help="where to write the JSON report")
+    args = parser.parse_args()
+    _REPORT_PATH.append(args.report)
+    {"passthrough": run_passthrough, "gateway": run_gateway, "naive": run_naive}[args.role](args)
+
+
+if __name__ == "__main__":
+    main()
