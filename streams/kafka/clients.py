@@ -18,7 +18,10 @@ def consumer_settings(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
         "auto.offset.reset": "earliest",
         # Collectors that write transactionally must not leak aborted payloads through us.
         "isolation.level": "read_committed",
-        "partition.assignment.strategy": "cooperative-sticky",
+        # Per topic: each worker gets its share of the ingest partitions. cooperative-sticky
+        # balances the total over all subscribed topics, and once gave one worker every ingest
+        # partition and the other every erasure partition (loadtests.bench, 2 workers: 4/0).
+        "partition.assignment.strategy": "range",
         "session.timeout.ms": kafka.session_timeout_ms,
         "heartbeat.interval.ms": max(1000, kafka.session_timeout_ms // 5),
         "fetch.min.bytes": 1,
