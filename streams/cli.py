@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
@@ -12,8 +13,9 @@ import orjson
 from streams import __version__
 from streams.config import ConfigError, GatewayConfig, load_config
 from streams.keys import KeyRing, KeyUnavailable, development_keys
-from streams.keysource import announce_development_keys, configured_or_development_keys
+from streams.keysource import configured_or_development_keys, development_keys_notice
 from streams.localbroker.server import BrokerStatus
+from streams.logs import FORMATS, active_format
 
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
@@ -22,10 +24,14 @@ if TYPE_CHECKING:
 DEFAULT_BROKER_PORT = 19092
 SECURED_BROKER_PORT = 19094  # its controller listens on the next port, as the plain broker's does
 _CONFIG_HELP = "Gateway config (YAML). Default: the policy shipped with the gateway (config/policy.yaml)."
+log = logging.getLogger(__name__)
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"residency-gateway: {message}", err=True)
+    if active_format() == "json":  # `run` logs JSON: its last words too
+        log.critical(message, extra={"exit_code": code})
+    else:
+        click.echo(f"residency-gateway: {message}", err=True)
     sys.exit(code)
 
 
@@ -68,6 +74,13 @@ def _default_worker_id() -> str:
     "(its transactional id is <group_id>-<worker id>).",
 )
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="json",
+    show_default=True,
+    help="json: one JSON object per line (time, level, logger, message, fields); text: one plain line.",
+)
 def run(
     config_path: str | None,
     bootstrap: str | None,
@@ -76,6 +89,7 @@ def run(
     web_host: str,
     worker_id: str,
     log_level: str,
+    log_format: str,
 ) -> None:
     """Run the gateway: consume the ingest topics and route every event."""
     from confluent_kafka import Producer
@@ -87,8 +101,10 @@ def run(
     from streams.kafka.topics import missing_topics
     from streams.key_providers import provider_for
     from streams.key_refresh import KeyRefresher
+    from streams.logs import configure, kafka_client_logger
     from streams.worker import build_app
 
+    logging_config = configure("json" if log_format == "json" else "text", log_level)
     config = _config(config_path)
     login = _gateway_login(config)
     keys = _run_keys(config, dev_keys)
@@ -100,11 +116,13 @@ def run(
             "create them with `residency-gateway topics apply`"
         )
     kafka = config.kafka
+    # librdkafka's own log lines go through Python logging, in the same format as the rest.
+    client_log = {"logger": kafka_client_logger()}
     # Per-subject keys and erasure state, each region's in its own compacted topic.
     subjects = SubjectKeyStore(
         bootstrap,
         {region: config.subject_keys_topic(region) for region in config.regions},
-        Producer(producer_settings(kafka, bootstrap)),
+        Producer({**producer_settings(kafka, bootstrap), **client_log}),
         group_prefix=kafka.group_id,
         security=login,
     )
@@ -123,8 +141,8 @@ def run(
         key_ring = refresher.ring
     engine = GatewayEngine(
         pipeline,
-        consumer_settings(kafka, bootstrap),
-        producer_settings(kafka, bootstrap, transactional_id(kafka, worker_id)),
+        {**consumer_settings(kafka, bootstrap), **client_log},
+        {**producer_settings(kafka, bootstrap, transactional_id(kafka, worker_id)), **client_log},
         list(config.topics.ingest),
         batch_size=kafka.batch_size,
         poll_timeout=kafka.poll_timeout_ms / 1000,
@@ -134,7 +152,14 @@ def run(
     )
     topic_regions = {region.topic: name for name, region in config.regions.items()}
     app = build_app(kafka.worker_app_id, bootstrap, engine, topic_regions, web_port, web_host, login=login)
-    Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()
+    log.info(
+        "starting worker %s of group %s on %s",
+        worker_id,
+        kafka.group_id,
+        bootstrap,
+        extra={"worker_id": worker_id, "group_id": kafka.group_id, "ingest": list(config.topics.ingest)},
+    )
+    Worker(app, loglevel=log_level, quiet=True, logging_config=logging_config).execute_from_commandline()
 
 
 def _gateway_login(config: GatewayConfig) -> dict[str, Any]:
@@ -162,7 +187,7 @@ def _run_keys(config: GatewayConfig, dev_keys: bool) -> KeyRing:
 
     regions = config.key_regions()
     if dev_keys:
-        announce_development_keys(regions)
+        log.warning(development_keys_notice(regions), extra={"regions": regions})
         return development_keys(regions)
     try:
         provider = provider_for(config.keys)
@@ -177,7 +202,12 @@ def _run_keys(config: GatewayConfig, dev_keys: bool) -> KeyRing:
         )
     # Fingerprints, never keys: the log says which key versions this process pseudonymizes with.
     current = ", ".join(f"{r} v{ring.for_region(r).version} ({ring.fingerprint(r)})" for r in regions)
-    click.echo(f"residency-gateway: keys from {provider.description}: {current or 'none needed'}", err=True)
+    log.info(
+        "keys from %s: %s",
+        provider.description,
+        current or "none needed",
+        extra={"key_versions": {r: ring.for_region(r).version for r in regions}},
+    )
     return ring
 
 

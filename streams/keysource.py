@@ -33,8 +33,11 @@ def keys_configured(settings: KeySettings, regions: Sequence[str]) -> bool:
 
 
 def announce_development_keys(regions: list[str]) -> None:
-    print(
-        "residency-gateway: no pseudonymization keys configured; using ephemeral development "
-        f"keys for {', '.join(regions)} (pseudonyms won't match across runs, version 0)",
-        file=sys.stderr,
+    print(f"residency-gateway: {development_keys_notice(regions)}", file=sys.stderr)
+
+
+def development_keys_notice(regions: list[str]) -> str:
+    return (
+        "no pseudonymization keys configured; using ephemeral development "
+        f"keys for {', '.join(regions)} (pseudonyms won't match across runs, version 0)"
     )

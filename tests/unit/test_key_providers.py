@@ -390,11 +390,13 @@ def test_run_refuses_to_start_without_keys_and_says_where_they_go(
 
 
 def test_run_logs_the_fingerprints_of_the_keys_it_uses(
-    stub_config: StubConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    stub_config: StubConfig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("RG_CLI_EU", f"1:{SECRET_TEXT}")
     monkeypatch.setenv("RG_CLI_US", f"1:{SECRET_TEXT}")
-    ring = cli._run_keys(stub_config, dev_keys=False)  # type: ignore[arg-type]
-    err = capsys.readouterr().err
-    assert f"eu v1 ({ring.fingerprint('eu')})" in err and SECRET_TEXT not in err
+    with caplog.at_level("INFO", logger="streams.cli"):
+        ring = cli._run_keys(stub_config, dev_keys=False)  # type: ignore[arg-type]
+    logged = caplog.text
+    assert f"eu v1 ({ring.fingerprint('eu')})" in logged and SECRET_TEXT not in logged
+    assert [r.key_versions for r in caplog.records] == [{"eu": 1, "us": 1}]  # type: ignore[attr-defined]
     assert cli._run_keys(stub_config, dev_keys=True).ephemeral  # type: ignore[arg-type]
