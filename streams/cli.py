@@ -97,6 +97,7 @@ def run(
 
     from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
     from streams.kafka.engine import GatewayEngine
+    from streams.kafka.lag import LagReader
     from streams.kafka.subjects import SubjectKeyStore
     from streams.kafka.topics import missing_topics
     from streams.key_providers import provider_for
@@ -151,7 +152,15 @@ def run(
         keys=key_ring,
     )
     topic_regions = {region.topic: name for name, region in config.regions.items()}
-    app = build_app(kafka.worker_app_id, bootstrap, engine, topic_regions, web_port, web_host, login=login)
+    # The group's lag on what the engine consumes, for /metrics: an admin client of its own.
+    lag = LagReader(
+        {"bootstrap.servers": bootstrap, **login, **client_log},
+        kafka.group_id,
+        [*config.topics.ingest, config.topics.erasure],
+    )
+    app = build_app(
+        kafka.worker_app_id, bootstrap, engine, topic_regions, web_port, web_host, login=login, lag=lag
+    )
     log.info(
         "starting worker %s of group %s on %s",
         worker_id,
@@ -309,6 +318,27 @@ def demo(payload_count: int, port: int, timeout: float) -> None:
         _fail(str(error), code=1)
     except (KafkaException, TimeoutError) as error:
         _fail(f"Kafka failed during the demo: {error}", code=1)
+
+
+@main.command()
+@click.option("--url", help="The running gateway's web address (its --web-host and --web-port).")
+@click.option("--port", type=int, help="Shorthand for --url http://127.0.0.1:PORT. Default: 6066.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True)
+@click.option("--once", is_flag=True, help="Print one frame (rates over one interval) and exit.")
+def top(url: str | None, port: int | None, interval: float, once: bool) -> None:
+    """A live view of a running gateway from its /metrics: rates per region topic, quarantine and
+    dead letters, records in, held batches and consumer lag."""
+    from streams.top import ScrapeFailed, endpoints, watch
+
+    if url is not None and port is not None:
+        _fail("give --url or --port, not both")
+    metrics_url, health_url = endpoints(url, port)
+    try:
+        watch(metrics_url, health_url, sys.stdout, interval=interval, once=once, clear=sys.stdout.isatty())
+    except ScrapeFailed as error:
+        _fail(f"can't read the gateway's metrics: {error}", code=1)
+    except KeyboardInterrupt:
+        pass
 
 
 @main.group()

@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from streams.kafka.engine import EngineStats
+from streams.kafka.lag import LagReader
 
 PREFIX = "residency_gateway"
 
@@ -67,14 +68,43 @@ class EngineCollector(Collector):
         )
 
 
+class LagCollector(Collector):
+    """The gateway group's consumer lag per ingest partition, read when scraped (streams.kafka.lag)."""
+
+    def __init__(self, reader: LagReader) -> None:
+        self._reader = reader
+
+    def collect(self) -> Iterator[Metric]:
+        reading = self._reader.reading()
+        if reading is None:  # never read yet: no sample rather than a made-up 0
+            return
+        lag = GaugeMetricFamily(
+            f"{PREFIX}_consumer_lag",
+            "Records a read_committed reader could read that the gateway's group hasn't committed.",
+            labels=["topic", "partition"],
+        )
+        for partition in reading.partitions:
+            lag.add_metric([partition.topic, str(partition.partition)], partition.lag)
+        yield lag
+        yield GaugeMetricFamily(
+            f"{PREFIX}_consumer_lag_age_seconds",
+            "How old the consumer lag reading is (it is refreshed at most every few seconds).",
+            value=max(0.0, time.time() - reading.read_at),
+        )
+
+
 def _counter(name: str, documentation: str, value: int) -> CounterMetricFamily:
     return CounterMetricFamily(f"{PREFIX}_{name}", documentation, value=value)
 
 
-def engine_registry(stats: EngineStats, topic_regions: Mapping[str, str]) -> CollectorRegistry:
-    """A registry of the engine's metrics alone (no process or GC collectors from the default one)."""
+def engine_registry(
+    stats: EngineStats, topic_regions: Mapping[str, str], lag: LagReader | None = None
+) -> CollectorRegistry:
+    """A registry of the engine's metrics (and its group's lag, given a reader); no process or GC ones."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EngineCollector(stats, topic_regions))
+    if lag is not None:
+        registry.register(LagCollector(lag))
     return registry
 
 

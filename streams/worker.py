@@ -24,6 +24,7 @@ from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from streams.kafka.engine import GatewayEngine
+from streams.kafka.lag import LagReader
 from streams.metrics import engine_registry, render
 
 log = logging.getLogger(__name__)
@@ -135,8 +136,10 @@ def build_app(
     web_port: int | None,
     web_host: str = "127.0.0.1",
     login: Mapping[str, Any] | None = None,
+    lag: LagReader | None = None,
 ) -> faust.App:
-    """The worker hosting `engine`; `login` is the gateway's client_security settings, if any."""
+    """The worker hosting `engine`; `login` is the gateway's client_security settings, if any;
+    `lag` reads the group's consumer lag for /metrics."""
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
@@ -157,11 +160,14 @@ def build_app(
         report = service.health()
         return _web.json(report, status=200 if report["status"] == "ok" else 503)
 
-    registry = engine_registry(engine.stats, topic_regions)
+    registry = engine_registry(engine.stats, topic_regions, lag)
 
     @app.page("/metrics")
     async def metrics(_web: Any, request: Any) -> Any:
+        # Reading the lag asks Kafka (at most every few seconds): off the event loop, so a slow
+        # broker delays the scrape and never faust's own heartbeats.
+        body = await asyncio.get_running_loop().run_in_executor(None, render, registry)
         # aiohttp refuses a charset in content_type, so the exposition type goes in as a header.
-        return _web.bytes(render(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return _web.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return app
