@@ -428,8 +428,10 @@ def topics() -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
 @click.option("--bootstrap", help="Kafka bootstrap servers; overrides kafka.bootstrap_servers.")
 def topics_apply(config_path: str | None, bootstrap: str | None) -> None:
-    """Create every missing topic (ingest, regions, global, quarantine, dead letters) and grant
-    the ACLs the config's access section implies (docs/access.md)."""
+    """Create every missing topic (ingest, regions, global, quarantine, dead letters), bring existing
+    ones to the config's partitions (up only), retention and min.insync.replicas, and grant the ACLs
+    the config's access section implies (docs/access.md). Prints every change; a second run changes
+    nothing."""
     from confluent_kafka import KafkaException
 
     from streams.kafka.clients import KafkaLoginMissing
@@ -444,8 +446,18 @@ def topics_apply(config_path: str | None, bootstrap: str | None) -> None:
         _fail(f"can't apply topics: {error}", code=1)
     for topic in plan.created:
         click.echo(f"created  {topic}")
+    changed = {change.topic for change in plan.updated}
     for topic in plan.existing:
-        click.echo(f"exists   {topic}")
+        if topic not in changed:
+            click.echo(f"exists   {topic}")
+    for change in plan.updated:
+        click.echo(f"updated  {change}")
+    for difference in plan.kept:
+        click.echo(f"kept     {difference}")
+    if plan.created or plan.updated:
+        click.echo(f"topics   {len(plan.created)} created, {len(plan.updated)} settings updated")
+    else:
+        click.echo(f"topics   nothing changed: all {len(plan.existing)} as configured")
     if plan.acls is None:
         click.echo("acls     not managed (access.acls: false)")
         return

@@ -102,6 +102,9 @@ class KafkaSettings(_Strict):
     partitions: int = Field(default=3, ge=1, le=10_000)
     replication_factor: int = Field(default=1, ge=1, le=15)
     min_insync_replicas: int = Field(default=1, ge=1, le=15)
+    # retention.ms of every topic `topics apply` manages but the compacted subject-key topics;
+    # None leaves each topic at the broker's default (or at what it was set to by hand); -1: forever.
+    retention_ms: int | None = Field(default=None, ge=-1)
     security: KafkaSecurity = KafkaSecurity()
 
     @property

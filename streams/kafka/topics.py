@@ -1,4 +1,5 @@
-"""Create the topics a config implies, with its partitions, replication and min.insync.replicas.
+"""Create the topics a config implies, or bring existing ones to its partitions, retention and
+min.insync.replicas; idempotent, and every change is reported.
 
 With `access.acls`, also grant the ACLs it implies (streams.access, streams.kafka.acls).
 """
@@ -6,12 +7,14 @@ With `access.acls`, also grant the ACLs it implies (streams.access, streams.kafk
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.admin._listoffsets import OffsetSpec
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.admin._resource import ResourceType
+from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from streams.access import plan_grants
 from streams.config import GatewayConfig
@@ -21,32 +24,60 @@ from streams.kafka.subjects import subject_topic_config
 
 
 @dataclass(frozen=True)
+class TopicChange:
+    """One setting of an existing topic that `apply_topics` changed."""
+
+    topic: str
+    setting: str  # "partitions", or a topic config such as "retention.ms"
+    before: str
+    after: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.setting} {self.before} -> {self.after}"
+
+
+@dataclass(frozen=True)
 class TopicPlan:
     created: list[str]
     existing: list[str]
     acls: AclChanges | None = None  # None: the config leaves ACLs alone (access.acls: false)
+    updated: list[TopicChange] = field(default_factory=list)
+    # Differences apply_topics can't or won't change, each with its reason, for a person to decide.
+    kept: list[str] = field(default_factory=list)
+
+
+def topic_settings(config: GatewayConfig, topic: str) -> dict[str, str]:
+    """The topic configs the gateway's config asks of `topic`."""
+    kafka = config.kafka
+    compacted = topic in {config.subject_keys_topic(region) for region in config.regions}
+    settings = {
+        "min.insync.replicas": str(kafka.min_insync_replicas),
+        "unclean.leader.election.enable": "false",
+    }
+    if compacted:
+        # Subject keys and erasure markers: compacted, so erasure state is kept for good
+        # and destroyed keys leave the log within a bounded time.
+        settings |= subject_topic_config()
+    elif kafka.retention_ms is not None:
+        settings["retention.ms"] = str(kafka.retention_ms)
+    return settings
 
 
 def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -> TopicPlan:
-    """Create every missing topic (existing ones are left as they are), then grant the planned ACLs."""
+    """Create every missing topic, bring existing ones to the config's partitions (up only) and
+    topic settings, then grant the planned ACLs. A second run with the same config changes nothing."""
     admin = AdminClient(admin_settings(bootstrap, config.kafka.security))
     present = set(admin.list_topics(timeout=timeout).topics)
     wanted = list(dict.fromkeys(config.all_topics()))
     missing = [t for t in wanted if t not in present]
+    existing = [t for t in wanted if t in present]
     kafka = config.kafka
-    compacted = {config.subject_keys_topic(region) for region in config.regions}
     new = [
         NewTopic(
             topic,
             num_partitions=kafka.partitions,
             replication_factor=kafka.replication_factor,
-            config={
-                "min.insync.replicas": str(kafka.min_insync_replicas),
-                "unclean.leader.election.enable": "false",
-                # Subject keys and erasure markers: compacted, so erasure state is kept for good
-                # and destroyed keys leave the log within a bounded time.
-                **(subject_topic_config() if topic in compacted else {}),
-            },
+            config=topic_settings(config, topic),
         )
         for topic in missing
     ]
@@ -58,10 +89,76 @@ def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another worker won the race
                 raise
-    if created:
-        _wait_for_leaders(admin, created, timeout)
+    updated, kept = _update_existing(admin, config, existing, timeout) if existing else ([], [])
+    grown = sorted({change.topic for change in updated if change.setting == "partitions"})
+    if created or grown:
+        _wait_for_leaders(admin, [*created, *grown], timeout)
     acls = apply_acls(admin, plan_grants(config), timeout) if config.access.acls else None
-    return TopicPlan(created=created, existing=[t for t in wanted if t in present], acls=acls)
+    return TopicPlan(created=created, existing=existing, acls=acls, updated=updated, kept=kept)
+
+
+def _update_existing(
+    admin: AdminClient, config: GatewayConfig, topics: list[str], timeout: float
+) -> tuple[list[TopicChange], list[str]]:
+    """Set the topic configs that differ from the config, and add partitions where it asks for more."""
+    kafka = config.kafka
+    metadata = admin.list_topics(timeout=timeout).topics
+    compacted = {config.subject_keys_topic(region) for region in config.regions}
+    changes: list[TopicChange] = []
+    kept: list[str] = []
+    described = admin.describe_configs(
+        [ConfigResource(ResourceType.TOPIC, t) for t in topics], request_timeout=timeout
+    )
+    alter = []
+    for resource, future in described.items():
+        current = {name: entry.value for name, entry in future.result().items()}
+        topic = resource.name
+        differ = [
+            (name, value)
+            for name, value in topic_settings(config, topic).items()
+            if current.get(name) != value
+        ]
+        if differ:
+            changes += [TopicChange(topic, name, str(current.get(name)), value) for name, value in differ]
+            alter.append(
+                ConfigResource(
+                    ResourceType.TOPIC,
+                    topic,
+                    incremental_configs=[
+                        ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+                        for name, value in differ
+                    ],
+                )
+            )
+    for future in admin.incremental_alter_configs(alter, request_timeout=timeout).values() if alter else []:
+        future.result()
+    grow = []
+    for topic in topics:
+        partitions = metadata[topic].partitions
+        count = len(partitions)
+        replicas = len(partitions[min(partitions)].replicas) if partitions else kafka.replication_factor
+        if replicas != kafka.replication_factor:
+            kept.append(
+                f"{topic}: replication factor {replicas}, config says {kafka.replication_factor} "
+                "(changing it is a partition reassignment: kafka-reassign-partitions)"
+            )
+        if count > kafka.partitions:
+            kept.append(
+                f"{topic}: {count} partitions, config says {kafka.partitions} (Kafka can't remove any)"
+            )
+        elif count < kafka.partitions and topic in compacted:
+            # More partitions move keys: a subject's newer record could land beside an older one
+            # in another partition, and compaction would keep both.
+            kept.append(
+                f"{topic}: {count} partitions, config says {kafka.partitions} "
+                "(a compacted topic keeps its partitions: more would move its keys)"
+            )
+        elif count < kafka.partitions:
+            grow.append(NewPartitions(topic, kafka.partitions))
+            changes.append(TopicChange(topic, "partitions", str(count), str(kafka.partitions)))
+    for future in admin.create_partitions(grow, request_timeout=timeout).values() if grow else []:
+        future.result()
+    return changes, kept
 
 
 def _wait_for_leaders(admin: AdminClient, topics: list[str], timeout: float) -> None:

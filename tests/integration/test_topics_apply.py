@@ -1,0 +1,66 @@
+"""`topics apply` against the real broker: idempotent, and it brings existing topics to the config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._config import ConfigResource
+from confluent_kafka.admin._resource import ResourceType
+
+from streams.cli import main
+from tests.integration.kafka_io import fresh_config
+
+
+def _apply(config_path: Path) -> str:
+    result = CliRunner().invoke(main, ["topics", "apply", "--config", str(config_path)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _topic_config(bootstrap: str, topic: str, name: str) -> str:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    (future,) = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)]).values()
+    return str(future.result()[name].value)
+
+
+def _partitions(bootstrap: str, topic: str) -> int:
+    return len(
+        AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10).topics[topic].partitions
+    )
+
+
+def test_a_second_apply_changes_nothing_and_says_so(kafka_bootstrap: str, tmp_path: Path) -> None:
+    config, text = fresh_config(kafka_bootstrap)  # the first apply: every topic created
+    config_path = tmp_path / "policy.yaml"
+    config_path.write_text(text)
+    again = _apply(config_path)
+    assert "created  " not in again and "updated  " not in again and "kept     " not in again, again
+    assert f"topics   nothing changed: all {len(set(config.all_topics()))} as configured" in again
+    assert all(f"exists   {topic}" in again for topic in config.all_topics())
+
+
+def test_a_changed_retention_and_more_partitions_are_applied_and_reported(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    config, text = fresh_config(kafka_bootstrap)
+    eu, keys = config.regions["eu"].topic, config.subject_keys_topic("eu")
+    config_path = tmp_path / "policy.yaml"
+    changed = text.replace("partitions: 2}", "partitions: 3, retention_ms: 3600000}")
+    assert changed != text
+    config_path.write_text(changed)
+
+    applied = _apply(config_path)
+    assert f"updated  {eu}: retention.ms 604800000 -> 3600000" in applied, applied
+    assert f"updated  {eu}: partitions 2 -> 3" in applied
+    # Compacted subject-key topics keep their own settings and partitions.
+    assert f"updated  {keys}" not in applied
+    assert f"kept     {keys}: 2 partitions, config says 3" in applied
+    assert _topic_config(kafka_bootstrap, eu, "retention.ms") == "3600000"
+    assert _partitions(kafka_bootstrap, eu) == 3 and _partitions(kafka_bootstrap, keys) == 2
+    assert _topic_config(kafka_bootstrap, keys, "cleanup.policy") == "compact"
+
+    again = _apply(config_path)
+    assert "updated  " not in again and "created  " not in again, again
+    assert "topics   nothing changed" in again
