@@ -188,7 +188,9 @@ class GatewayEngine:
     def _process_batch(self, records: list[Message], consumer: Consumer, producer: Producer) -> None:
         process = self._pipeline.process
         produce = producer.produce
-        delivered = self._on_delivery
+        # In a transaction a failed record fails commit_transaction, so no per-record report is
+        # needed; outside one, the reports are how a failure is seen before offsets are committed.
+        delivered = None if self._transactional else self._on_delivery
         count = self.stats.outcomes.add
         next_offsets: dict[tuple[str, int], int] = {}
         produced = 0

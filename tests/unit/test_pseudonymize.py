@@ -1,13 +1,16 @@
 """Keyed, versioned pseudonyms, pinned forever by golden files so downstream joins never silently break."""
 
 import hashlib
+import hmac
 from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.keys import PseudonymKey
-from streams.pseudonymize import Pseudonymizer, normalize_email, normalize_phone, pseudonym
+from streams.pseudonymize import HmacSha256, Pseudonymizer, normalize_email, normalize_phone, pseudonym
 
 KEY = PseudonymKey("eu", 3, bytes(range(32)))
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "pseudonyms.json"
@@ -69,3 +72,16 @@ def test_numeric_and_text_ids_are_the_same_subject() -> None:
 
 def test_key_secret_never_shows_in_repr() -> None:
     assert "secret" not in repr(KEY) and str(bytes(range(32))) not in repr(KEY)
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.binary(min_size=1, max_size=200), message=st.binary(max_size=300))
+def test_the_cached_state_hmac_is_the_standard_hmac(key: bytes, message: bytes) -> None:
+    assert HmacSha256(key).digest(message) == hmac.digest(key, message, "sha256")
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text(max_size=80))
+def test_the_pseudonymizer_agrees_with_the_reference_pseudonym(value: str) -> None:
+    key = PseudonymKey("eu", 3, bytes(range(32)))
+    assert Pseudonymizer(key).of_normalized(value) == pseudonym(value, key)
