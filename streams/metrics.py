@@ -12,9 +12,10 @@ import time
 from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.histogram import Histogram
 from streams.kafka.engine import EngineStats
 from streams.kafka.lag import LagReader
 
@@ -61,6 +62,33 @@ class EngineCollector(Collector):
             "How long events have been held for want of a key (0 when not holding).",
             value=0.0 if since is None else max(0.0, time.time() - since),
         )
+        held = CounterMetricFamily(
+            f"{PREFIX}_held_events",
+            "Events quarantined or dead-lettered, by outcome and reason class (no-signal, conflict, "
+            "unassigned, unreadable; or the dead letter's stage: decode, classify, transform, route).",
+            labels=["outcome", "reason"],
+        )
+        for (held_as, reason), count in sorted(stats.held_reasons.items()):
+            held.add_metric([held_as, reason], count)
+        yield held
+        fields = CounterMetricFamily(
+            f"{PREFIX}_transformed_fields",
+            "Personal fields changed in transfer copies, by transform (pseudonymize, tokenize, "
+            "generalize, drop).",
+            labels=["transform"],
+        )
+        for transform, count in sorted(stats.transformed_fields.items()):
+            fields.add_metric([transform], count)
+        yield fields
+        yield _histogram(
+            "batch_seconds", "Processing time of a batch, from consumed to committed.", stats.batch_seconds
+        )
+        yield _histogram(
+            "oldest_event_seconds",
+            "Per batch at its commit, the age of its oldest event since it reached the ingest topic "
+            "(an upper bound on every event's end-to-end latency in that batch).",
+            stats.oldest_event_seconds,
+        )
         yield GaugeMetricFamily(
             f"{PREFIX}_last_commit_timestamp_seconds",
             "Unix time of the last committed batch (0 before the first).",
@@ -91,6 +119,12 @@ class LagCollector(Collector):
             "How old the consumer lag reading is (it is refreshed at most every few seconds).",
             value=max(0.0, time.time() - reading.read_at),
         )
+
+
+def _histogram(name: str, documentation: str, histogram: Histogram) -> HistogramMetricFamily:
+    return HistogramMetricFamily(
+        f"{PREFIX}_{name}", documentation, buckets=histogram.cumulative(), sum_value=histogram.total
+    )
 
 
 def _counter(name: str, documentation: str, value: int) -> CounterMetricFamily:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,9 +39,10 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from streams.audit import audit_event_id
 from streams.erasure import parse_erasure_request
 from streams.formats.base import PayloadError
+from streams.histogram import Histogram
 from streams.kafka.retry import retry_while_passing
 from streams.keys import KeyRing, KeyUnavailable
-from streams.outcomes import OutcomeCounts
+from streams.outcomes import Outcome, OutcomeCounts
 from streams.pipeline import Pipeline
 from streams.routing import Output, Source
 
@@ -63,6 +65,14 @@ class EngineStats:
     held_batches: int = 0  # batches held back because a key was unavailable
     keys_unavailable_since: float | None = None
     aborted_transactions: int = 0  # batches rolled back and run again (exactly-once mode)
+    # Why events were held or rejected: (outcome, reason class), e.g. ("quarantined", "no-signal")
+    # or ("dead-lettered", "decode"). Classes come from the code, never from event data.
+    held_reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
+    transformed_fields: Counter[str] = field(default_factory=Counter)  # by transform, over all copies
+    batch_seconds: Histogram = field(default_factory=Histogram)  # consumed -> committed
+    # At commit, the age of the batch's oldest record since it was written to the ingest topic:
+    # an upper bound on the end-to-end latency of every event in the batch.
+    oldest_event_seconds: Histogram = field(default_factory=Histogram)
 
 
 class SubjectStore(Protocol):
@@ -191,7 +201,9 @@ class GatewayEngine:
         # In a transaction a failed record fails commit_transaction, so no per-record report is
         # needed; outside one, the reports are how a failure is seen before offsets are committed.
         delivered = None if self._transactional else self._on_delivery
-        count = self.stats.outcomes.add
+        started = time.time()
+        outcomes: Counter[tuple[Outcome, str]] = Counter()
+        held: Counter[tuple[str, str]] = Counter()
         next_offsets: dict[tuple[str, int], int] = {}
         produced = 0
         audits: list[dict[str, Any]] = []
@@ -216,18 +228,37 @@ class GatewayEngine:
             for result in process(record.value() or b"", Source(topic, partition, offset), record.key()):
                 for out in result.outputs:
                     self._produce(produce, producer, out, delivered)
-                    count(out.outcome, out.topic)
+                    outcomes[(out.outcome, out.topic)] += 1
                     produced += 1
-                audits.append(result.audit)
+                audit = result.audit
+                if audit["outcome"] in _HELD_OUTCOMES:
+                    # "no-signal: ...", "decode: ...": the class before the colon; the rest names fields.
+                    held[(audit["outcome"], audit["reason"].partition(":")[0])] += 1
+                audits.append(audit)
             next_offsets[(topic, partition)] = offset + 1
         # Audit records go after the batch's outputs, each a few hundred bytes without personal data.
         for audit in audits:
             self._produce_value(produce, producer, audit_topic, orjson.dumps(audit), delivered)
         self._commit(consumer, producer, next_offsets)
-        self.stats.records_in += len(records)
-        self.stats.events_out += produced
-        self.stats.audit_records += len(audits)
-        self.stats.batches += 1
+        # Counted once committed, so an aborted and retried batch is counted once.
+        stats = self.stats
+        stats.records_in += len(records)
+        stats.events_out += produced
+        stats.audit_records += len(audits)
+        stats.batches += 1
+        stats.outcomes.by_topic.update(outcomes)
+        stats.held_reasons.update(held)
+        stats.transformed_fields.update(
+            change["transform"]
+            for audit in audits
+            for out in audit["outputs"]
+            for change in out["transformed"]
+        )
+        now = time.time()
+        stats.batch_seconds.observe(now - started)
+        oldest = min((r.timestamp()[1] for r in records if r.timestamp()[1] > 0), default=None)
+        if oldest is not None:
+            stats.oldest_event_seconds.observe(max(0.0, now - oldest / 1000))
 
     def _produce(self, produce: Any, producer: Producer, out: Output, delivered: Any) -> None:
         while True:
@@ -353,6 +384,7 @@ class GatewayEngine:
             raise DeliveryFailed(f"outputs not acknowledged ({'; '.join(reasons)}); not committing")
 
 
+_HELD_OUTCOMES = frozenset({Outcome.QUARANTINED.value, Outcome.DEAD_LETTERED.value})
 _PURGED = {KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT}
 
 

@@ -45,25 +45,38 @@ def test_run_routes_traffic_serves_health_and_stops_cleanly(kafka_bootstrap: str
     out = read_all(kafka_bootstrap, [t for t in config.all_topics() if t not in config.topics.ingest])
     assert {t: len(r) for t, r in out.items() if r} == expected
     # What /metrics said during the run matches what the topics hold.
-    assert metrics[("residency_gateway_events_in_total", "")] == len(payloads)
-    assert metrics[("residency_gateway_audit_records_total", "")] == expected[config.topics.audit]
-    assert metrics[("residency_gateway_keys_unavailable", "")] == 0
+    assert _total(metrics, "residency_gateway_events_in_total") == len(payloads)
+    assert _total(metrics, "residency_gateway_audit_records_total") == expected[config.topics.audit]
+    assert _total(metrics, "residency_gateway_keys_unavailable") == 0
     per_topic = {
-        topic: count for (name, topic), count in metrics.items() if name.endswith("events_out_total")
+        labels["topic"]: count
+        for name, labels, count in metrics
+        if name == "residency_gateway_events_out_total"
     }
     assert per_topic == {t: n for t, n in expected.items() if t != config.topics.audit}
+    held = expected.get(config.topics.quarantine, 0) + expected.get(config.topics.dead_letter, 0)
+    assert _total(metrics, "residency_gateway_held_events_total") == held
+    assert _total(metrics, "residency_gateway_transformed_fields_total") > 0
+    assert _total(metrics, "residency_gateway_batch_seconds_count") >= 1
 
 
-def _scrape(url: str) -> dict[tuple[str, str], float]:
-    """Every sample of a Prometheus scrape, keyed by (name, topic label)."""
+Sample = tuple[str, dict[str, str], float]
+
+
+def _total(metrics: list[Sample], name: str) -> float:
+    return sum(count for sample, _labels, count in metrics if sample == name)
+
+
+def _scrape(url: str) -> list[Sample]:
+    """Every sample of a Prometheus scrape: (name, labels, value)."""
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
         assert response.headers["Content-Type"].startswith("text/plain")
         text = response.read().decode()
-    return {
-        (sample.name, sample.labels.get("topic", "")): sample.value
+    return [
+        (sample.name, sample.labels, sample.value)
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-    }
+    ]
 
 
 def _get_json(url: str, attempts: int = 50) -> dict[str, object]:

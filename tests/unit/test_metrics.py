@@ -42,3 +42,22 @@ def test_a_key_hold_shows_as_a_gauge_and_its_duration() -> None:
     assert samples[("residency_gateway_held_batches_total", ())] == 3
     assert samples[("residency_gateway_keys_unavailable", ())] == 1
     assert 29 <= samples[("residency_gateway_keys_unavailable_seconds", ())] < 60
+
+
+def test_held_reasons_transformed_fields_and_latency_histograms_render() -> None:
+    stats = EngineStats()
+    stats.held_reasons.update({("quarantined", "no-signal"): 3, ("dead-lettered", "decode"): 2})
+    stats.transformed_fields.update({"pseudonymize": 7, "generalize": 4})
+    for seconds in (0.003, 0.2, 0.2, 12.0):
+        stats.batch_seconds.observe(seconds)
+    samples = _samples(stats)
+    held = "residency_gateway_held_events_total"
+    assert samples[(held, (("outcome", "quarantined"), ("reason", "no-signal")))] == 3
+    assert samples[(held, (("outcome", "dead-lettered"), ("reason", "decode")))] == 2
+    assert samples[("residency_gateway_transformed_fields_total", (("transform", "pseudonymize"),))] == 7
+    batch = "residency_gateway_batch_seconds"
+    assert samples[(f"{batch}_bucket", (("le", "0.005"),))] == 1
+    assert samples[(f"{batch}_bucket", (("le", "0.25"),))] == 3
+    assert samples[(f"{batch}_bucket", (("le", "+Inf"),))] == 4
+    assert samples[(f"{batch}_count", ())] == 4
+    assert abs(samples[(f"{batch}_sum", ())] - 12.403) < 1e-9
