@@ -51,6 +51,11 @@ class EngineCollector(Collector):
             "Batches held back (not routed, not committed) because a key was unavailable.",
             stats.held_batches,
         )
+        yield _counter(
+            "aborted_transactions",
+            "Batches whose transaction was aborted and that ran again (broker restart, rebalance).",
+            stats.aborted_transactions,
+        )
         since = stats.keys_unavailable_since
         yield GaugeMetricFamily(
             f"{PREFIX}_keys_unavailable",

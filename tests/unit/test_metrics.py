@@ -40,6 +40,7 @@ def test_a_key_hold_shows_as_a_gauge_and_its_duration() -> None:
     stats = EngineStats(held_batches=3, keys_unavailable_since=time.time() - 30)
     samples = _samples(stats)
     assert samples[("residency_gateway_held_batches_total", ())] == 3
+    assert samples[("residency_gateway_aborted_transactions_total", ())] == 0
     assert samples[("residency_gateway_keys_unavailable", ())] == 1
     assert 29 <= samples[("residency_gateway_keys_unavailable_seconds", ())] < 60
 
