@@ -150,6 +150,12 @@ def run(
         flush_timeout=kafka.commit_timeout_ms / 1000,
         subject_store=subjects,
         keys=key_ring,
+        # Regions whose topic lives on a cluster of their own get a producer for that cluster.
+        remote_producers={
+            cluster: {**producer_settings(kafka, cluster), **client_log}
+            for cluster in set(config.remote_region_topics(bootstrap).values())
+        },
+        remote_topics=config.remote_region_topics(bootstrap),
     )
     topic_regions = {region.topic: name for name, region in config.regions.items()}
     # The group's lag on what the engine consumes, for /metrics: an admin client of its own.

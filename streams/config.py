@@ -216,6 +216,9 @@ class Region(_Strict):
     # Destination name → the field rules of the copy it receives. A destination not listed
     # receives nothing from this region.
     transfers: dict[str, str] = {}
+    # The Kafka cluster that holds this region's topic, when it isn't kafka.bootstrap_servers:
+    # the full events are then written only there (docs/operations.md, "Many clusters").
+    bootstrap_servers: str | None = Field(default=None, min_length=1)
 
 
 class ConsentSettings(_Strict):
@@ -389,6 +392,26 @@ class GatewayConfig(_Strict):
                 claimed[code] = rest_of_world
         return claimed
 
+    def remote_region_topics(self, main_bootstrap: str | None = None) -> dict[str, str]:
+        """Region topic → bootstrap, for the regions whose topic lives on a cluster of its own."""
+        main = main_bootstrap or self.kafka.bootstrap_servers
+        return {
+            region.topic: region.bootstrap_servers
+            for region in self.regions.values()
+            if region.bootstrap_servers is not None and region.bootstrap_servers != main
+        }
+
+    def topics_by_cluster(self, main_bootstrap: str | None = None) -> dict[str, list[str]]:
+        """Bootstrap → the topics that live there; the main cluster holds every other topic."""
+        main = main_bootstrap or self.kafka.bootstrap_servers
+        remote = self.remote_region_topics(main)
+        clusters: dict[str, list[str]] = {
+            main: [t for t in dict.fromkeys(self.all_topics()) if t not in remote]
+        }
+        for topic, bootstrap in remote.items():
+            clusters.setdefault(bootstrap, []).append(topic)
+        return clusters
+
     def all_topics(self) -> list[str]:
         named = self.topics
         regional = [region.topic for region in self.regions.values()]
@@ -470,6 +493,13 @@ def _cross_checks(config: GatewayConfig) -> list[str]:
             f"regions: only one region may claim the rest of the world ('*'), "
             f"found {', '.join(rest_of_world)}"
         )
+    for name, region in config.regions.items():
+        remote = region.bootstrap_servers not in (None, config.kafka.bootstrap_servers)
+        if remote and config.kafka.delivery == "exactly_once":
+            problems.append(
+                f"regions.{name}.bootstrap_servers: a region on a cluster of its own needs "
+                "kafka.delivery: at_least_once (a Kafka transaction can't span clusters)"
+            )
     if config.kafka.delivery == "exactly_once" and config.kafka.acks != "all":
         problems.append("kafka.acks: exactly_once delivery needs acks: all (Kafka transactions require it)")
     seen: dict[str, str] = {}

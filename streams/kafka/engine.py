@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -99,6 +99,8 @@ class GatewayEngine:
         keys: Callable[[], KeyRing] | None = None,
         hold_pause: float = 2.0,
         transactional: bool | None = None,
+        remote_producers: Mapping[str, dict[str, Any]] | None = None,
+        remote_topics: Mapping[str, str] | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._audit_topic = pipeline.config.topics.audit
@@ -117,6 +119,14 @@ class GatewayEngine:
         self._transactional = (
             "transactional.id" in producer_settings if transactional is None else transactional
         )
+        # Regions on clusters of their own: bootstrap → producer settings, and topic → bootstrap.
+        # Their records can't join the main cluster's transaction (config refuses exactly_once then).
+        self._remote_settings = dict(remote_producers or {})
+        self._remote_topics = dict(remote_topics or {})
+        if self._remote_topics and self._transactional:
+            raise ValueError("regions on other clusters need at-least-once delivery (no transactions)")
+        self._remotes: dict[str, Producer] = {}  # bootstrap → producer, while running
+        self._routes: dict[str, tuple[Any, Producer]] = {}  # topic → (produce, producer) off the main one
         self._delivery_errors: list[KafkaError] = []
         self.stats = EngineStats()
         # When the current commit (or abort) began; None between them. The worker's watchdog
@@ -129,6 +139,14 @@ class GatewayEngine:
         """Process until `stop` is set; raises on a failure that must not be committed past."""
         consumer = Consumer(self._consumer_settings)
         producer = Producer({**self._producer_settings, "error_cb": _log_client_error})
+        self._remotes = {
+            bootstrap: Producer({**settings, "error_cb": _log_client_error})
+            for bootstrap, settings in self._remote_settings.items()
+        }
+        self._routes = {
+            topic: (self._remotes[bootstrap].produce, self._remotes[bootstrap])
+            for topic, bootstrap in self._remote_topics.items()
+        }
         try:
             if self._transactional:
                 # Fences an earlier instance with the same transactional id and aborts whatever
@@ -156,6 +174,8 @@ class GatewayEngine:
             # Whatever was produced but not committed is produced again on restart;
             # flushing here only saves that duplicate work (an open transaction is aborted
             # by the broker, or by the next instance's init_transactions).
+            for remote in self._remotes.values():
+                remote.flush(10)
             producer.flush(10)
             consumer.close()
 
@@ -261,6 +281,8 @@ class GatewayEngine:
             stats.oldest_event_seconds.observe(max(0.0, now - oldest / 1000))
 
     def _produce(self, produce: Any, producer: Producer, out: Output, delivered: Any) -> None:
+        if self._routes:
+            produce, producer = self._routes.get(out.topic, (produce, producer))
         while True:
             try:
                 produce(out.topic, out.value, out.key, headers=out.headers, on_delivery=delivered)
@@ -373,7 +395,9 @@ class GatewayEngine:
             retry_while_passing(lambda: producer.commit_transaction(timeout), timeout)
             self._raise_for_delivery(0)
         else:
-            self._raise_for_delivery(producer.flush(timeout))
+            # Regional clusters first: their records are acknowledged before any offset is committed.
+            remaining = sum(remote.flush(timeout) for remote in self._remotes.values())
+            self._raise_for_delivery(remaining + producer.flush(timeout))
             if offsets:
                 retry_while_passing(lambda: consumer.commit(offsets=offsets, asynchronous=False), timeout)
 

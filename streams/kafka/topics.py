@@ -66,9 +66,29 @@ def topic_settings(config: GatewayConfig, topic: str) -> dict[str, str]:
 def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -> TopicPlan:
     """Create every missing topic, bring existing ones to the config's partitions (up only) and
     topic settings, then grant the planned ACLs. A second run with the same config changes nothing."""
-    admin = AdminClient(admin_settings(bootstrap, config.kafka.security))
+    clusters = config.topics_by_cluster(bootstrap)
+    plan = _apply_on(
+        AdminClient(admin_settings(bootstrap, config.kafka.security)),
+        config,
+        clusters.pop(bootstrap),
+        timeout,
+    )
+    # Regions on clusters of their own: their topic there, nothing else (ACLs there are the
+    # regional cluster's operators' to manage).
+    for remote, topics in clusters.items():
+        admin = AdminClient(admin_settings(remote, config.kafka.security))
+        regional = _apply_on(admin, config, topics, timeout, grant=False)
+        plan.created.extend(regional.created)
+        plan.existing.extend(regional.existing)
+        plan.updated.extend(regional.updated)
+        plan.kept.extend(regional.kept)
+    return plan
+
+
+def _apply_on(
+    admin: AdminClient, config: GatewayConfig, wanted: list[str], timeout: float, grant: bool = True
+) -> TopicPlan:
     present = set(admin.list_topics(timeout=timeout).topics)
-    wanted = list(dict.fromkeys(config.all_topics()))
     missing = [t for t in wanted if t not in present]
     existing = [t for t in wanted if t in present]
     kafka = config.kafka
@@ -93,7 +113,7 @@ def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -
     grown = sorted({change.topic for change in updated if change.setting == "partitions"})
     if created or grown:
         _wait_for_leaders(admin, [*created, *grown], timeout)
-    acls = apply_acls(admin, plan_grants(config), timeout) if config.access.acls else None
+    acls = apply_acls(admin, plan_grants(config), timeout) if grant and config.access.acls else None
     return TopicPlan(created=created, existing=existing, acls=acls, updated=updated, kept=kept)
 
 
@@ -197,6 +217,9 @@ def _first_unready(admin: AdminClient, topics: list[str], timeout: float) -> str
 
 def missing_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -> list[str]:
     # As the gateway: under ACLs it sees exactly the topics it was granted.
-    admin = AdminClient(admin_settings(bootstrap, config.kafka.security, as_admin=False))
-    present = set(admin.list_topics(timeout=timeout).topics)
-    return [t for t in dict.fromkeys(config.all_topics()) if t not in present]
+    missing = []
+    for cluster, topics in config.topics_by_cluster(bootstrap).items():
+        admin = AdminClient(admin_settings(cluster, config.kafka.security, as_admin=False))
+        present = set(admin.list_topics(timeout=timeout).topics)
+        missing += [t if cluster == bootstrap else f"{t} (on {cluster})" for t in topics if t not in present]
+    return missing

@@ -1,0 +1,108 @@
+"""Two local brokers: eu's topic on an "EU cluster", everything else on the main one (issue 7 §4)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from streams import localbroker
+from streams.config import parse_config
+from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
+from streams.kafka.engine import GatewayEngine
+from streams.kafka.topics import apply_topics, missing_topics
+from streams.keys import development_keys
+from streams.pipeline import Pipeline
+from streams.traffic import TrafficGenerator
+from tests.integration.kafka_io import expected_topic_counts, in_thread, produce, read_all, wait_committed
+
+EU_CLUSTER_PORT = 19142  # its controller takes the next port; 19092-19099 and 19110+ are others'
+
+POLICY = """
+policy_version: two-clusters-{run}
+kafka: {{bootstrap_servers: "{main}", group_id: gw-{run}, batch_size: 500, partitions: 2,
+        delivery: at_least_once}}
+topics:
+  ingest: [t{run}.ingest]
+  quarantine: t{run}.quarantine
+  dead_letter: t{run}.dead-letter
+  audit: t{run}.audit
+  erasure: t{run}.erasure
+destinations:
+  global: {{topic: t{run}.global, purpose: analytics}}
+regions:
+  eu: {{countries: [EU27, IS, LI, "NO", CH, GB], topic: t{run}.eu, bootstrap_servers: "{eu}",
+        transfers: {{global: pseudonymized}}}}
+  us: {{countries: [US, PR, GU, VI, AS, MP], topic: t{run}.us, transfers: {{global: pseudonymized}}}}
+  cn: {{countries: [CN], topic: t{run}.cn}}
+  in: {{countries: [IN], topic: t{run}.in, transfers: {{global: pseudonymized}}}}
+  ru: {{countries: [RU], topic: t{run}.ru}}
+  row: {{countries: "*", topic: t{run}.row, transfers: {{global: pseudonymized}}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def eu_cluster() -> Iterator[str]:
+    already_running = localbroker.status(EU_CLUSTER_PORT).running
+    status = localbroker.start(port=EU_CLUSTER_PORT, timeout=120)
+    yield status.bootstrap
+    if not already_running:
+        localbroker.stop(EU_CLUSTER_PORT)
+
+
+def test_eu_events_are_written_only_to_the_eu_cluster(kafka_bootstrap: str, eu_cluster: str) -> None:
+    run = uuid.uuid4().hex[:10]
+    config = parse_config(POLICY.format(run=run, main=kafka_bootstrap, eu=eu_cluster))
+    plan = apply_topics(config, kafka_bootstrap)
+    eu_topic = config.regions["eu"].topic
+    assert eu_topic in plan.created and missing_topics(config, kafka_bootstrap) == []
+    main_topics = set(AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics)
+    eu_topics = set(AdminClient({"bootstrap.servers": eu_cluster}).list_topics(timeout=10).topics)
+    assert eu_topic in eu_topics and eu_topic not in main_topics  # eu data has nowhere to land on main
+    assert not {t for t in eu_topics if t.startswith(f"t{run}.")} - {eu_topic}
+
+    payloads = list(TrafficGenerator(seed=21).payloads(400))
+    expected = expected_topic_counts(config, payloads)
+    assert expected[eu_topic] > 0
+    produce(kafka_bootstrap, config.topics.ingest[0], list(payloads))
+    engine = GatewayEngine(
+        Pipeline(config, development_keys(config.key_regions())),
+        consumer_settings(config.kafka, kafka_bootstrap),
+        producer_settings(config.kafka, kafka_bootstrap, transactional_id(config.kafka, "w1")),
+        list(config.topics.ingest),
+        batch_size=config.kafka.batch_size,
+        poll_timeout=0.1,
+        remote_producers={eu_cluster: producer_settings(config.kafka, eu_cluster)},
+        remote_topics=config.remote_region_topics(kafka_bootstrap),
+    )
+    with in_thread(engine):
+        wait_committed(kafka_bootstrap, config.kafka.group_id, config.topics.ingest[0], timeout=120)
+        time.sleep(0.2)
+
+    on_eu = read_all(eu_cluster, [eu_topic])
+    assert len(on_eu[eu_topic]) == expected[eu_topic]
+    assert all(r.headers.get("rg-region") == b"eu" for r in on_eu[eu_topic])
+    on_main = read_all(
+        kafka_bootstrap, [t for t in config.all_topics() if t not in (eu_topic, *config.topics.ingest)]
+    )
+    assert {t: len(r) for t, r in on_main.items() if r} == {
+        t: n for t, n in expected.items() if t != eu_topic
+    }
+    # On the main cluster an eu event exists only as its pseudonymized copy (and its audit record).
+    for topic, records in on_main.items():
+        if topic == config.destinations["global"].topic:
+            continue
+        assert all(r.headers.get("rg-region") != b"eu" for r in records), topic
+
+
+def test_a_region_on_another_cluster_needs_at_least_once() -> None:
+    from streams.config import ConfigError
+
+    text = POLICY.format(run="x", main="127.0.0.1:19092", eu="127.0.0.1:19142").replace(
+        "delivery: at_least_once", "delivery: exactly_once"
+    )
+    with pytest.raises(ConfigError, match=r"regions\.eu\.bootstrap_servers: .*at_least_once"):
+        parse_config(text)
