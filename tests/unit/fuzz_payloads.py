@@ -9,11 +9,12 @@ UTF-8, stray tabs and line breaks), so the parsers see near-valid input, not jus
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 from hypothesis import strategies as st
 
+from streams.config import FormatName
 from streams.formats.snowplow_enriched import ENRICHED_FIELDS
 from streams.traffic import TrafficGenerator, TrafficMix
 from tests.collectors import canaries
@@ -39,16 +40,7 @@ AUDIT_LEAKED_FORMS = tuple(form for form in LEAKED_FORMS if form.lower() not in 
 # Where formats keep the collector's event id, which the audit record may quote.
 EVENT_ID_KEYS = ("messageId", "eid", "event_id")
 
-FORMATS = (
-    "segment",
-    "rudderstack",
-    "snowplow",
-    "snowplow_get",
-    "snowplow_enriched_tsv",
-    "snowplow_enriched_json",
-    "ga4",
-    "generic",
-)
+FORMATS: tuple[str, ...] = get_args(FormatName)  # every format the config can name
 
 
 def _traffic_seeds() -> dict[str, list[bytes]]:
