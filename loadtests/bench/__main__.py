@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -273,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=19098, help="the benchmark's own broker")
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="the gateway's kafka.batch_size (default: the policy's)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--latency-seconds", type=float, default=None)
     parser.add_argument("--keep-broker", action="store_true", help="leave the broker running afterwards")
@@ -280,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     args.events = args.events or (QUICK_EVENTS if args.quick else DEFAULT_EVENTS)
     args.latency_seconds = args.latency_seconds or (4.0 if args.quick else 20.0)
     args.warmup_seconds = 1.0 if args.quick else 3.0
+    if args.batch_size is not None:
+        os.environ[topology.BATCH_SIZE_VARIABLE] = str(args.batch_size)
     if args.events < 1000 or args.partitions < 2:
         parser.error("--events must be at least 1000 and --partitions at least 2 (the scaling run needs two)")
     started = time.monotonic()

@@ -6,6 +6,7 @@ its own prefix, so each one's outputs can be counted apart.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 
@@ -17,6 +18,8 @@ from streams.kafka.topics import apply_topics
 from streams.keys import development_keys
 from streams.pipeline import Pipeline
 from streams.routing import Source
+
+BATCH_SIZE_VARIABLE = "RESIDENCY_BENCH_BATCH_SIZE"
 
 
 def gateway_config(prefix: str, ingest: str, partitions: int) -> GatewayConfig:
@@ -36,6 +39,9 @@ def gateway_config(prefix: str, ingest: str, partitions: int) -> GatewayConfig:
     }
     regions = {name: r.model_copy(update={"topic": f"{prefix}.{name}"}) for name, r in base.regions.items()}
     kafka = base.kafka.model_copy(update={"group_id": prefix, "partitions": partitions})
+    # --batch-size reaches the worker processes through their environment (they inherit it).
+    if batch_size := os.environ.get(BATCH_SIZE_VARIABLE):
+        kafka = kafka.model_copy(update={"batch_size": int(batch_size)})
     return base.model_copy(
         update={"topics": topics, "regions": regions, "kafka": kafka, "destinations": destinations}
     )
