@@ -75,6 +75,17 @@ def start(port: int = 19092, timeout: float = 90.0, secure: bool = False) -> Bro
     if not (data / "meta.properties").exists():
         _format_storage(java, properties, state)
     print(f"residency-gateway: starting Kafka {KAFKA_VERSION} on {bootstrap}", file=sys.stderr, flush=True)
+    process = _launch(java, properties, state)
+    try:
+        wait_until_serving(bootstrap, timeout, process=process, log_path=state / "server.log")
+    except BrokerError:
+        _terminate(process.pid)
+        raise
+    return BrokerStatus(True, bootstrap, KAFKA_VERSION, process.pid, state / "server.log")
+
+
+def _launch(java: list[str], properties: Path, state: Path) -> subprocess.Popen[bytes]:
+    """Start the broker process detached, its output in stdout.log, its pid in broker.pid."""
     with (state / "stdout.log").open("ab") as out:
         process = subprocess.Popen(
             [*java, "kafka.Kafka", str(properties)],
@@ -84,12 +95,7 @@ def start(port: int = 19092, timeout: float = 90.0, secure: bool = False) -> Bro
             start_new_session=True,  # it must outlive the command that started it
         )
     (state / "broker.pid").write_text(str(process.pid))
-    try:
-        wait_until_serving(bootstrap, timeout, process=process, log_path=state / "server.log")
-    except BrokerError:
-        _terminate(process.pid)
-        raise
-    return BrokerStatus(True, bootstrap, KAFKA_VERSION, process.pid, state / "server.log")
+    return process
 
 
 def stop(port: int = 19092, timeout: float = 30.0) -> bool:
@@ -184,15 +190,7 @@ def _start_secured(port: int, timeout: float) -> BrokerStatus:
         file=sys.stderr,
         flush=True,
     )
-    with (state / "stdout.log").open("ab") as out:
-        process = subprocess.Popen(
-            [*java, "kafka.Kafka", str(properties)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    (state / "broker.pid").write_text(str(process.pid))
+    process = _launch(java, properties, state)
     (state / security.MARKER).write_text(security.SECURITY_PROTOCOL)
     try:
         wait_until_serving(
