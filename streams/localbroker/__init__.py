@@ -1,5 +1,6 @@
-"""A real single-node Apache Kafka broker for laptops and CI, fetched through Maven: no Docker."""
+"""A real single-node Apache Kafka broker (and Kafka Connect, for tests) fetched through Maven: no Docker."""
 
+from streams.localbroker.connect import CONNECT_STANDALONE_MAIN, ensure_connect_jars
 from streams.localbroker.fetch import KAFKA_VERSION, BrokerError, ensure_jars
 from streams.localbroker.server import (
     BrokerStatus,
@@ -12,11 +13,13 @@ from streams.localbroker.server import (
 )
 
 __all__ = [
+    "CONNECT_STANDALONE_MAIN",
     "KAFKA_VERSION",
     "BrokerError",
     "BrokerStatus",
     "add_scram_users",
     "admin_settings",
+    "ensure_connect_jars",
     "ensure_jars",
     "start",
     "status",

@@ -27,24 +27,36 @@ def cache_root() -> Path:
 
 def ensure_jars() -> Path:
     """The directory of Kafka's jars, fetching them on first use (a marker proves a whole download)."""
-    libs = cache_root() / f"kafka-{KAFKA_VERSION}" / "libs"
+    return fetch_jars(
+        "pom.xml",
+        cache_root() / f"kafka-{KAFKA_VERSION}" / "libs",
+        proof=f"kafka_2.13-{KAFKA_VERSION}.jar",
+        what=f"Kafka {KAFKA_VERSION}",
+        size_hint="~45 MB",
+    )
+
+
+def fetch_jars(pom_name: str, libs: Path, *, proof: str, what: str, size_hint: str) -> Path:
+    """`libs` holding the runtime dependencies of this package's `pom_name`, fetched once.
+
+    `proof` is a jar that must be there afterwards; a marker written last proves a whole download.
+    """
     if (libs / _COMPLETE_MARKER).exists():
         return libs
     if shutil.which("mvn") is None:
-        raise BrokerError("Maven (mvn) is not installed; it fetches Kafka from Maven Central")
+        raise BrokerError(f"Maven (mvn) is not installed; it fetches {what} from Maven Central")
     if shutil.which("java") is None:
-        raise BrokerError("Java is not installed; the Kafka broker needs Java 17 or newer")
+        raise BrokerError("Java is not installed; Kafka needs Java 17 or newer")
     if libs.exists():
         shutil.rmtree(libs)  # a half download from an interrupted run
     libs.mkdir(parents=True)
     print(
-        f"residency-gateway: fetching Kafka {KAFKA_VERSION} through Maven into {libs} "
-        "(first run only, ~45 MB)...",
+        f"residency-gateway: fetching {what} through Maven into {libs} (first run only, {size_hint})...",
         file=sys.stderr,
         flush=True,
     )
     started = time.monotonic()
-    with resources.as_file(resources.files("streams.localbroker").joinpath("pom.xml")) as pom:
+    with resources.as_file(resources.files("streams.localbroker").joinpath(pom_name)) as pom:
         done = subprocess.run(
             [
                 "mvn",
@@ -63,9 +75,9 @@ def ensure_jars() -> Path:
         )
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise BrokerError(f"Maven could not fetch Kafka {KAFKA_VERSION}:\n{tail}")
-    if not any(libs.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
-        raise BrokerError(f"Maven finished but kafka_2.13-{KAFKA_VERSION}.jar is not in {libs}")
+        raise BrokerError(f"Maven could not fetch {what}:\n{tail}")
+    if not (libs / proof).exists():
+        raise BrokerError(f"Maven finished but {proof} is not in {libs}")
     (libs / _COMPLETE_MARKER).write_text(KAFKA_VERSION)
     size = sum(f.stat().st_size for f in libs.iterdir()) / 1e6
     print(
