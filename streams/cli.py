@@ -450,14 +450,16 @@ def topics_apply(config_path: str | None, bootstrap: str | None) -> None:
         _fail(str(error))
     except (KafkaException, TimeoutError) as error:
         _fail(f"can't apply topics: {error}", code=1)
+    # A topic on a region's own cluster says so: where that region's data lands is the point.
+    where = {topic: f" (on {cluster})" for topic, cluster in plan.clusters.items()}
     for topic in plan.created:
-        click.echo(f"created  {topic}")
+        click.echo(f"created  {topic}{where.get(topic, '')}")
     changed = {change.topic for change in plan.updated}
     for topic in plan.existing:
         if topic not in changed:
-            click.echo(f"exists   {topic}")
+            click.echo(f"exists   {topic}{where.get(topic, '')}")
     for change in plan.updated:
-        click.echo(f"updated  {change}")
+        click.echo(f"updated  {change}{where.get(change.topic, '')}")
     for difference in plan.kept:
         click.echo(f"kept     {difference}")
     if plan.created or plan.updated:

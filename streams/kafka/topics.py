@@ -44,6 +44,9 @@ class TopicPlan:
     updated: list[TopicChange] = field(default_factory=list)
     # Differences apply_topics can't or won't change, each with its reason, for a person to decide.
     kept: list[str] = field(default_factory=list)
+    # Topic → bootstrap servers, for the topics on a region's cluster of its own (the rest are on
+    # the main cluster), so what is printed says where each region's data lands.
+    clusters: dict[str, str] = field(default_factory=dict)
 
 
 def topic_settings(config: GatewayConfig, topic: str) -> dict[str, str]:
@@ -82,6 +85,7 @@ def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -
         plan.existing.extend(regional.existing)
         plan.updated.extend(regional.updated)
         plan.kept.extend(regional.kept)
+        plan.clusters.update(dict.fromkeys(topics, remote))
     return plan
 
 

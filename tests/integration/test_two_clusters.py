@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
+import orjson
 import pytest
 from confluent_kafka.admin import AdminClient
 
 from streams import localbroker
-from streams.config import parse_config
+from streams.config import GatewayConfig, parse_config
 from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
 from streams.kafka.engine import GatewayEngine
 from streams.kafka.topics import apply_topics, missing_topics
 from streams.keys import development_keys
 from streams.pipeline import Pipeline
+from streams.routing import Source
 from streams.traffic import TrafficGenerator
 from tests.integration.kafka_io import expected_topic_counts, in_thread, produce, read_all, wait_committed
 
@@ -96,6 +102,94 @@ def test_eu_events_are_written_only_to_the_eu_cluster(kafka_bootstrap: str, eu_c
         if topic == config.destinations["global"].topic:
             continue
         assert all(r.headers.get("rg-region") != b"eu" for r in records), topic
+
+
+def test_run_and_topics_apply_keep_eu_events_on_the_eu_cluster(
+    kafka_bootstrap: str, eu_cluster: str, tmp_path: Path
+) -> None:
+    """As an operator runs it: `topics apply` and `run` as commands, on the config alone."""
+    run = uuid.uuid4().hex[:10]
+    text = POLICY.format(run=run, main=kafka_bootstrap, eu=eu_cluster)
+    config = parse_config(text)
+    config_path = tmp_path / "policy.yaml"
+    config_path.write_text(text)
+    eu_topic, ingest = config.regions["eu"].topic, config.topics.ingest[0]
+    global_topic, audit_topic = config.destinations["global"].topic, config.topics.audit
+
+    applied = subprocess.run(
+        [sys.executable, "-m", "streams", "topics", "apply", "--config", str(config_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert f"created  {eu_topic} (on {eu_cluster})\n" in applied.stdout
+    assert f"created  {global_topic}\n" in applied.stdout  # no cluster named: the main one
+    assert eu_topic not in _topics(kafka_bootstrap, run)
+    assert _topics(eu_cluster, run) == {eu_topic}  # nothing else of ours on the eu cluster
+
+    payloads = list(TrafficGenerator(seed=33).payloads(300))
+    expected = expected_topic_counts(config, payloads)
+    eu_events, eu_copies = _eu_share(config, payloads)
+    assert expected[eu_topic] == eu_events > 0 and eu_copies > 0
+    other_regions = {r.topic for r in config.regions.values()} - {eu_topic}
+    assert sum(n for t, n in expected.items() if t in other_regions) > 0  # mixed: not only eu
+
+    log_path = tmp_path / "gateway.log"
+    with log_path.open("wb") as log:
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "streams", "run", "--config", str(config_path), "--dev-keys",
+             "--worker-id", "w-two-clusters", "--web-port", "0"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        produce(kafka_bootstrap, ingest, list(payloads))
+        wait_committed(kafka_bootstrap, config.kafka.group_id, ingest, timeout=90)
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        try:
+            code = gateway.wait(60)
+        except subprocess.TimeoutExpired:
+            gateway.kill()
+            code = gateway.wait(10)
+    log_text = log_path.read_text(errors="replace")
+    assert code == 0, log_text[-3000:]
+
+    # The eu cluster holds every eu event in full, and nothing else.
+    on_eu = read_all(eu_cluster, [eu_topic])[eu_topic]
+    assert len(on_eu) == eu_events
+    assert all(r.headers.get("rg-region") == b"eu" for r in on_eu)
+    assert _topics(eu_cluster, run) == {eu_topic}
+    # The main cluster holds the rest, each topic exactly as the pure pipeline predicts: nothing lost.
+    assert eu_topic not in _topics(kafka_bootstrap, run)
+    on_main = read_all(kafka_bootstrap, [t for t in config.all_topics() if t not in (eu_topic, ingest)])
+    assert {t: len(r) for t, r in on_main.items() if r} == {
+        t: n for t, n in expected.items() if t != eu_topic
+    }
+    # An eu event is on the main cluster only as its pseudonymized copy and its audit record.
+    for topic, records in on_main.items():
+        if topic != global_topic:
+            assert all(r.headers.get("rg-region") != b"eu" for r in records), topic
+    assert sum(r.headers.get("rg-region") == b"eu" for r in on_main[global_topic]) == eu_copies
+    audits = [orjson.loads(r.value or b"{}") for r in on_main[audit_topic]]
+    assert sum(a.get("region") == "eu" for a in audits) == eu_events
+
+
+def _topics(bootstrap: str, run: str) -> set[str]:
+    """This test's topics on one cluster."""
+    listed = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
+    return {t for t in listed if t.startswith(f"t{run}.")}
+
+
+def _eu_share(config: GatewayConfig, payloads: list[bytes]) -> tuple[int, int]:
+    """How many events the pure pipeline routes to eu, and how many global copies those make."""
+    pipeline = Pipeline(config, development_keys(config.key_regions()))
+    events = copies = 0
+    global_topic = config.destinations["global"].topic
+    for offset, payload in enumerate(payloads):
+        for result in pipeline.process(payload, Source("expected", 0, offset)):
+            if result.decision is not None and result.decision.region == "eu":
+                events += 1
+                copies += sum(o.topic == global_topic for o in result.outputs)
+    return events, copies
 
 
 def test_a_region_on_another_cluster_needs_at_least_once() -> None:
