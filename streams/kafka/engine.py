@@ -163,7 +163,7 @@ class GatewayEngine:
             if on_ready is not None:
                 on_ready()
             while not stop.is_set():
-                records = consumer.consume(self._batch_size, self._poll_timeout)
+                records = self._next_batch(consumer)
                 if store is not None:
                     store.refresh()  # keys and erasures other workers wrote
                 if records:
@@ -178,6 +178,22 @@ class GatewayEngine:
                 remote.flush(10)
             producer.flush(10)
             consumer.close()
+
+    def _next_batch(self, consumer: Consumer) -> list[Message]:
+        """Up to batch_size records: whatever is fetched already, waiting only when there is nothing.
+
+        Under load the batch is what arrived while the last one ran, so it grows with the
+        backlog and the commit's cost is shared by more events; at a light load it is small
+        and an event waits for one short batch, not for a full one to gather (a consume of
+        batch_size records blocks until that many arrive or poll_timeout passes).
+        """
+        records = consumer.consume(self._batch_size, 0)
+        if records:
+            return records
+        records = consumer.consume(1, self._poll_timeout)
+        if records and self._batch_size > 1:
+            records.extend(consumer.consume(self._batch_size - 1, 0))
+        return records
 
     def _run_batch(
         self, records: list[Message], consumer: Consumer, producer: Producer, stop: threading.Event

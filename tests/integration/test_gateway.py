@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,7 +32,9 @@ US_USER = "canary-us-user-4713"
 
 
 @contextmanager
-def running_engine(config: GatewayConfig, bootstrap: str) -> Iterator[GatewayEngine]:
+def running_engine(
+    config: GatewayConfig, bootstrap: str, poll_timeout: float = 0.1
+) -> Iterator[GatewayEngine]:
     keys = development_keys(config.key_regions())
     engine = GatewayEngine(
         Pipeline(config, keys),
@@ -39,7 +42,7 @@ def running_engine(config: GatewayConfig, bootstrap: str) -> Iterator[GatewayEng
         producer_settings(config.kafka, bootstrap, transactional_id(config.kafka, "w1")),
         list(config.topics.ingest),
         batch_size=config.kafka.batch_size,
-        poll_timeout=0.1,
+        poll_timeout=poll_timeout,
     )
     with in_thread(engine):
         yield engine
@@ -168,6 +171,29 @@ def test_a_restarted_engine_resumes_after_its_last_commit(kafka_bootstrap: str) 
         for r in read_all(kafka_bootstrap, [config.regions["us"].topic])[config.regions["us"].topic]
     ]
     assert sorted(events) == sorted([f"e{i}" for i in range(20)] + [f"f{i}" for i in range(7)])
+
+
+def test_an_event_is_not_held_back_until_a_batch_fills(kafka_bootstrap: str) -> None:
+    # batch_size 500 and a long idle wait: an engine that waited for a full batch (or for the
+    # wait to end) would commit the lone event only after poll_timeout.
+    config, _ = fresh_config(kafka_bootstrap)
+    ingest = config.topics.ingest[0]
+    poll_timeout = 8.0
+
+    def one_track(name: str) -> list[bytes | None]:
+        return [
+            orjson.dumps({"type": "track", "event": name, "anonymousId": "a", "context": {"ip": "8.8.8.8"}})
+        ]
+
+    with running_engine(config, kafka_bootstrap, poll_timeout=poll_timeout) as engine:
+        produce(kafka_bootstrap, ingest, one_track("joined"))  # the first one waits for the group join
+        wait_committed(kafka_bootstrap, config.kafka.group_id, ingest, timeout=60)
+        produce(kafka_bootstrap, ingest, one_track("alone"))
+        started = time.monotonic()
+        wait_committed(kafka_bootstrap, config.kafka.group_id, ingest, timeout=60)
+        took = time.monotonic() - started
+        assert engine.stats.records_in == 2
+    assert took < poll_timeout / 2, f"the lone event waited {took:.1f}s for its batch"
 
 
 def test_every_collector_format_is_routed_with_its_decision_in_headers(kafka_bootstrap: str) -> None:
