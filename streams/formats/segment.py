@@ -46,9 +46,11 @@ class SegmentFormat(CollectorFormat):
         ),
         email=(("properties", "email"),),
         phone=(("properties", "phone"),),
-        ip=(("context", "ip"),),
-        # Segment's location is a device's precise position; the country stays.
-        geo=(("context", "location"),),
+        # requestIp: the address Jitsu's ingest saw (Segment-compatible collectors add it).
+        ip=(("context", "ip"), ("requestIp",)),
+        # Segment's location is a device's precise position; Jitsu's context.geo is its own
+        # geolocation (city, postal code, coordinates, ISP). The country stays of both.
+        geo=(("context", "location"), ("context", "geo")),
         user_agent=(("context", "userAgent"),),
         timestamp=(("timestamp",), ("originalTimestamp",), ("sentAt",), ("receivedAt",)),
         # identify/group traits, and the traits an SDK caches on every call.
