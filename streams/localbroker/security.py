@@ -74,7 +74,8 @@ def format_arguments(admin: Credentials) -> list[str]:
     return ["--add-scram", f"{SASL_MECHANISM}=[name={admin.username},password={admin.password}]"]
 
 
-def server_properties(port: int, controller_port: int, host: str, data: Path, admin: Credentials) -> str:
+def server_properties(port: int, controller_port: int, host: str, admin: Credentials) -> str:
+    """The secured broker's listeners, logins and authorizer; the caller adds the single-node settings."""
     scram_login = (
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
         f'username="{admin.username}" password="{admin.password}";'
@@ -105,16 +106,6 @@ authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 # Fail closed: a resource nobody granted is refused to everyone but the super user.
 allow.everyone.if.no.acl.found=false
 super.users=User:{admin.username}
-log.dirs={data}
-num.partitions=1
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-unclean.leader.election.enable=false
 """
 
 

@@ -177,7 +177,7 @@ def _start_secured(port: int, timeout: float) -> BrokerStatus:
     properties = state / "server-secured.properties"
     descriptor = os.open(properties, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds a password
     with os.fdopen(descriptor, "w") as out:
-        out.write(security.server_properties(port, port + 1, _HOST, data, admin))
+        out.write(security.server_properties(port, port + 1, _HOST, admin) + _single_node_settings(data))
     log4j = state / "log4j2.properties"
     log4j.write_text(_log4j_properties(state / "server.log"))
     java = [
@@ -257,7 +257,7 @@ def _format_storage(java: list[str], properties: Path, state: Path, extra: Seque
 
 def _server_properties(port: int, data: Path) -> str:
     controller_port = port + 1
-    return f"""\
+    listeners = f"""\
 # Written by residency-gateway broker start: a single-node broker+controller for development and CI.
 process.roles=broker,controller
 node.id=1
@@ -267,6 +267,13 @@ advertised.listeners=PLAINTEXT://{_HOST}:{port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+"""
+    return listeners + _single_node_settings(data)
+
+
+def _single_node_settings(data: Path) -> str:
+    """What the plain and the secured broker share: storage, one-replica internal topics, safety."""
+    return f"""\
 log.dirs={data}
 num.partitions=1
 # One broker: internal topics can't have more replicas. Production values are in docs/delivery.md.
