@@ -25,6 +25,7 @@ Kafka rather than pass in the clear.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -160,6 +161,7 @@ class GatewayEngine:
             if store is not None and self._keys is not None:
                 topics.append(self._erasure_topic)
             consumer.subscribe(topics)
+            _settle_garbage_collector()
             if on_ready is not None:
                 on_ready()
             while not stop.is_set():
@@ -426,6 +428,23 @@ class GatewayEngine:
 
 _HELD_OUTCOMES = frozenset({Outcome.QUARANTINED.value, Outcome.DEAD_LETTERED.value})
 _PURGED = {KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT}
+
+
+def _settle_garbage_collector() -> None:
+    """Fewer, cheaper cyclic collections on the hot path.
+
+    Each event allocates dozens of short-lived dicts and lists, so with CPython's default
+    threshold (a collection every 700 net allocations) collections run many times a batch,
+    and each older-generation one walks every long-lived object: the policy, the
+    geolocation tables, the caches. Freezing what exists once the engine is set up takes
+    those out of every later walk, and a higher threshold runs the young collection every
+    20,000 allocations. Per-event objects hold no cycles; reference counting frees them.
+    Measured with first_look's engine on 30,000 payloads, three pairs: 4,089-4,666 → 5,197-5,332
+    payloads/s, 208-242 → 182-206 µs of CPU per payload (docs/performance.md).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def _log_client_error(error: KafkaError) -> None:
