@@ -105,6 +105,10 @@ class Pipeline:
             except KeyUnavailable:
                 raise
             except PayloadError as unreadable:  # e.g. Snowplow contexts that aren't JSON
+                if stage == "route" and unreadable.stage == "classify":
+                    # A document nested in the event (Snowplow's ue_px) that classifying didn't
+                    # need is first read when a copy is written: say so in the dead letter.
+                    unreadable.stage = "transform"
                 value = _event_bytes(event.raw, body, collector, envelope, raw)
                 dead = router.dead_lettered(value, unreadable, source, index, key)
                 audit = audit_record(

@@ -121,3 +121,22 @@ def test_the_input_key_never_travels_with_the_global_copy(pipeline: Pipeline) ->
     [result] = pipeline.process(segment(IPS["us"]), SOURCE, key=b"user-7")
     home, copy = result.outputs
     assert home.key == b"user-7" and copy.key is None
+
+
+@pytest.mark.parametrize(
+    ("field", "stage"),
+    [
+        ("cx", "classify"),  # contexts are read for the jurisdiction signals
+        ("ue_px", "transform"),  # an unstructured event is first read when its copy is written
+    ],
+)
+def test_a_broken_nested_snowplow_document_is_dead_lettered_with_the_stage_that_read_it(
+    pipeline: Pipeline, field: str, stage: str
+) -> None:
+    event = {"e": "ue", "uid": "user-7", "ip": IPS["eu"], field: "!!!not base64"}
+    [result] = pipeline.process(orjson.dumps({"schema": SNOWPLOW, "data": [event]}), SOURCE)
+    assert result.error is not None and result.error.stage == stage
+    [dead] = result.outputs
+    assert dead.outcome is Outcome.DEAD_LETTERED
+    assert dict(dead.headers)["rg-stage"] == stage.encode()
+    assert result.audit["reason"] == f"{stage}: snowplow {field} is not valid base64"
