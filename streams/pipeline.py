@@ -68,7 +68,8 @@ class Pipeline:
         topic, partition, offset = source.topic, source.partition, source.offset
         try:
             payload = self._decoder.decode(raw, source.topic)
-        except PayloadError as undecodable:
+        except PayloadError as raised:
+            undecodable = _unraised(raised, raised.stage)
             dead = router.dead_lettered(raw, undecodable, source, 0, key)
             entry = _dead_letter_entry(dead, undecodable, None)
             audit = audit_record(entry, topic, partition, offset, 0, policy_hash)
@@ -104,11 +105,11 @@ class Pipeline:
                     outputs, entry = router.routed(decision, body, event.raw, collector, envelope, key)
             except KeyUnavailable:
                 raise
-            except PayloadError as unreadable:  # e.g. Snowplow contexts that aren't JSON
-                if stage == "route" and unreadable.stage == "classify":
-                    # A document nested in the event (Snowplow's ue_px) that classifying didn't
-                    # need is first read when a copy is written: say so in the dead letter.
-                    unreadable.stage = "transform"
+            except PayloadError as raised:  # e.g. Snowplow contexts that aren't JSON
+                # A document nested in the event (Snowplow's ue_px) that classifying didn't
+                # need is first read when a copy is written: say so in the dead letter.
+                moved = stage == "route" and raised.stage == "classify"
+                unreadable = _unraised(raised, "transform" if moved else raised.stage)
                 value = _event_bytes(event.raw, body, collector, envelope, raw)
                 dead = router.dead_lettered(value, unreadable, source, index, key)
                 audit = audit_record(
@@ -130,6 +131,18 @@ class Pipeline:
             audit = audit_record(entry, topic, partition, offset, index, policy_hash)
             results.append(EventResult(index, decision, outputs, None, name, audit))
         return results
+
+
+def _unraised(error: PayloadError, stage: str) -> PayloadError:
+    """The error as one that was never raised, to keep in a result.
+
+    A raised exception holds its traceback, whose frames hold the payload, and this
+    frame's locals hold the exception: a reference cycle only the cyclic collector frees.
+    Kept in results, every dead letter left its payload in memory until a collection,
+    which the engine makes rare (streams/kafka/engine.py); a flood of large malformed
+    payloads could then exhaust memory.
+    """
+    return PayloadError(error.reason, stage=stage)
 
 
 def _dead_letter_entry(dead: Output, error: PayloadError, format_name: str | None) -> AuditEntry:
