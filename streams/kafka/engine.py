@@ -129,6 +129,7 @@ class GatewayEngine:
         self._remotes: dict[str, Producer] = {}  # bootstrap → producer, while running
         self._routes: dict[str, tuple[Any, Producer]] = {}  # topic → (produce, producer) off the main one
         self._delivery_errors: list[KafkaError] = []
+        self._assignment_epoch = 0  # bumped by every assign, revoke or loss of partitions
         self.stats = EngineStats()
         # When the current commit (or abort) began; None between them. The worker's watchdog
         # reads it: librdkafka can block in send_offsets_to_transaction past its timeout when
@@ -160,7 +161,8 @@ class GatewayEngine:
             topics = list(self._ingest_topics)
             if store is not None and self._keys is not None:
                 topics.append(self._erasure_topic)
-            consumer.subscribe(topics)
+            changed = self._assignment_changed
+            consumer.subscribe(topics, on_assign=changed, on_revoke=changed, on_lost=changed)
             _settle_garbage_collector()
             if on_ready is not None:
                 on_ready()
@@ -189,10 +191,24 @@ class GatewayEngine:
         and an event waits for one short batch, not for a full one to gather (a consume of
         batch_size records blocks until that many arrive or poll_timeout passes).
         """
-        # One consume call per batch: librdkafka drops records a rebalance or seek made
-        # outdated only within a call, so a batch joined from two calls could hold a record
-        # twice. After a wait the batch is the one record; the next loop takes the rest.
-        return consumer.consume(self._batch_size, 0) or consumer.consume(1, self._poll_timeout)
+        records = consumer.consume(self._batch_size, 0)
+        if records:
+            return records
+        records = consumer.consume(1, self._poll_timeout)
+        if not records or self._batch_size == 1:
+            return records
+        assignment = self._assignment_epoch
+        records.extend(consumer.consume(self._batch_size - 1, 0))
+        if self._assignment_epoch != assignment:
+            # A rebalance was served between the two calls. librdkafka drops records a rebalance
+            # made outdated only within one call, so the first record may be fetched again under
+            # the new assignment and sit in the batch twice: put them all back and start over.
+            self._rewind(records, consumer)
+            return []
+        return records
+
+    def _assignment_changed(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+        self._assignment_epoch += 1
 
     def _run_batch(
         self, records: list[Message], consumer: Consumer, producer: Producer, stop: threading.Event
