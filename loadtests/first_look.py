@@ -17,6 +17,7 @@ import uuid
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from loadtests.bench.topology import gateway_config
 from streams import localbroker
 from streams.config import load_config
 from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
@@ -44,24 +45,8 @@ def measure_pipeline(payloads: list[bytes], pipeline: Pipeline) -> tuple[int, fl
 def measure_engine(payloads: list[bytes], port: int) -> tuple[float, float, int]:
     bootstrap = localbroker.start(port=port).bootstrap
     run = uuid.uuid4().hex[:8]
-    base = load_config(None)
-    topics = base.topics.model_copy(
-        update={
-            "ingest": [f"bench{run}.ingest"],
-            "quarantine": f"bench{run}.quarantine",
-            "dead_letter": f"bench{run}.dead-letter",
-            "audit": f"bench{run}.audit",
-            "erasure": f"bench{run}.erasure",
-        }
-    )
-    destinations = {
-        name: d.model_copy(update={"topic": f"bench{run}.{name}"}) for name, d in base.destinations.items()
-    }
-    regions = {n: r.model_copy(update={"topic": f"bench{run}.{n}"}) for n, r in base.regions.items()}
-    kafka = base.kafka.model_copy(update={"group_id": f"bench-{run}", "partitions": 1})
-    config = base.model_copy(
-        update={"topics": topics, "regions": regions, "kafka": kafka, "destinations": destinations}
-    )
+    prefix = f"bench{run}"
+    config = gateway_config(prefix, f"{prefix}.ingest", partitions=1)
     apply_topics(config, bootstrap)
     ingest = config.topics.ingest[0]
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4"})

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -32,6 +29,7 @@ from streams.cli import main
 from streams.config import GatewayConfig, parse_config
 from streams.kafka.clients import consumer_settings, producer_settings
 from streams.kafka.topics import missing_topics
+from tests.integration.gateway_process import gateway_running
 from tests.integration.kafka_io import read_all, wait_committed
 
 pytestmark = pytest.mark.integration
@@ -337,26 +335,17 @@ def test_run_logs_in_as_the_gateway_and_routes_under_its_acls_alone(secured: Sec
         for i in range(5)
     ]  # fmt: skip
 
-    log_path = tmp_path / "gateway.log"
-    with log_path.open("wb") as log:
-        gateway = subprocess.Popen(
-            [sys.executable, "-m", "streams", "run", "--config", str(config_path), "--dev-keys",
-             "--worker-id", "w1", "--web-port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-    try:
+    options = ("--worker-id", "w1", "--web-port", str(port))
+    with gateway_running(config_path, tmp_path / "gateway.log", *options, env=env) as gateway:
         for event in events:
             assert _produce(secured.logins["collector"], ingest, event) is None
         admin = _as_admin(secured)
         wait_committed(secured.bootstrap, config.kafka.group_id, ingest, timeout=120, login=admin)
         health = _health(port)
         # The engine routes before faust's own consumer has joined its group: wait for that too.
-        _wait_for(log_path, "[^Worker]: Ready")
-    finally:
-        gateway.send_signal(signal.SIGTERM)
-        code = gateway.wait(60)
-    log_text = log_path.read_text(errors="replace")
-    assert code == 0, log_text[-3000:]
+        gateway.wait_for_log("[^Worker]: Ready")
+    log_text = gateway.log_text
+    assert gateway.code == 0, log_text[-3000:]
     # Earlier tests left records on ingest too; the gateway has read ours at least.
     assert health["status"] == "ok" and health["records_in"] >= len(events), health
     # faust logged in, joined its group and declared its topic without a refusal, and logged no secret.
@@ -368,13 +357,6 @@ def test_run_logs_in_as_the_gateway_and_routes_under_its_acls_alone(secured: Sec
     records = read_all(secured.bootstrap, [eu], login=secured.logins["eu-tools"], group_prefix="eu-run-")[eu]
     arrived = {orjson.loads(r.value)["messageId"] for r in records if r.value and r.value.startswith(b"{")}
     assert arrived >= {f"run-{i}" for i in range(5)}
-
-
-def _wait_for(log_path: Path, line: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while line not in log_path.read_text(errors="replace"):
-        assert time.monotonic() < deadline, f"{line!r} never logged"
-        time.sleep(0.2)
 
 
 def _free_port() -> int:

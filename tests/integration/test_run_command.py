@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -13,6 +10,7 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.traffic import TrafficGenerator
+from tests.integration.gateway_process import gateway_running
 from tests.integration.kafka_io import expected_topic_counts, fresh_config, produce, read_all, wait_committed
 
 
@@ -24,23 +22,14 @@ def test_run_routes_traffic_serves_health_and_stops_cleanly(kafka_bootstrap: str
     expected = expected_topic_counts(config, payloads)
 
     log_path = tmp_path / "gateway.log"
-    with log_path.open("wb") as log:
-        gateway = subprocess.Popen(
-            [sys.executable, "-m", "streams", "run", "--config", str(config_path), "--dev-keys",
-             "--web-port", "6088"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
+    with gateway_running(config_path, log_path, "--web-port", "6088") as gateway:
         produce(kafka_bootstrap, config.topics.ingest[0], list(payloads))
         wait_committed(kafka_bootstrap, config.kafka.group_id, config.topics.ingest[0], timeout=120)
         health = _get_json("http://127.0.0.1:6088/health")
         assert health["status"] == "ok" and health["records_in"] == len(payloads)
         metrics = _scrape("http://127.0.0.1:6088/metrics")
-    finally:
-        gateway.send_signal(signal.SIGTERM)
-        code = gateway.wait(60)
-    log_text = log_path.read_text(errors="replace")
-    assert code == 0, log_text[-3000:]
+    log_text = gateway.log_text
+    assert gateway.code == 0, log_text[-3000:]
     assert "ephemeral development keys" in log_text
     out = read_all(kafka_bootstrap, [t for t in config.all_topics() if t not in config.topics.ingest])
     assert {t: len(r) for t, r in out.items() if r} == expected

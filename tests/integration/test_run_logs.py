@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import orjson
 
 from tests.collectors.canaries import EMAIL, USER_ID, canary_payloads, leaked_forms
+from tests.integration.gateway_process import gateway_running
 from tests.integration.kafka_io import fresh_config, produce, wait_committed
 
 
@@ -25,22 +22,13 @@ def test_run_logs_json_lines_that_never_quote_a_canary(kafka_bootstrap: str, tmp
         f"{EMAIL} is not an event".encode(),
         b'{"type":"identify","userId":"' + USER_ID.encode() + b'","traits":{"email":"\xff\xfe"}}',
     ]
-    log_path = tmp_path / "gateway.log"
-    with log_path.open("wb") as log:
-        gateway = subprocess.Popen(
-            [sys.executable, "-m", "streams", "run", "--config", str(config_path), "--dev-keys",
-             "--web-port", "6089", "--log-level", "debug"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
+    options = ("--web-port", "6089", "--log-level", "debug")
+    with gateway_running(config_path, tmp_path / "gateway.log", *options) as gateway:
         produce(kafka_bootstrap, config.topics.ingest[0], list(payloads))
         wait_committed(kafka_bootstrap, config.kafka.group_id, config.topics.ingest[0], timeout=120)
-        _wait_for(log_path, "[^Worker]: Ready")
-    finally:
-        gateway.send_signal(signal.SIGTERM)
-        code = gateway.wait(60)
-    log_text = log_path.read_text(errors="replace")
-    assert code == 0, log_text[-3000:]
+        gateway.wait_for_log("[^Worker]: Ready")
+    log_text = gateway.log_text
+    assert gateway.code == 0, log_text[-3000:]
 
     entries = []
     for number, line in enumerate(log_text.splitlines(), 1):
@@ -56,10 +44,3 @@ def test_run_logs_json_lines_that_never_quote_a_canary(kafka_bootstrap: str, tmp
     lowered = log_text.lower()
     leaked = [form for form in leaked_forms() if form.lower() in lowered]
     assert not leaked, f"the log quotes canary personal data: {leaked}"
-
-
-def _wait_for(log_path: Path, text: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in log_path.read_text(errors="replace"):
-        assert time.monotonic() < deadline, f"{text!r} never logged"
-        time.sleep(0.2)

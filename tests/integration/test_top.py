@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from streams.kafka.lag import LagReader
 from streams.traffic import TrafficGenerator
+from tests.integration.gateway_process import gateway_running
 from tests.integration.kafka_io import expected_topic_counts, fresh_config, produce, wait_committed
 
 
@@ -25,24 +25,14 @@ def test_top_once_shows_what_was_sent_and_no_lag_once_committed(kafka_bootstrap:
     payloads = [*TrafficGenerator(seed=7).payloads(250), b"{not json", b"\xff\xfe"]
     expected = expected_topic_counts(config, payloads)
     port = "6090"
-    log_path = tmp_path / "gateway.log"
-    with log_path.open("wb") as log:
-        gateway = subprocess.Popen(
-            [sys.executable, "-m", "streams", "run", "--config", str(config_path), "--dev-keys",
-             "--web-port", port],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
+    with gateway_running(config_path, tmp_path / "gateway.log", "--web-port", port) as gateway:
         produce(kafka_bootstrap, config.topics.ingest[0], list(payloads))
         wait_committed(kafka_bootstrap, config.kafka.group_id, config.topics.ingest[0], timeout=120)
         frame = _top_once(port)
         deadline = time.monotonic() + 10
         while _value(frame, "lag") != 0 and time.monotonic() < deadline:  # a reading is up to 2 s old
             frame = _top_once(port)
-    finally:
-        gateway.send_signal(signal.SIGTERM)
-        code = gateway.wait(60)
-    assert code == 0, log_path.read_text(errors="replace")[-3000:]
+    assert gateway.code == 0, gateway.log_text[-3000:]
 
     assert _value(frame, "records in") == len(payloads), frame
     assert _value(frame, "lag") == 0, frame

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from streams.keys import development_keys
 from streams.pipeline import Pipeline
 from streams.routing import Source
 from streams.traffic import TrafficGenerator
+from tests.integration.gateway_process import gateway_running
 from tests.integration.kafka_io import expected_topic_counts, in_thread, produce, read_all, wait_committed
 
 EU_CLUSTER_PORT = 19142  # its controller takes the next port; 19092-19099 and 19110+ are others'
@@ -133,25 +133,12 @@ def test_run_and_topics_apply_keep_eu_events_on_the_eu_cluster(
     other_regions = {r.topic for r in config.regions.values()} - {eu_topic}
     assert sum(n for t, n in expected.items() if t in other_regions) > 0  # mixed: not only eu
 
-    log_path = tmp_path / "gateway.log"
-    with log_path.open("wb") as log:
-        gateway = subprocess.Popen(
-            [sys.executable, "-m", "streams", "run", "--config", str(config_path), "--dev-keys",
-             "--worker-id", "w-two-clusters", "--web-port", "0"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
+    options = ("--worker-id", "w-two-clusters", "--web-port", "0")
+    with gateway_running(config_path, tmp_path / "gateway.log", *options) as gateway:
         produce(kafka_bootstrap, ingest, list(payloads))
         wait_committed(kafka_bootstrap, config.kafka.group_id, ingest, timeout=90)
-    finally:
-        gateway.send_signal(signal.SIGTERM)
-        try:
-            code = gateway.wait(60)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
-            code = gateway.wait(10)
-    log_text = log_path.read_text(errors="replace")
-    assert code == 0, log_text[-3000:]
+    log_text = gateway.log_text
+    assert gateway.code == 0, log_text[-3000:]
 
     # The eu cluster holds every eu event in full, and nothing else.
     on_eu = read_all(eu_cluster, [eu_topic])[eu_topic]
