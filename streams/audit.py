@@ -22,11 +22,24 @@ _PERSONAL_LOOKING_ID = re.compile(r"^[0-9A-Fa-f.:]+$")
 
 
 @dataclass(slots=True)
+class CopyReport:
+    """What one copy did to one event, for the audit: field labels and counts, never values."""
+
+    fields: list[tuple[str, str]] = field(default_factory=list)  # (field, transform) of what was kept
+    found_in_text: dict[str, int] = field(default_factory=dict)  # kind → occurrences replaced
+    key_version: int | None = None
+    dropped: list[str] = field(default_factory=list)  # paths an allowlist didn't name, or a rule dropped
+    dropped_more: int = 0  # dropped paths past the ones listed
+
+
+@dataclass(slots=True)
 class AuditedOutput:
     topic: str
     form: str  # "full", a field-rules name, "quarantine" or "dead-letter"
     fields: list[tuple[str, str]] = field(default_factory=list)
     found_in_text: dict[str, int] = field(default_factory=dict)
+    dropped: list[str] | None = None  # None: a copy that keeps what it doesn't transform (no allowlist)
+    dropped_more: int = 0
 
 
 @dataclass(slots=True)
@@ -41,14 +54,14 @@ class AuditEntry:
     key_version: int | None = None
 
 
+def audit_event_id_is_plain(event_id: str) -> bool:
+    """Whether an id has the shape of the random ids collectors generate (and not of an IP, a phone, a hash)."""
+    return bool(_SAFE_EVENT_ID.match(event_id)) and "@" not in event_id and not _PERSONAL_LOOKING_ID.match(event_id)
+
+
 def audit_event_id(event_id: str | None, topic: str, partition: int, offset: int, index: int) -> str:
     """The event's own id when it can't be personal data; otherwise its source coordinates."""
-    if (
-        event_id is None
-        or not _SAFE_EVENT_ID.match(event_id)
-        or "@" in event_id
-        or _PERSONAL_LOOKING_ID.match(event_id)
-    ):
+    if event_id is None or not audit_event_id_is_plain(event_id):
         return f"{topic}:{partition}:{offset}:{index}"
     return event_id
 
@@ -69,6 +82,8 @@ def audit_record(
                 "form": out.form,
                 "transformed": [{"field": name, "transform": how} for name, how in out.fields],
                 "found_in_text": out.found_in_text,
+                **({} if out.dropped is None else {"dropped": out.dropped}),
+                **({"dropped_more": out.dropped_more} if out.dropped_more else {}),
             }
             for out in entry.outputs
         ],

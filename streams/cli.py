@@ -107,6 +107,8 @@ def run(
 
     logging_config = configure("json" if log_format == "json" else "text", log_level)
     config = _config(config_path)
+    for warning in config.warnings():
+        log.warning(warning)
     login = _gateway_login(config)
     keys = _run_keys(config, dev_keys)
     bootstrap = bootstrap or config.kafka.bootstrap_servers
@@ -257,6 +259,35 @@ def _explain_keys(config: GatewayConfig) -> KeyRing:
         _fail(f"pseudonymization keys are configured but can't be used:{listed}")
 
 
+@main.command("allowlist")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
+@click.option("--destination", help="The destination whose copies to show. Default: the config's first.")
+@click.option("--format", "format_name", help="Only this collector format (segment, ga4, snowplow, ...).")
+def allowlist(config_path: str | None, destination: str | None, format_name: str | None) -> None:
+    """Print what a destination's copies keep, per collector format; everything else is dropped."""
+    from streams.allowlist import table, with_keep_paths
+    from streams.formats.detect import decoder_for
+    from streams.identities import kept_key_kind
+
+    config = _config(config_path)
+    name = destination or next(iter(config.destinations))
+    if name not in config.destinations:
+        _fail(f"--destination {name!r} is not one of the config's destinations ({', '.join(config.destinations)})")
+    formats = decoder_for(config).formats
+    if format_name is not None and format_name not in formats:
+        _fail(f"--format {format_name!r} is not one of the config's formats ({', '.join(formats)})")
+    target = config.destinations[name]
+    keep = target.keep_paths()
+    for collector in formats.values():
+        if format_name is not None and collector.name != format_name:
+            continue
+        paths = [*keep.get("*", ()), *keep.get(collector.name, ())]
+        compiled = with_keep_paths(collector.allowed, paths, kept_key_kind)
+        click.echo(f"{collector.name} -> {name} ({target.topic}); every other field is "
+                   f"{'kept after the value scan' if target.unknown_fields == 'scan' else 'dropped'}\n")
+        click.echo(table(compiled.root) + "\n")
+
+
 @main.command("check-config")
 @click.argument("config_file", type=click.Path(dir_okay=False))
 def check_config(config_file: str) -> None:
@@ -279,6 +310,9 @@ def check_config(config_file: str) -> None:
         f"{name} -> {', '.join(f'{d} ({rules})' for d, rules in region.transfers.items()) or 'nowhere'}"
         for name, region in config.regions.items()
     )
+    from streams.export import keep_path_misfits
+
+    warnings = [*config.warnings(), *keep_path_misfits(config)]
     click.echo(
         f"{config_file}: ok (policy {config.policy_version}, {config.policy_hash()}, "
         f"{len(config.regions)} regions, {len(countries)} countries assigned)\n"
@@ -287,6 +321,8 @@ def check_config(config_file: str) -> None:
         f"  ingest formats: {pinned or 'detected per payload'}\n"
         f"  copies: {transfers}"
     )
+    for warning in warnings:
+        click.echo(f"  warning: {warning}")
 
 
 @main.command()

@@ -51,7 +51,14 @@ def _topic_name(name: str) -> str:
     return name
 
 
+def _country(code: str) -> str:
+    if code not in KNOWN_COUNTRIES:
+        raise ValueError(f"{code!r} is not an ISO 3166-1 country")
+    return code
+
+
 CountryOrGroup = Annotated[str, AfterValidator(_country_or_group)]
+Country = Annotated[str, AfterValidator(_country)]
 TopicName = Annotated[str, AfterValidator(_topic_name)]
 
 
@@ -159,12 +166,47 @@ class TopicNames(_Strict):
     subject_keys_suffix: str = Field(default=".subject-keys", pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
 
+def _keep_path(value: str | list[str | int]) -> str | list[str | int]:
+    from streams.allowlist import parse_keep_path  # pure; imported here only to keep config's imports few
+
+    parse_keep_path(value)  # raises ValueError with the reason
+    return value
+
+
+# A field a destination's copies keep beyond the format's allowlist: properties.plan,
+# "properties.products[*].sku", co.data[com.acme/product].data.sku, or a list of keys.
+KeepPath = Annotated[str | list[str | int], AfterValidator(_keep_path)]
+
+
 class Destination(_Strict):
     """A topic that may receive copies of events from regions whose `transfers` name it."""
 
     topic: TopicName
     # A consent purpose (see `consent.purposes`): an event whose consent doesn't grant it isn't sent.
     purpose: str | None = None
+    # Copies keep only what each format's allowlist names (docs/transforms.md) and these paths:
+    # a list for every format, or per format ({segment: [...], ga4: [...]}). Kept strings still
+    # pass the value scan; a kept id is still pseudonymized; a kept key named like a person's
+    # details (firstName, email) is still that kind.
+    keep: list[KeepPath] | dict[FormatName, list[KeepPath]] = []
+    # What a copy does with fields neither the allowlist nor `keep` names:
+    #   drop  left out, and named in the copy's audit record (default-deny)
+    #   scan  kept after the value scan; personal-named keys are still transformed. It can leak
+    #         what no pattern recognizes (a name in a custom field): check-config warns.
+    unknown_fields: Literal["drop", "scan"] = "drop"
+
+    def keep_paths(self) -> dict[str, list[tuple[str, Any]]]:
+        """Keep paths by format name ("*": every format), each with its text, parsed."""
+        from streams.allowlist import keep_path_text, parse_keep_path
+
+        by_format = {"*": self.keep} if isinstance(self.keep, list) else dict(self.keep)
+        parsed: dict[str, list[tuple[str, Any]]] = {}
+        for name, paths in by_format.items():
+            parsed[name] = []
+            for path in paths:
+                steps = parse_keep_path(path)
+                parsed[name].append((keep_path_text(steps), steps))
+        return parsed
 
 
 # The field rules a region keeps in its home topic unless it names others: the event as it came.
@@ -216,6 +258,10 @@ class Region(_Strict):
     # Destination name → the field rules of the copy it receives. A destination not listed
     # receives nothing from this region.
     transfers: dict[str, str] = {}
+    # The country whose national format a phone number without a country code is read in, when
+    # the event's own country isn't known (a declared region); None: the region's only country, if
+    # it has one. One normalization, so one number gets one pseudonym (docs/transforms.md).
+    phone_country: Country | None = None
     # The Kafka cluster that holds this region's topic, when it isn't kafka.bootstrap_servers:
     # the full events are then written only there (docs/operations.md, "Many clusters").
     bootstrap_servers: str | None = Field(default=None, min_length=1)
@@ -371,6 +417,29 @@ class GatewayConfig(_Strict):
 
     def subject_keys_topic(self, region: str) -> str:
         return self.regions[region].topic + self.topics.subject_keys_suffix
+
+    def phone_country(self, region: str) -> str | None:
+        """The country a region's national phone numbers are read in, when the event names none."""
+        settings = self.regions[region]
+        if settings.phone_country is not None:
+            return settings.phone_country
+        if isinstance(settings.countries, list):
+            countries = _expand(settings.countries)
+            if len(countries) == 1:
+                return countries[0]
+        return None
+
+    def warnings(self) -> list[str]:
+        """Settings that are valid but can let personal data out; check-config and run print them."""
+        found = []
+        for name, destination in self.destinations.items():
+            if destination.unknown_fields == "scan":
+                found.append(
+                    f"destinations.{name}.unknown_fields: scan keeps every field no allowlist names, after "
+                    "the value scan; a name or an id in a custom field that no pattern recognizes can "
+                    "leave its region. Prefer drop, and keep what the destination needs by path."
+                )
+        return found
 
     def policy_hash(self) -> str:
         """A digest of the rules in force, for the audit trail: same rules, same hash."""
@@ -699,7 +768,7 @@ _REST_OF_WORLD_BRANCH = "literal['*']"
 
 
 def _describe_all(errors: list[Any]) -> list[str]:
-    """One line per mistake, folding the two branches of `countries` (a list, or '*')."""
+    """One line per mistake, folding the two branches of `countries` (a list, or '*') and of `keep`."""
     described: list[str] = []
     for error in errors:
         loc = error["loc"]
@@ -709,8 +778,24 @@ def _describe_all(errors: list[Any]) -> list[str]:
             path = _path(loc[:-1])
             described.append(f"{path}: must be a list of countries or '*' (got {error['input']!r})")
             continue
+        if loc and _is_branch(loc[-1]) and error["type"] in {"list_type", "dict_type"}:
+            # One branch of a union that the value isn't shaped for: the other branch speaks.
+            if any(_is_branch(part) for part in loc[:-1]):
+                continue
+            others = [e for e in errors if e is not error and e["loc"][: len(loc) - 1] == loc[:-1]]
+            if all(e["type"] in {"list_type", "dict_type"} for e in others):
+                described.append(f"{_path(loc[:-1])}: {_BRANCH_SHAPES.get(loc[-2], 'has the wrong shape')}")
+            continue
         described.append(_describe(error))
-    return described
+    return list(dict.fromkeys(described))
+
+
+_BRANCH_SHAPES = {"keep": "must be a list of paths, or a mapping of format name to a list of paths"}
+
+
+def _is_branch(part: Any) -> bool:
+    """pydantic's name for a union branch (`list[...]`, `dict[...]`): noise to a reader."""
+    return isinstance(part, str) and part.endswith("]") and part.startswith(("list[", "dict[", "literal["))
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -718,7 +803,7 @@ def _path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part == _COUNTRY_LIST_BRANCH:
+        elif part == _COUNTRY_LIST_BRANCH or _is_branch(part) or part == "[key]":
             continue  # pydantic's name for a union branch is noise to a reader
         else:
             path += f".{part}" if path else str(part)

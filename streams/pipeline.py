@@ -99,7 +99,8 @@ class Pipeline:
                     value = event.raw if event.raw is not None else collector.encode(body, envelope)
                     held = router.quarantined(decision, value, source, index, key)
                     outputs = [held]
-                    entry = AuditEntry("quarantined", None, decision.reason, collector.event_id(body), name)
+                    event_id = router.audit_id(collector.event_id(body))
+                    entry = AuditEntry("quarantined", None, decision.reason, event_id, name)
                     entry.outputs.append(AuditedOutput(held.topic, "quarantine"))
                 else:
                     outputs, entry = router.routed(decision, body, event.raw, collector, envelope, key)

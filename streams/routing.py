@@ -8,15 +8,18 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 
-from streams.audit import AuditedOutput, AuditEntry
-from streams.config import FULL, GatewayConfig
+from streams.audit import AuditedOutput, AuditEntry, CopyReport, audit_event_id_is_plain
+from streams.config import FULL, Destination, GatewayConfig
 from streams.consent import DEFAULT_PURPOSES, Consent, ConsentGate, consent_of
+from streams.export import ExportCopier
 from streams.formats.base import CollectorFormat, PayloadError
+from streams.identities import subject_of
 from streams.jurisdiction import Decision
 from streams.keys import KeyRing
 from streams.outcomes import Outcome
+from streams.personal import PersonalTransforms
 from streams.subject_keys import SubjectKeys
-from streams.transform import CopyReport, FieldTransformer, subject_of
+from streams.value_scan import ScanBudget, ValueScanner
 
 Headers = list[tuple[str, bytes]]
 ConsentPurposes = Mapping[str, Mapping[str, Sequence[str]]]
@@ -49,18 +52,20 @@ class _Transfer:
     topic: str
     purpose: str | None
     rules: str
-    transformer: FieldTransformer
+    copier: ExportCopier
+    erased: ExportCopier  # an erased subject's copy, under the erasure rules, when the policy pseudonymizes
 
 
 @dataclass(frozen=True, slots=True)
 class _RegionPlan:
     topic: str
     headers: Headers
-    home: FieldTransformer | None  # None: the event as it came
+    home: ExportCopier | None  # None: the event as it came
     home_rules: str
     transfers: tuple[_Transfer, ...]
-    erased: FieldTransformer  # every output of an erased subject's event, when the policy pseudonymizes
+    erased_home: ExportCopier  # the home topic's copy of an erased subject's event, when the policy pseudonymizes
     needs_subject: bool
+    phone_country: str | None  # national phone numbers are read in this country when the event names none
 
 
 class Router:
@@ -79,47 +84,61 @@ class Router:
         version = ("rg-policy-version", config.policy_version.encode())
         self._version = version
         rules = config.field_rules
-        self._transformers: list[FieldTransformer] = []
+        scanner = self._scanner = ValueScanner()
+        self._transforms: list[PersonalTransforms] = []
 
-        def transformer(region: str, rules_name: str, *, erased: bool = False) -> FieldTransformer:
-            made = FieldTransformer(
+        def copier(
+            region: str, rules_name: str, destination: Destination | None = None, *, erased: bool = False
+        ) -> ExportCopier:
+            transforms = PersonalTransforms(
                 rules[rules_name], region, keys, subjects, tokenize_as_pseudonymize=erased
             )
-            self._transformers.append(made)
-            return made
+            self._transforms.append(transforms)
+            if destination is None:  # the home topic: in the region, so it keeps what it doesn't transform
+                return ExportCopier(
+                    transforms, {}, scanner, unknown_fields="scan", path_rules=rules[rules_name].paths
+                )
+            return ExportCopier(
+                transforms,
+                destination.keep_paths(),
+                scanner,
+                unknown_fields=destination.unknown_fields,
+                path_rules=rules[rules_name].paths,
+            )
 
         # Per-region constants, so the hot path only looks them up.
         self._regions: dict[str, _RegionPlan] = {}
+        erasure_rules = config.erasure.rules
         for name, region in config.regions.items():
-            home = None if region.home == FULL else transformer(name, region.home)
+            home = None if region.home == FULL else copier(name, region.home)
             transfers = tuple(
                 _Transfer(
                     destination,
                     config.destinations[destination].topic,
                     config.destinations[destination].purpose,
                     rules_name,
-                    transformer(name, rules_name),
+                    copier(name, rules_name, config.destinations[destination]),
+                    copier(name, erasure_rules, config.destinations[destination], erased=True),
                 )
                 for destination, rules_name in region.transfers.items()
             )
-            needs_subject = any(t.transformer.needs_subject for t in transfers) or bool(
-                home and home.needs_subject
-            )
+            needs_subject = any(t.copier.needs_subject for t in transfers) or bool(home and home.needs_subject)
             self._regions[name] = _RegionPlan(
                 region.topic,
                 [("rg-region", name.encode()), version],
                 home,
                 region.home,
                 transfers,
-                transformer(name, config.erasure.rules, erased=True),
+                copier(name, erasure_rules, erased=True),
                 needs_subject,
+                config.phone_country(name),
             )
 
     def set_keys(self, keys: KeyRing) -> None:
         """Use a reloaded key ring (a rotation) from the next event on."""
         self._keys = keys
-        for made in self._transformers:
-            made.set_keys(keys)
+        for transforms in self._transforms:
+            transforms.set_keys(keys)
 
     def routed(
         self,
@@ -134,7 +153,8 @@ class Router:
         assert region is not None
         plan = self._regions[region]
         headers = [*plan.headers, *decision.headers]
-        audit = AuditEntry("routed", region, decision.reason, collector.event_id(body), collector.name)
+        event_id = self.audit_id(collector.event_id(body), plan)
+        audit = AuditEntry("routed", region, decision.reason, event_id, collector.name)
         subjects = self._subjects
         subject = None
         erased = False
@@ -145,21 +165,23 @@ class Router:
             audit.outcome = "suppressed"
             audit.reason += "; subject erased"
             return [], audit
+        # A phone number written without its country code is read in the event's own country.
+        country = decision.country or plan.phone_country
         outputs: list[Output] = []
         if erased:
             audit.reason += "; subject erased"
-            value, report = plan.erased.apply(body, collector, envelope, subject)
+            value, report = plan.erased_home.apply(body, collector, envelope, subject, country)
             outputs.append(Output(plan.topic, value, region, Outcome.ROUTED, headers, key))
-            audit.outputs.append(_audited(plan.topic, self._erasure_rules, report))
+            audit.outputs.append(_audited(plan.topic, self._erasure_rules, report, listed=False))
             audit.key_version = report.key_version
         elif plan.home is None:
             value = raw if raw is not None else collector.encode(body, envelope)
             outputs.append(Output(plan.topic, value, region, Outcome.ROUTED, headers, key))
             audit.outputs.append(AuditedOutput(plan.topic, FULL))
         else:
-            value, report = plan.home.apply(body, collector, envelope, subject)
+            value, report = plan.home.apply(body, collector, envelope, subject, country)
             outputs.append(Output(plan.topic, value, region, Outcome.ROUTED, headers, key))
-            audit.outputs.append(_audited(plan.topic, plan.home_rules, report))
+            audit.outputs.append(_audited(plan.topic, plan.home_rules, report, listed=False))
             audit.key_version = report.key_version
         consent: Consent | None = None
         consent_read = False
@@ -170,13 +192,29 @@ class Router:
                 if not self._gate.allows(transfer.purpose, collector.name, consent):
                     audit.withheld.append(transfer.destination)
                     continue
-            copier = plan.erased if erased else transfer.transformer
-            value, report = copier.apply(body, collector, envelope, subject)
+            copier = transfer.erased if erased else transfer.copier
+            value, report = copier.apply(body, collector, envelope, subject, country)
             # The input key may be a user id, so a copy leaves without it.
             outputs.append(Output(transfer.topic, value, transfer.destination, Outcome.EXPORTED, headers))
-            audit.outputs.append(_audited(transfer.topic, transfer.rules, report))
+            audit.outputs.append(_audited(transfer.topic, transfer.rules, report, listed=True))
             audit.key_version = report.key_version
         return outputs, audit
+
+    def audit_id(self, event_id: str | None, plan: _RegionPlan | None = None) -> str | None:
+        """The event's id as the audit topic may carry it: as it is, its pseudonym, or None (coordinates).
+
+        The audit topic is read outside the event's region, and an app may put anything in its
+        event id: one the value scan flags (an email, a phone, base64 of an email) is written as
+        its pseudonym when the event has a region, and as the event's coordinates otherwise.
+        """
+        if event_id is None:
+            return None
+        cleaned, _found = self._scanner.clean(event_id, _flagged, (), ScanBudget(), None)
+        if cleaned is event_id and audit_event_id_is_plain(event_id):
+            return event_id
+        if plan is None:
+            return None
+        return plan.erased_home.transforms.pseudonym(event_id, "event_id")
 
     def quarantined(
         self,
@@ -222,5 +260,11 @@ def item_bytes(item: Any) -> bytes | None:
         return None
 
 
-def _audited(topic: str, rules: str, report: CopyReport) -> AuditedOutput:
-    return AuditedOutput(topic, rules, report.fields, report.found_in_text)
+def _audited(topic: str, rules: str, report: CopyReport, *, listed: bool) -> AuditedOutput:
+    # A copy that leaves lists what its allowlist dropped; one that stays home keeps what it doesn't transform.
+    dropped = report.dropped if listed or report.dropped else None
+    return AuditedOutput(topic, rules, report.fields, report.found_in_text, dropped, report.dropped_more)
+
+
+def _flagged(kind: str, value: str) -> str:
+    return "?"  # any finding at all: the id isn't written as it is

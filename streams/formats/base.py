@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 
 import orjson
 
+from streams.allowlist import Obj
+
 # Keys (and list positions) from the event's root to a field, e.g. ("context", "ip").
 Path = tuple[str | int, ...]
 # The jurisdiction signals, in the order a `Signals` tuple holds them. Precedence is policy, not this order.
@@ -121,6 +123,8 @@ class CollectorFormat(ABC):
     fields: SignalFields = SignalFields()
     # Where this format keeps personal fields, by kind; the transforms read these.
     personal: PersonalFields = PersonalFields()
+    # What a copy that leaves its region may keep (streams/allowlist.py); nothing, unless a format says.
+    allowed: Obj = Obj({})
 
     def __init__(self) -> None:
         self._signal_paths = self._labelled(self.fields)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.allowlists.ga4 import GA4_ALLOWED
 from streams.formats.base import (
     CollectorFormat,
     DecodedEvent,
@@ -44,6 +45,7 @@ class Ga4Format(CollectorFormat):
         timestamp=(("timestamp_micros",),),
         trait_containers=(("user_properties",),),
     )
+    allowed = GA4_ALLOWED
 
     def matches(self, document: dict[str, Any]) -> bool:
         return isinstance(document.get("events"), list) and any(key in document for key in _USER_IDS)

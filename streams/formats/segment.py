@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeGuard
 
+from streams.allowlists.segment import RUDDERSTACK_ALLOWED, SEGMENT_ALLOWED
 from streams.formats.base import (
     CollectorFormat,
     DecodedEvent,
@@ -56,6 +57,7 @@ class SegmentFormat(CollectorFormat):
         # identify/group traits, and the traits an SDK caches on every call.
         trait_containers=(("traits",), ("context", "traits")),
     )
+    allowed = SEGMENT_ALLOWED
 
     def matches(self, document: dict[str, Any]) -> bool:
         return isinstance(document.get("batch"), list) or _is_spec_type(document.get("type"))
@@ -116,6 +118,7 @@ class RudderStackFormat(SegmentFormat):
         timezone=SegmentFormat.fields.timezone,
     )
     personal = dataclasses.replace(SegmentFormat.personal, ip=(("context", "ip"), ("request_ip",)))
+    allowed = RUDDERSTACK_ALLOWED
 
     def matches(self, document: dict[str, Any]) -> bool:
         batch = document.get("batch")

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from streams.allowlists.snowplow import SNOWPLOW_ALLOWED
 from streams.formats.base import (
     EACH,
     CollectorFormat,
@@ -57,8 +58,9 @@ class SnowplowFormat(CollectorFormat):
         user_agent=(("ua",),),
         timestamp=(("dtm",), ("stm",), ("ttm",)),
         # Entities (e.g. a user entity) and the self-describing event, once `expanded` decodes them.
-        trait_containers=((EXPANDED_CONTEXTS, "data", EACH, "data"), (EXPANDED_EVENT, "data", "data")),
+        trait_containers=((EXPANDED_CONTEXTS, "data", EACH), (EXPANDED_EVENT, "data")),
     )
+    allowed = SNOWPLOW_ALLOWED
 
     def matches(self, document: dict[str, Any]) -> bool:
         schema = document.get("schema")

@@ -19,6 +19,10 @@ from typing import Any
 
 import orjson
 
+from streams.allowlists.snowplow_enriched import (
+    SNOWPLOW_ENRICHED_JSON_ALLOWED,
+    SNOWPLOW_ENRICHED_TSV_ALLOWED,
+)
 from streams.formats.base import (
     EACH,
     CollectorFormat,
@@ -66,9 +70,6 @@ _REQUIRED = ("event_id", "collector_tstamp")
 _IP_PATHS: tuple[Path, ...] = (("user_ipaddress",),)
 # The TSV columns that hold JSON documents of entities and of the self-describing event.
 _ENTITY_COLUMNS = ("contexts", "derived_contexts", "unstruct_event")
-# The JSON form's entity keys, and where `expanded` gathers them (a key no event field has).
-_JSON_ENTITY_PREFIXES = ("contexts_", "unstruct_event_", "derived_contexts_")
-_JSON_ENTITIES = "_entities"
 # Tabs and line breaks in a written value would shift every column after it.
 _TSV_SAFE = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
@@ -140,6 +141,7 @@ class SnowplowEnrichedTsvFormat(_SnowplowEnrichedFormat):
 
     name = "snowplow_enriched_tsv"
     reads_json = False
+    allowed = SNOWPLOW_ENRICHED_TSV_ALLOWED
     fields = _fields((CONTEXTS, RESIDENCY_SCHEMA, "residency"))
 
     def matches(self, document: dict[str, Any]) -> bool:
@@ -172,9 +174,9 @@ class SnowplowEnrichedTsvFormat(_SnowplowEnrichedFormat):
     personal = dataclasses.replace(
         _SnowplowEnrichedFormat.personal,
         trait_containers=(
-            ("contexts", "data", EACH, "data"),
-            ("derived_contexts", "data", EACH, "data"),
-            ("unstruct_event", "data", "data"),
+            ("contexts", "data", EACH),
+            ("derived_contexts", "data", EACH),
+            ("unstruct_event", "data"),
         ),
     )
 
@@ -207,6 +209,7 @@ class SnowplowEnrichedJsonFormat(_SnowplowEnrichedFormat):
     """The JSON the Snowplow Analytics SDKs make of an enriched event; one event per record."""
 
     name = "snowplow_enriched_json"
+    allowed = SNOWPLOW_ENRICHED_JSON_ALLOWED
     fields = _fields((RESIDENCY_JSON_KEY, 0, "residency"))
 
     def matches(self, document: dict[str, Any]) -> bool:
@@ -220,29 +223,14 @@ class SnowplowEnrichedJsonFormat(_SnowplowEnrichedFormat):
         _check_required(document)
         return [DecodedEvent(0, document, raw=raw)]
 
+    # Each schema's entities under a key of their own (contexts_<vendor>_<name>_<major>).
     personal = dataclasses.replace(
-        _SnowplowEnrichedFormat.personal, trait_containers=((_JSON_ENTITIES, EACH),)
+        _SnowplowEnrichedFormat.personal,
+        trait_containers=(("contexts_*", EACH), ("derived_contexts_*", EACH), ("unstruct_event_*",)),
     )
 
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         return json_bytes(event)
-
-    def expanded(self, event: dict[str, Any]) -> dict[str, Any]:
-        # Entities sit under one key per schema; gathered under one key, rules can name them all.
-        entities = {key: value for key, value in event.items() if key.startswith(_JSON_ENTITY_PREFIXES)}
-        if not entities:
-            return event
-        expanded = {key: value for key, value in event.items() if key not in entities}
-        expanded[_JSON_ENTITIES] = entities
-        return expanded
-
-    def compacted(self, event: dict[str, Any]) -> dict[str, Any]:
-        entities = event.get(_JSON_ENTITIES)
-        if not isinstance(entities, dict):
-            return event
-        compacted = {key: value for key, value in event.items() if key != _JSON_ENTITIES}
-        compacted.update(entities)
-        return compacted
 
 
 def _without_line_end(raw: bytes) -> bytes:

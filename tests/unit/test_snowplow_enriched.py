@@ -20,7 +20,9 @@ from streams.formats.snowplow_enriched import (
 )
 from streams.keys import KeyRing, PseudonymKey
 from streams.subject_keys import InMemorySubjectKeys
-from streams.transform import FieldTransformer
+from streams.export import ExportCopier
+from streams.personal import PersonalTransforms
+from streams.value_scan import ValueScanner
 
 TSV = SnowplowEnrichedTsvFormat()
 JSON = SnowplowEnrichedJsonFormat()
@@ -110,10 +112,10 @@ def enriched_line(fields: dict[str, str] | None = None, residency: str | None = 
     return "\t".join(values.get(name, "") for name in ENRICHED_FIELDS)
 
 
-def pseudonymizing(collector: CollectorFormat) -> FieldTransformer:
+def pseudonymizing(collector: CollectorFormat) -> ExportCopier:
     """The default policy's global-copy rules under a fixed eu key."""
     keys = KeyRing([PseudonymKey("eu", 1, bytes(range(32)))])
-    return FieldTransformer(FieldRules(), "eu", keys, InMemorySubjectKeys())
+    return ExportCopier(PersonalTransforms(FieldRules(), "eu", keys, InMemorySubjectKeys()), {}, ValueScanner())
 
 
 def assert_quotes_nothing(error: PayloadError) -> None:

@@ -1,4 +1,4 @@
-"""Field rules per region and destination: copies that leave are useful and identify no one."""
+"""Field rules per region and destination: copies that leave hold only what is allowed, and identify no one."""
 
 from __future__ import annotations
 
@@ -64,21 +64,43 @@ def test_eu_email_never_reaches_global_topic_in_clear(pipeline: Pipeline) -> Non
 
 def test_the_global_copy_keeps_what_analytics_needs_and_transforms_each_kind(pipeline: Pipeline) -> None:
     copy = outputs_by_topic(only(pipeline.process(orjson.dumps(identify()), SOURCE)))["events.global"]
-    assert copy["type"] == "identify" and copy["traits"]["plan"] == "pro"
+    assert copy["type"] == "identify" and copy["messageId"] == "msg-1"
     assert copy["context"]["page"]["path"] == "/pricing"
     assert copy["userId"] == pseudonym("user-7", EU_KEY) and copy["anonymousId"] == pseudonym(
         "anon-7", EU_KEY
     )
-    # Normalized first: the same person has the same pseudonym wherever the email sits.
-    assert copy["traits"]["email"] == pseudonym("jane@example.com", EU_KEY)
-    assert copy["traits"]["phone"] == pseudonym("+442079460958", EU_KEY)
-    assert "firstName" not in copy["traits"] and "lastName" not in copy["traits"]
     assert copy["context"]["ip"] == "81.2.69.0"
     assert copy["context"]["userAgent"] == "Chrome 120 / Windows 10"
     assert copy["timestamp"] == "2026-11-28T13:00:00.000Z"
+    # Traits are a person's profile: no allowlist names them, so none of them leaves.
+    assert "traits" not in copy
 
 
-def test_emails_phones_and_ips_in_free_text_and_urls_are_found_by_value(pipeline: Pipeline) -> None:
+KEEPING = """
+policy_version: t
+destinations:
+  global:
+    topic: events.global
+    keep: [traits.plan, traits.email, traits.phone, traits.firstName, properties.note, properties.from]
+regions:
+  eu: {countries: [EU27, GB], topic: events.eu, transfers: {global: pseudonymized}}
+  row: {countries: "*", topic: events.row}
+"""
+
+
+def test_a_destination_keeps_more_by_path_and_kept_personal_fields_are_still_their_kind() -> None:
+    pipeline = Pipeline(parse_config(KEEPING), KEYS)
+    copy = outputs_by_topic(only(pipeline.process(orjson.dumps(identify()), SOURCE)))["events.global"]
+    # Normalized first: the same person has the same pseudonym wherever the email sits.
+    assert copy["traits"] == {
+        "plan": "pro",
+        "email": pseudonym("jane@example.com", EU_KEY),
+        "phone": pseudonym("+442079460958", EU_KEY),
+    }  # firstName is a name, which the rules drop, kept path or not
+
+
+def test_emails_phones_and_ips_in_free_text_and_urls_are_found_by_value() -> None:
+    pipeline = Pipeline(parse_config(KEEPING), KEYS)
     event = {
         "type": "track", "event": "Order Completed", "userId": "u1",
         "properties": {"note": "call +44 20 7946 0958 or mail jane@example.com", "price": 1299.99,
@@ -88,18 +110,20 @@ def test_emails_phones_and_ips_in_free_text_and_urls_are_found_by_value(pipeline
     copy = outputs_by_topic(only(pipeline.process(orjson.dumps(event), SOURCE)))["events.global"]
     email = pseudonym("jane@example.com", EU_KEY)
     assert copy["properties"]["note"] == f"call {pseudonym('+442079460958', EU_KEY)} or mail {email}"
-    assert copy["context"]["page"]["url"] == f"https://shop.example/checkout?email={email}&step=2"
+    # A URL leaves without its query: whatever the query held stays home.
+    assert copy["context"]["page"]["url"] == "https://shop.example/checkout"
     assert copy["properties"]["from"] == "proxy 203.0.113.0 said hi"
     assert copy["event"] == "Order Completed" and copy["properties"]["price"] == 1299.99
     assert copy["properties"]["product_id"] == "SKU-12345678"
 
 
-def test_snowplow_entities_are_decoded_transformed_and_written_back_plain(pipeline: Pipeline) -> None:
+def test_snowplow_entities_are_decoded_kept_by_schema_and_written_back_plain(pipeline: Pipeline) -> None:
     entities = {"schema": "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1", "data": [
         {"schema": "iglu:com.acme/user/jsonschema/1-0-0",
          "data": {"email": "jane@example.com", "first_name": "Jane", "tier": "gold"}},
         {"schema": "iglu:com.snowplowanalytics.snowplow/geolocation_context/jsonschema/1-1-0",
          "data": {"latitude": 51.5072, "longitude": -0.1276}},
+        {"schema": "iglu:com.snowplowanalytics.snowplow/web_page/jsonschema/1-0-0", "data": {"id": "pv-1"}},
     ]}  # fmt: skip
     cx = base64.urlsafe_b64encode(orjson.dumps(entities)).decode().rstrip("=")
     event = {"e": "pv", "tv": "py-1.1.0", "p": "srv", "uid": "user-7", "ip": "81.2.69.142", "cx": cx,
@@ -107,15 +131,17 @@ def test_snowplow_entities_are_decoded_transformed_and_written_back_plain(pipeli
     result = only(pipeline.process(orjson.dumps({"schema": SNOWPLOW, "data": [event]}), SOURCE))
     [copy] = outputs_by_topic(result)["events.global"]["data"]
     assert "cx" not in copy
-    user, geo = orjson.loads(copy["co"])["data"]
-    assert user["data"] == {"email": pseudonym("jane@example.com", EU_KEY), "tier": "gold"}
-    assert geo["data"] == {}
-    assert copy["url"] == f"https://shop.example/?email={pseudonym('jane@example.com', EU_KEY)}"
+    # A custom entity isn't Snowplow's: dropped whole. A position, generalized, leaves nothing.
+    [web_page] = orjson.loads(copy["co"])["data"]
+    assert web_page["data"] == {"id": "pv-1"}
+    assert copy["url"] == "https://shop.example/"
+    dropped = result.audit["outputs"][1]["dropped"]
+    assert "co.data[com.acme/user]" in dropped
     assert copy["uid"] == pseudonym("user-7", EU_KEY) and copy["ip"] == "81.2.69.0"
     assert copy["dtm"] == "1764334800000"
 
 
-def test_ga4_hashed_emails_are_keyed_and_precise_location_goes(pipeline: Pipeline) -> None:
+def test_ga4_hashed_emails_user_properties_and_precise_location_stay_home(pipeline: Pipeline) -> None:
     body = {
         "client_id": "123.456", "user_id": "user-7", "ip_override": "81.2.69.142",
         "user_location": {"city": "London", "region_id": "GB-LND", "country_id": "GB"},
@@ -125,10 +151,7 @@ def test_ga4_hashed_emails_are_keyed_and_precise_location_goes(pipeline: Pipelin
     }  # fmt: skip
     copy = outputs_by_topic(only(pipeline.process(orjson.dumps(body), SOURCE)))["events.global"]
     assert copy["user_location"] == {"country_id": "GB"}
-    assert copy["user_data"]["sha256_email_address"] == [pseudonym("a" * 64, EU_KEY)]
-    assert "first_name" not in copy["user_properties"] and copy["user_properties"]["tier"] == {
-        "value": "gold"
-    }
+    assert "user_data" not in copy and "user_properties" not in copy
     assert copy["events"] == body["events"] and copy["client_id"] == pseudonym("123.456", EU_KEY)
 
 
@@ -147,7 +170,7 @@ def test_enriched_tsv_copies_lose_fine_geo_and_keep_their_columns(pipeline: Pipe
     assert (
         columns["user_ipaddress"] == "81.2.69.0" and columns["collector_tstamp"] == "2026-11-28 13:00:00.000"
     )
-    assert columns["page_urlquery"] == f"email={pseudonym('jane@example.com', EU_KEY)}"
+    assert columns["page_urlquery"] == ""  # a query string never leaves
 
 
 def test_nothing_at_all_leaves_cn_or_ru(pipeline: Pipeline) -> None:
@@ -173,8 +196,8 @@ def test_the_audit_record_names_fields_and_key_version_but_holds_no_personal_dat
     home, copy = audit["outputs"]
     assert home == {"topic": "events.eu", "form": "full", "transformed": [], "found_in_text": {}}
     transformed = {(t["field"], t["transform"]) for t in copy["transformed"]}
-    assert {("userId", "pseudonymize"), ("traits.email", "pseudonymize"), ("traits.firstName", "drop"),
-            ("context.ip", "generalize")} <= transformed  # fmt: skip
+    assert {("userId", "pseudonymize"), ("context.ip", "generalize")} <= transformed
+    assert copy["dropped"] == ["traits"]  # paths only, never values
     text = orjson.dumps(audit)
     for clear in (b"jane", b"Jane", b"user-7", b"81.2.69.142", b"7946"):
         assert clear not in text
@@ -185,6 +208,8 @@ policy_version: t
 regions:
   eu: {countries: [EU27, GB], topic: events.eu, transfers: {global: tokens}}
   row: {countries: "*", topic: events.row}
+destinations:
+  global: {topic: events.global, keep: [traits.email]}
 field_rules:
   tokens: {user_id: tokenize, email: tokenize}
   pseudonymized: {}
