@@ -37,6 +37,14 @@ def test_minimal_config_fills_defaults() -> None:
     assert config.kafka.acks == "all"
 
 
+def test_conflicting_signals_are_quarantined_unless_the_policy_says_otherwise() -> None:
+    assert parse_config(MINIMAL).jurisdiction.on_conflict == "quarantine"
+    assert load_config(REPO / "config" / "policy.yaml").jurisdiction.on_conflict == "quarantine"
+    for choice in ("precedence", "quarantine", "strictest"):
+        config = parse_config(MINIMAL + f"jurisdiction: {{on_conflict: {choice}}}\n")
+        assert config.jurisdiction.on_conflict == choice
+
+
 def problems_of(text: str) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         parse_config(text)
