@@ -305,9 +305,12 @@ class JurisdictionSettings(_Strict):
     signals: Annotated[list[SignalName], AfterValidator(_unique_signals)] = Field(
         default=["declared", "upstream_country", "ip"], min_length=1
     )
-    # Two usable signals pointing at different regions: "precedence" lets the higher one decide
-    # and records the other as ignored evidence; "quarantine" holds the event.
-    on_conflict: Literal["precedence", "quarantine"] = "precedence"
+    # Usable findings pointing at different regions (docs/jurisdiction.md says when to choose which):
+    # "precedence" lets the highest signal decide (unless two findings of that one signal
+    # disagree); "quarantine" holds the event; "strictest" routes it to the region with the
+    # narrowest transfers, or holds it when none is narrowest. Quarantine by default: fail closed,
+    # no event whose signals disagree is ever exported unless the policy says so.
+    on_conflict: Literal["precedence", "quarantine", "strictest"] = "quarantine"
     geolocation: GeolocationSettings = GeolocationSettings()
     fields: dict[FormatName, SignalFieldOverrides] = {}
 

@@ -8,11 +8,17 @@ import pycountry
 # geolocation database and the EU itself use, so a policy must be able to name it.
 KNOWN_COUNTRIES: frozenset[str] = frozenset({country.alpha_2 for country in pycountry.countries} | {"XK"})
 
+# The 27 member states, and the parts of them that ISO 3166-1 gives codes of their own:
+# GDPR applies there as in the rest of the state (Art. 355(1) TFEU for the outermost regions,
+# Protocol 2 to the Accession Act for Åland), but a geolocation database or an app reports
+# Réunion as RE, not FR. (Canarias, Azores, Madeira have no codes of their own: ES, PT.)
+EU_TERRITORIES: frozenset[str] = frozenset({"AX", "GF", "GP", "MQ", "RE", "YT", "MF"})
 EU27: frozenset[str] = frozenset(
     {
         "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
         "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
     }
+    | EU_TERRITORIES
 )  # fmt: skip
 
 # Groups expand inside `regions.<name>.countries`; they save policies from

@@ -1,10 +1,12 @@
 """Decide an event's jurisdiction from its signals, in the policy's order, and say why.
 
-Every enabled signal the event carries is read, not only the first: the decision
-records the evidence it ignored, and a conflict between signals is the policy's to
-settle (precedence, or quarantine). Anything that can't be read as a place is no
-signal, except an explicit residency declaration that can't be read: the app said
-something we don't understand, so the event is held rather than guessed.
+Every enabled signal the event carries is read, and every field of each: the decision
+records the evidence it ignored, and usable findings that point at different regions
+are the policy's to settle (precedence, quarantine, or the strictest region). A signal
+that is present but can't be read (a list where a string belongs, a non-ASCII code, a
+declaration that names nothing) holds the event: the sender said something we don't
+understand, and guessing around it is what fail-closed forbids. Honest "don't know"
+answers (a private IP, a CDN's XX) are no signal, and the next signal decides.
 
 Findings and decisions are interned: real traffic has few distinct (country, field)
 combinations, so classifying an event is a handful of dict lookups.
@@ -12,35 +14,48 @@ combinations, so classifying an event is a handful of dict lookups.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 from streams.countries import KNOWN_COUNTRIES
-from streams.formats.base import SIGNAL_NAMES, Evidence, Signals
+from streams.formats.base import SIGNAL_NAMES, SignalEvidence, Signals, Unreadable
 from streams.geolocation import Geolocator, IpCountry
 from streams.weak_signals import country_of_locale, country_of_timezone
 
 NO_SIGNAL = "none"
 CONFLICT = "conflict"
+ConflictPolicy = Literal["precedence", "quarantine", "strictest"]
 _CACHE_LIMIT = 8192  # distinct values per signal; past it the cache restarts (attacker-chosen values)
 _IP_PROBLEMS = {
-    "invalid": "not an IP address",
     "not-public": "a private or reserved address",
     "unknown": "an address not in the geolocation data",
     "not-a-country": "an address that geolocates to a continent, not a country",
 }
+# What CDNs and geolocation databases send when they don't know the country: Cloudflare's XX
+# (unknown) and T1 (Tor), MaxMind's legacy A1 (anonymous proxy), A2 (satellite) and O1 (other),
+# and ZZ (ISO's user-assigned "unknown"). An honest "don't know" is no signal; any other code
+# that isn't a country is something we don't understand.
+NO_COUNTRY_MARKERS = frozenset({"XX", "T1", "A1", "A2", "O1", "ZZ"})
+# An IP as the cache sees it: the geolocator's answer, "" (an empty field), or why it can't be read.
+_IpToken = IpCountry | str | Unreadable
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # identity equality: findings are interned
 class Finding:
-    """What one signal of one event says. `text` never holds the raw value of an IP."""
+    """What one field of one signal of one event says. `text` never holds the raw value."""
 
     signal: str
     country: str | None
     region: str | None
-    usable: bool  # it names a country or a region
-    blocks: bool  # unusable in a way that must hold the event
+    usable: bool  # it names a country or a region, and may decide
+    blocks: bool  # present but unreadable: it must hold the event
     text: str  # e.g. "ip: US -> us (context.ip)"
+
+    @property
+    def place(self) -> str | None:
+        """What two findings must share to agree: the region, or for a country in none, the country."""
+        return self.region if self.region is not None else self.country
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,59 +84,87 @@ class Jurisdictions:
         country_regions: dict[str, str],
         geolocator: Geolocator,
         signals: tuple[str, ...] = ("declared", "upstream_country", "ip"),
-        quarantine_conflicts: bool = False,
+        on_conflict: ConflictPolicy = "quarantine",
+        transfers: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self._country_regions = country_regions
         self._regions = frozenset(country_regions.values())
         self._geolocator = geolocator
         self._signals = signals
-        self._quarantine_conflicts = quarantine_conflicts
-        interpreters: dict[str, Callable[[str, str], Finding]] = {
-            "declared": self._declared,
-            "upstream_country": self._upstream_country,
-            "ip": self._ip,
-            "locale": self._weak("locale", country_of_locale),
-            "timezone": self._weak("timezone", country_of_timezone),
+        self._on_conflict = on_conflict
+        # Region → destination → field rules: how widely each region lets its events go.
+        self._transfers = {name: dict(rules) for name, rules in (transfers or {}).items()}
+        missing = sorted(self._regions - self._transfers.keys())
+        if on_conflict == "strictest" and missing:
+            raise ValueError(f"on_conflict strictest needs the transfers of every region; missing {missing}")
+        interpreters: dict[str, Callable[[Any, str], Finding]] = {
+            "declared": self._readable("declared", self._declared),
+            "upstream_country": self._readable("upstream_country", self._upstream_country),
+            "ip": self._ip,  # its own rules: an empty field is no signal, and the geolocator reads the text
+            "locale": self._readable("locale", self._weak("locale", country_of_locale)),
+            "timezone": self._readable("timezone", self._weak("timezone", country_of_timezone)),
         }
         # (slot in the Signals tuple, interpreter, its cache), in precedence order.
-        self._readers: list[tuple[int, Callable[[str, str], Finding], dict[object, Finding]]] = [
+        self._readers: list[tuple[int, Callable[[Any, str], Finding], dict[object, Finding]]] = [
             (SIGNAL_NAMES.index(name), interpreters[name], {}) for name in signals
         ]
         self._ip_slot = SIGNAL_NAMES.index("ip")
+        self._outranked: dict[object, Finding] = {}
         self._decisions: dict[tuple[Finding, ...], Decision] = {}
 
     def classify(self, signals: Signals) -> Decision:
-        findings = []
+        findings: list[Finding] = []
         for slot, interpret, cache in self._readers:
             evidence = signals[slot]
-            if evidence is None:
+            if not evidence:
                 continue
-            key = self._cache_key(slot, evidence)
-            finding = cache.get(key)
-            if finding is None:
-                if len(cache) >= _CACHE_LIMIT:
-                    cache.clear()
-                finding = cache[key] = interpret(*evidence)
-            findings.append(finding)
-        key_findings = tuple(findings)
-        decision = self._decisions.get(key_findings)
+            if slot == self._ip_slot:
+                self._read_ips(evidence, interpret, cache, findings)
+                continue
+            for item in evidence:
+                finding = cache.get(item)
+                if finding is None:
+                    finding = _remember(cache, item, interpret(*item))
+                findings.append(finding)
+        key = tuple(findings)
+        decision = self._decisions.get(key)
         if decision is None:
-            if len(self._decisions) >= _CACHE_LIMIT:
-                self._decisions.clear()
-            decision = self._decisions[key_findings] = self._decide(key_findings)
+            decision = _remember(self._decisions, key, self._decide(key))
         return decision
 
-    def _cache_key(self, slot: int, evidence: Evidence) -> object:
-        if slot == self._ip_slot:
-            # IPs are many, their answers few: intern on the answer, which the geolocator caches.
-            return self._geolocator.lookup(evidence[0]), evidence[1]
-        return evidence
+    def _read_ips(
+        self,
+        evidence: SignalEvidence,
+        interpret: Callable[[Any, str], Finding],
+        cache: dict[object, Finding],
+        findings: list[Finding],
+    ) -> None:
+        # IP fields are in precedence order (RudderStack's context.ip before request_ip): the
+        # first present one decides, the others are only explained. IPs are many and their
+        # answers few, so findings are interned on the answer, which the geolocator caches.
+        value, first_field = evidence[0]
+        key = (self._ip_token(value), first_field)
+        finding = cache.get(key)
+        if finding is None:
+            finding = _remember(cache, key, interpret(*key))
+        findings.append(finding)
+        for value, label in evidence[1:]:
+            outranked_key = (self._ip_token(value), label, first_field)
+            finding = self._outranked.get(outranked_key)
+            if finding is None:
+                said = interpret(outranked_key[0], label)
+                finding = Finding("ip", None, None, False, False, f"{said.text}, outranked by {first_field}")
+                finding = _remember(self._outranked, outranked_key, finding)
+            findings.append(finding)
+
+    def _ip_token(self, value: str | Unreadable) -> _IpToken:
+        return self._geolocator.lookup(value) if isinstance(value, str) and value else value
 
     def _decide(self, findings: tuple[Finding, ...]) -> Decision:
-        for finding in findings:
-            if finding.blocks:
-                others = tuple(f.text for f in findings if f is not finding)
-                return Decision(None, finding.signal, f"unreadable: {finding.text}", None, others)
+        blocking = [f for f in findings if f.blocks]
+        if blocking:
+            reason = "unreadable: " + "; ".join(f.text for f in blocking)
+            return Decision(None, blocking[0].signal, reason, None, _others(findings, blocking))
         usable = [f for f in findings if f.usable]
         if not usable:
             if findings:
@@ -129,15 +172,36 @@ class Jurisdictions:
             else:
                 reason = "no-signal: the event carries none of " + ", ".join(self._signals)
             return Decision(None, NO_SIGNAL, reason)
-        decider = usable[0]
-        ignored = tuple(f.text for f in findings if f is not decider)
-        if decider.region is None:
-            return Decision(None, decider.signal, f"unassigned: {decider.text}", decider.country, ignored)
-        disagreeing = [f for f in usable[1:] if f.region != decider.region]
-        if disagreeing and self._quarantine_conflicts:
-            reason = "conflict: " + " vs ".join(f.text for f in (decider, *disagreeing))
-            return Decision(None, CONFLICT, reason, decider.country, ignored)
-        return Decision(decider.region, decider.signal, decider.text, decider.country, ignored)
+        if len({f.place for f in usable}) == 1:
+            return _decided_by(usable[0], findings)
+        if self._on_conflict == "precedence":
+            # Precedence ranks signals, not two fields of one signal: two declarations (or two
+            # CDN headers) that disagree have nothing to rank them by.
+            top = [f for f in usable if f.signal == usable[0].signal]
+            if len({f.place for f in top}) > 1:
+                return _conflict(top, findings)
+            return _decided_by(usable[0], findings)
+        if self._on_conflict == "strictest":
+            winner = self._strictest(usable)
+            if winner is not None:
+                reason = f"strictest: {winner.region}, of " + " vs ".join(f.text for f in usable)
+                ignored = _others(findings, usable)
+                return Decision(winner.region, winner.signal, reason, winner.country, ignored)
+        return _conflict(usable, findings)
+
+    def _strictest(self, usable: list[Finding]) -> Finding | None:
+        """The finding of the region that lets events go least far, if one is at most as wide as all."""
+        if any(f.region is None for f in usable):
+            return None  # a country in no region: there is no rule to compare
+        regions = list(dict.fromkeys(f.region for f in usable if f.region is not None))
+        for candidate in regions:  # in precedence order, so equally narrow regions go by precedence
+            if all(self._at_most_as_wide(candidate, other) for other in regions):
+                return next(f for f in usable if f.region == candidate)
+        return None
+
+    def _at_most_as_wide(self, region: str, other: str) -> bool:
+        # Every (destination, field rules) pair the region allows, the other allows too.
+        return self._transfers[region].items() <= self._transfers[other].items()
 
     # Interpreters: one (value, field) pair in, one Finding out. Texts name the country, never the value.
 
@@ -147,36 +211,93 @@ class Jurisdictions:
             return Finding(signal, country, None, True, False, f"{signal}: {country}, in no region ({field})")
         return Finding(signal, country, region, True, False, f"{signal}: {country} -> {region} ({field})")
 
+    def _region(self, signal: str, region: str, field: str) -> Finding:
+        return Finding(signal, None, region, True, False, f"{signal}: {region} ({field})")
+
     @staticmethod
     def _unusable(signal: str, problem: str, field: str, blocks: bool = False) -> Finding:
         return Finding(signal, None, None, False, blocks, f"{signal}: {problem} ({field})")
 
-    def _declared(self, value: str, field: str) -> Finding:
-        declared = value.strip()
+    def _readable(
+        self, signal: str, interpret: Callable[[str, str], Finding]
+    ) -> Callable[[Any, str], Finding]:
+        """`interpret`, given only ASCII text with something in it; any other value holds the event."""
+
+        def read(value: str | Unreadable, field: str) -> Finding:
+            if isinstance(value, Unreadable):
+                return self._unusable(signal, value.problem, field, blocks=True)
+            if not value.isascii():
+                # Codes are ASCII: upper-casing "ın" (dotless i) makes IN, which nobody declared.
+                return self._unusable(signal, "a string with characters outside ASCII", field, blocks=True)
+            text = value.strip()
+            if not text:
+                problem = "an empty string" if not value else "a string of only whitespace"
+                return self._unusable(signal, problem, field, blocks=True)
+            return interpret(text, field)
+
+        return read
+
+    def _declared(self, declared: str, field: str) -> Finding:
         if declared in self._regions:
-            return Finding("declared", None, declared, True, False, f"declared: {declared} ({field})")
+            return self._region("declared", declared, field)
         if declared.upper() in KNOWN_COUNTRIES:
             return self._place("declared", declared.upper(), field)
+        if declared.lower() in self._regions:  # "EU": region ids are read case-insensitively too
+            return self._region("declared", declared.lower(), field)
         return self._unusable("declared", "neither a region nor an ISO 3166-1 country", field, blocks=True)
 
     def _upstream_country(self, value: str, field: str) -> Finding:
-        country = value.strip().upper()
+        country = value.upper()
         if country in KNOWN_COUNTRIES:
             return self._place("upstream_country", country, field)
-        # CDNs send XX for unknown and T1 for Tor: honest "don't know", so the next signal decides.
-        return self._unusable("upstream_country", "not an ISO 3166-1 country", field)
+        if country in NO_COUNTRY_MARKERS:
+            return self._unusable("upstream_country", f"{country}, a marker for no country", field)
+        problem = "neither an ISO 3166-1 country nor a marker for none"
+        return self._unusable("upstream_country", problem, field, blocks=True)
 
-    def _ip(self, value: str, field: str) -> Finding:
-        answer: IpCountry = self._geolocator.lookup(value)
-        if answer.country is None:
-            return self._unusable("ip", _IP_PROBLEMS[answer.reason], field)
-        return self._place("ip", answer.country, field)
+    def _ip(self, token: _IpToken, field: str) -> Finding:
+        if isinstance(token, Unreadable):
+            return self._unusable("ip", token.problem, field, blocks=True)
+        if isinstance(token, str):  # only "" comes here: a collector that left the field empty
+            return self._unusable("ip", "an empty string", field)
+        if token.reason == "invalid":  # "1.2.3.4:80", "a, b": text we can't read as one address
+            return self._unusable("ip", "not an IP address", field, blocks=True)
+        if token.country is None:
+            return self._unusable("ip", _IP_PROBLEMS[token.reason], field)
+        return self._place("ip", token.country, field)
 
     def _weak(self, signal: str, country_of: Callable[[str], str | None]) -> Callable[[str, str], Finding]:
         def interpret(value: str, field: str) -> Finding:
-            country = country_of(value.strip())
+            country = country_of(value)
             if country is None:
                 return self._unusable(signal, "names no country", field)
             return self._place(signal, country, field)
 
         return interpret
+
+
+def _decided_by(decider: Finding, findings: tuple[Finding, ...]) -> Decision:
+    ignored = tuple(f.text for f in findings if f is not decider)
+    if decider.region is None:
+        return Decision(None, decider.signal, f"unassigned: {decider.text}", decider.country, ignored)
+    return Decision(decider.region, decider.signal, decider.text, decider.country, ignored)
+
+
+def _conflict(conflicting: list[Finding], findings: tuple[Finding, ...]) -> Decision:
+    reason = "conflict: " + " vs ".join(f.text for f in conflicting)
+    return Decision(None, CONFLICT, reason, conflicting[0].country, _others(findings, conflicting))
+
+
+def _others(findings: tuple[Finding, ...], named: list[Finding]) -> tuple[str, ...]:
+    return tuple(f.text for f in findings if f not in named)
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _remember(cache: dict[_K, _V], key: _K, value: _V) -> _V:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value

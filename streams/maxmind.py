@@ -12,7 +12,7 @@ from typing import Any
 import maxminddb
 
 from streams.countries import KNOWN_COUNTRIES
-from streams.geolocation import INVALID, NOT_PUBLIC, UNKNOWN, IpCountry
+from streams.geolocation import INVALID, NOT_PUBLIC, UNKNOWN, IpCountry, is_public_ipv4, is_public_ipv6
 
 NOT_A_COUNTRY = IpCountry(None, "not-a-country")
 # One answer object per country, so equal answers are also identical (cheap to hash and compare).
@@ -57,15 +57,22 @@ class MaxMindGeolocator:
                 )
             else:
                 address = ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, ip))
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # ValueError: non-ASCII text, or a NUL inside
             return INVALID
         if isinstance(address, ipaddress.IPv6Address):
-            # Judge, and look up, the address the database will really answer for: its IPv4 tree
-            # sits at ::/96 and MaxMind's files alias ::ffff:0:0/96 and 2002::/16 onto it, so
-            # `is_global` on the IPv6 form would let "::10.0.0.1" through as public.
-            carried = _embedded_ipv4(address)
+            # The rule is ours, not the file's: only 2000::/3 is global unicast, whatever the
+            # database holds for the rest (its IPv4 tree sits at ::/96, so "::8.8.8.8" would
+            # be answered as 8.8.8.8). ::ffff:a.b.c.d is an IPv4 address written as IPv6.
+            mapped = address.ipv4_mapped
+            if mapped is None and not is_public_ipv6(int(address)):
+                return NOT_PUBLIC
+            # Judge, and look up, the address the database will really answer for: MaxMind's
+            # files alias ::ffff:0:0/96 and 2002::/16 onto the IPv4 tree.
+            carried = mapped or address.sixtofour
             if carried is not None:
                 address = carried
+        if isinstance(address, ipaddress.IPv4Address) and not is_public_ipv4(int(address)):
+            return NOT_PUBLIC
         if not address.is_global or address.is_multicast:
             return NOT_PUBLIC
         try:
@@ -84,11 +91,3 @@ class MaxMindGeolocator:
         if code is not None or "continent" in record:
             return NOT_A_COUNTRY
         return UNKNOWN
-
-
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address that an IPv4-compatible, IPv4-mapped or 6to4 IPv6 address carries, if any."""
-    value = int(address)
-    if value >> 32 in (0, 0xFFFF):  # ::a.b.c.d and ::ffff:a.b.c.d
-        return ipaddress.IPv4Address(value & 0xFFFF_FFFF)
-    return address.sixtofour  # 2002:aabb:ccdd::/48 carries a.b.c.d

@@ -50,7 +50,8 @@ class Pipeline:
             config.country_regions(),
             geolocator or geolocator_for(policy.geolocation.database),
             tuple(policy.signals),
-            quarantine_conflicts=policy.on_conflict == "quarantine",
+            on_conflict=policy.on_conflict,
+            transfers={name: region.transfers for name, region in config.regions.items()},
         )
         self._router = Router(config, keys, self.subjects)
 

@@ -67,7 +67,7 @@ class TrafficMix:
     snowplow_get: float = 0.05
     snowplow_enriched: float = 0.10
     ga4: float = 0.15
-    declared: float = 0.05  # the app declares its residency (wins over the IP)
+    declared: float = 0.05  # the app declares its residency (an IP that disagrees is a conflict)
     upstream_country: float = 0.05  # a CDN country header, or GA4 user_location, is present
     no_usable_ip: float = 0.03  # missing or private IP: quarantined unless another signal decides
     malformed: float = 0.01  # must be dead-lettered

@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import orjson
@@ -16,11 +18,24 @@ from streams.allowlist import Obj
 Path = tuple[str | int, ...]
 # The jurisdiction signals, in the order a `Signals` tuple holds them. Precedence is policy, not this order.
 SIGNAL_NAMES = ("declared", "upstream_country", "ip", "locale", "timezone")
-# One piece of evidence: the value found and the field it was found in (for `explain`).
-Evidence = tuple[str, str]
-# One slot per name in SIGNAL_NAMES; None where the event doesn't carry that signal.
-Signals = tuple[Evidence | None, Evidence | None, Evidence | None, Evidence | None, Evidence | None]
-NO_SIGNALS: Signals = (None, None, None, None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A signal field that is present but holds no string: what was there, never its value."""
+
+    problem: str  # e.g. "a JSON array, not a string"
+
+
+# One piece of evidence: the string found (or why it can't be read) and the field it was found in.
+Evidence = tuple[str | Unreadable, str]
+# Every piece of evidence an event carries for one signal, in field order; () when it carries none.
+SignalEvidence = tuple[Evidence, ...]
+# One slot per name in SIGNAL_NAMES.
+Signals = tuple[SignalEvidence, SignalEvidence, SignalEvidence, SignalEvidence, SignalEvidence]
+NO_SIGNALS: Signals = ((), (), (), (), ())
+# Adds what one signal field of an event holds to a list of evidence: (event, path, label, into).
+EvidenceReader = Callable[[dict[str, Any], Path, str, list[Evidence]], None]
 
 
 class PayloadError(Exception):
@@ -56,7 +71,7 @@ class Payload:
 
 @dataclass(frozen=True, slots=True)
 class SignalFields:
-    """Where a format's events carry each jurisdiction signal; within a signal, the first field found wins."""
+    """Where a format's events carry each jurisdiction signal; every field of a signal is read, in order."""
 
     declared: tuple[Path, ...] = ()
     upstream_country: tuple[Path, ...] = ()
@@ -127,7 +142,7 @@ class CollectorFormat(ABC):
     allowed: Obj = Obj({})
 
     def __init__(self) -> None:
-        self._signal_paths = self._labelled(self.fields)
+        self._signal_paths = self._readers(self.fields)
 
     @abstractmethod
     def matches(self, document: dict[str, Any]) -> bool:
@@ -150,20 +165,23 @@ class CollectorFormat(ABC):
 
     def signals(self, event: dict[str, Any]) -> Signals:
         """The jurisdiction evidence the event carries, one slot per signal (see SIGNAL_NAMES)."""
-        found: list[Evidence | None] = []
+        found: list[SignalEvidence] = []
         for candidates in self._signal_paths:
-            evidence = None
-            for path, label in candidates:
-                value = self.value_at(event, path)
-                if isinstance(value, str) and value:
-                    evidence = (value, label)
-                    break
-            found.append(evidence)
+            if not candidates:  # a signal the policy doesn't use
+                found.append(())
+                continue
+            evidence: list[Evidence] = []
+            for read, path, label in candidates:
+                read(event, path, label, evidence)
+            found.append(tuple(evidence))
         return (found[0], found[1], found[2], found[3], found[4])
 
-    def value_at(self, event: dict[str, Any], path: Path) -> Any:
-        """The value at `path`; formats whose events nest encoded documents (Snowplow contexts) extend it."""
-        return get_path(event, path)
+    def evidence_reader(self, path: Path) -> EvidenceReader:
+        """How to read the signal field at `path`; formats whose events nest documents (Snowplow) choose.
+
+        Chosen once per field when the format is built, so reading an event dispatches nothing.
+        """
+        return read_evidence
 
     def expanded(self, event: dict[str, Any]) -> dict[str, Any]:
         """The event with encoded documents inside it decoded, so transforms can reach their fields.
@@ -188,12 +206,14 @@ class CollectorFormat(ABC):
         # An IP read from another field is still an IP: a copy that leaves must transform it too.
         ips = tuple(dict.fromkeys((*self.personal.ip, *fields.ip)))
         changed.personal = dataclasses.replace(self.personal, ip=ips)
-        changed._signal_paths = self._labelled(fields)
+        changed._signal_paths = changed._readers(fields)
         return changed
 
-    @staticmethod
-    def _labelled(fields: SignalFields) -> tuple[tuple[tuple[Path, str], ...], ...]:
-        return tuple(tuple((path, path_text(path)) for path in paths) for paths in fields.in_order())
+    def _readers(self, fields: SignalFields) -> tuple[tuple[tuple[EvidenceReader, Path, str], ...], ...]:
+        return tuple(
+            tuple((self.evidence_reader(path), path, path_text(path)) for path in paths)
+            for paths in fields.in_order()
+        )
 
 
 # orjson reads JSON nested 1024 levels deep but writes only 254 levels.
@@ -213,6 +233,76 @@ def json_bytes(value: Any) -> bytes:
             f"event nests deeper than {MAX_WRITTEN_DEPTH} levels and can't be written back as JSON",
             stage="transform",
         ) from None
+
+
+def read_evidence(
+    document: Any, path: Path, label: str | None, into: list[Evidence], above: Path = ()
+) -> None:
+    """Add to `into` what `path` holds in `document` (itself at `above` in the event) as evidence.
+
+    Absent or null is no evidence. Anything else that isn't a string, at the field or on the
+    way to it (a string where an object is needed), is evidence that can't be read: the
+    signal is present, so the event must not be decided as if it weren't. EACH in `path`
+    reads every element of a list. A None label is the path's own text.
+    """
+    node = document
+    for depth, key in enumerate(path):
+        if isinstance(node, dict) and key != EACH:
+            node = node.get(key)
+            if node is None:
+                return
+            continue
+        if node is None:
+            return
+        here = (*above, *path[:depth])
+        if key == EACH and isinstance(node, list):
+            for index, item in enumerate(node):
+                read_evidence(item, path[depth + 1 :], None, into, (*here, index))
+            return
+        if isinstance(node, list) and isinstance(key, int):
+            node = node[key] if -len(node) <= key < len(node) else None
+            if node is None:
+                return
+            continue
+        needed = "an array" if isinstance(key, int) or key == EACH else "an object"
+        problem = Unreadable(f"{path_text(here) or 'the event'} is {json_kind(node)}, not {needed}")
+        into.append((problem, _label(above, path, label)))
+        return
+    if node is None:
+        return
+    evidence = node if isinstance(node, str) else _NOT_A_STRING.get(type(node)) or _not_a_string(node)
+    into.append((evidence, _label(above, path, label)))
+
+
+def json_kind(value: Any) -> str:
+    """What a decoded JSON value is, for a reason that must not quote it: "a JSON array"."""
+    if isinstance(value, bool):
+        return "a JSON boolean"
+    if isinstance(value, int | float):
+        return "a JSON number"
+    return _JSON_KINDS.get(type(value), "a JSON value")
+
+
+_JSON_KINDS = {dict: "a JSON object", list: "a JSON array", str: "a JSON string", type(None): "JSON null"}
+# Interned: a flood of malformed events makes a few distinct findings, not one per event.
+_NOT_A_STRING = {
+    kind: Unreadable(f"{json_kind(example)}, not a string")
+    for kind, example in ((dict, {}), (list, []), (bool, True), (int, 0), (float, 0.0))
+}
+
+
+def _not_a_string(value: Any) -> Unreadable:
+    return Unreadable(f"{json_kind(value)}, not a string")
+
+
+def _label(above: Path, path: Path, label: str | None) -> str:
+    return label if label is not None else _label_of((*above, *path))
+
+
+@lru_cache(maxsize=4096)
+def _label_of(path: Path) -> str:
+    # Entities' labels hold list positions: few distinct ones, computed per event otherwise.
+    return path_text(path)
 
 
 def get_path(document: Any, path: Path) -> Any:

@@ -14,10 +14,14 @@ from streams.allowlists.segment import RUDDERSTACK_ALLOWED, SEGMENT_ALLOWED
 from streams.formats.base import (
     CollectorFormat,
     DecodedEvent,
+    Evidence,
+    EvidenceReader,
+    Path,
     PayloadError,
     PersonalFields,
     SignalFields,
     json_bytes,
+    read_evidence,
 )
 
 EVENT_TYPES = frozenset({"track", "page", "screen", "identify", "group", "alias"})
@@ -25,6 +29,8 @@ EVENT_TYPES = frozenset({"track", "page", "screen", "identify", "group", "alias"
 _REQUIRED_BY_TYPE = {"track": "event", "group": "groupId", "alias": "previousId"}
 # CDN country headers an HTTP-to-Kafka bridge captured from the collector request, lowercased.
 CDN_COUNTRY_HEADERS = ("cf-ipcountry", "cloudfront-viewer-country", "x-vercel-ip-country")
+# HTTP header names are case-insensitive, and a bridge may keep them as sent (CF-IPCountry).
+_HEADERS: Path = ("context", "headers")
 _RUDDERSTACK_MARKS = ("rudderId", "request_ip")
 
 
@@ -90,6 +96,11 @@ class SegmentFormat(CollectorFormat):
         message_id = event.get("messageId")
         return message_id if isinstance(message_id, str) else None
 
+    def evidence_reader(self, path: Path) -> EvidenceReader:
+        if len(path) == 3 and path[:2] == _HEADERS and isinstance(path[2], str):
+            return _read_header
+        return read_evidence
+
     def _checked(self, index: int, item: Any, raw: bytes | None) -> DecodedEvent:
         name = self.name
         if not isinstance(item, dict):
@@ -126,6 +137,24 @@ class RudderStackFormat(SegmentFormat):
             first = batch[0] if batch else None
             return isinstance(first, dict) and any(mark in first for mark in _RUDDERSTACK_MARKS)
         return _is_spec_type(document.get("type")) and any(mark in document for mark in _RUDDERSTACK_MARKS)
+
+
+def _read_header(event: dict[str, Any], path: Path, label: str, into: list[Evidence]) -> None:
+    """A header under context.headers, whatever the case of its name: every key that matches counts."""
+    context = event.get("context")
+    headers = context.get("headers") if isinstance(context, dict) else None
+    if not isinstance(headers, dict):
+        read_evidence(event, path, label, into)  # absent, or a container that can't be read
+        return
+    name = str(path[2])
+    lowered = name.lower()
+    for key in headers:
+        # Only ASCII keys: a header name is ASCII, and str.lower() folds some other letters
+        # (the Kelvin sign) into ASCII ones.
+        if key == name:
+            read_evidence(headers, (key,), label, into)
+        elif key.isascii() and key.lower() == lowered:
+            read_evidence(headers, (key,), None, into, _HEADERS)
 
 
 def _is_spec_type(kind: Any) -> TypeGuard[str]:

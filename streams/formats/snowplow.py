@@ -4,12 +4,14 @@ A tracker sends context entities and self-describing events either as plain JSON
 strings (`co`, `ue_pr`) or base64url-encoded (`cx`, `ue_px`); both read the same here.
 An app declares its residency with a context entity of RESIDENCY_SCHEMA, e.g.
 {"schema": "iglu:io.residencygateway/residency/jsonschema/1-0-0", "data": {"residency": "eu"}}.
+Every such entity in `co` and in `cx` is evidence, and one of another major version can't be read.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 import orjson
@@ -19,17 +21,23 @@ from streams.formats.base import (
     EACH,
     CollectorFormat,
     DecodedEvent,
+    Evidence,
+    EvidenceReader,
     Path,
     PayloadError,
     PersonalFields,
     SignalFields,
-    get_path,
+    Unreadable,
     json_bytes,
+    path_text,
+    read_evidence,
 )
 
 PAYLOAD_DATA_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/"
 # Any 1-x-y version of the gateway's own residency entity.
 RESIDENCY_SCHEMA = "iglu:io.residencygateway/residency/jsonschema/1-"
+# A schema prefix that names a major version: its family, and the major (e.g. "1").
+_VERSIONED_PREFIX = re.compile(r"(iglu:[^/]+/[^/]+/jsonschema/)(\d+)-")
 # A signal path that starts with this looks into the event's context entities:
 # (CONTEXTS, schema prefix, keys into the entity's data...).
 CONTEXTS = "contexts"
@@ -104,10 +112,8 @@ class SnowplowFormat(CollectorFormat):
         eid = event.get("eid")
         return eid if isinstance(eid, str) else None
 
-    def value_at(self, event: dict[str, Any], path: Path) -> Any:
-        if path and path[0] == CONTEXTS and len(path) >= 2:
-            return _context_value(event, str(path[1]), path[2:])
-        return get_path(event, path)
+    def evidence_reader(self, path: Path) -> EvidenceReader:
+        return _read_entities if len(path) >= 2 and path[0] == CONTEXTS else read_evidence
 
 
 class SnowplowGetFormat(SnowplowFormat):
@@ -157,13 +163,50 @@ def self_describing_event(event: dict[str, Any]) -> Any:
     return _json(_base64_json(encoded, "ue_px"), "ue_px")
 
 
-def _context_value(event: dict[str, Any], schema_prefix: str, path: Path) -> Any:
-    for entity in context_entities(event):
-        if isinstance(entity, dict):
-            schema = entity.get("schema")
-            if isinstance(schema, str) and schema.startswith(schema_prefix):
-                return get_path(entity.get("data"), path)
-    return None
+def entity_evidence(
+    entities: list[Any], at: Path, schema_prefix: str, path: Path, into: list[Evidence]
+) -> None:
+    """Add `path` in the data of every entity whose schema starts with `schema_prefix` to `into`.
+
+    An entity of the same schema but another major version is evidence that can't be read
+    (its meaning may have changed), and so is a matching entity without the field: the app
+    attached it to say something.
+    """
+    versioned = _VERSIONED_PREFIX.fullmatch(schema_prefix)
+    family = versioned.group(1) if versioned else None
+    for index, entity in enumerate(entities):
+        schema = entity.get("schema") if isinstance(entity, dict) else None
+        if not isinstance(schema, str):
+            continue
+        here = (*at, index)
+        if schema.startswith(schema_prefix):
+            found = len(into)
+            read_evidence(entity, ("data", *path), None, into, here)
+            if len(into) == found:
+                problem = Unreadable(f"an entity of its schema without {path_text(path)}")
+                into.append((problem, path_text((*here, "data", *path))))
+        elif family is not None and schema.startswith(family):
+            into.append((_OTHER_MAJOR, path_text((*here, "schema"))))
+
+
+_OTHER_MAJOR = Unreadable("an entity of the schema in a major version the gateway doesn't know")
+
+
+def _read_entities(event: dict[str, Any], path: Path, label: str, into: list[Evidence]) -> None:
+    """(CONTEXTS, schema prefix, keys...): the keys in every matching entity of `co` and of `cx`."""
+    # Both encodings may come together; what either carries counts.
+    for field in ("co", "cx"):
+        if event.get(field) is not None:
+            entity_evidence(_entities_in(event, field), (field, "data"), str(path[1]), path[2:], into)
+
+
+def _entities_in(event: dict[str, Any], field: str) -> list[Any]:
+    text = event[field] if field == "co" else _base64_json(event[field], field)
+    envelope = _json(text, field)
+    entities = envelope.get("data") if isinstance(envelope, dict) else None
+    if not isinstance(entities, list):
+        raise PayloadError("snowplow contexts hold no data array", stage="classify")
+    return entities
 
 
 def _base64_json(value: Any, field: str) -> bytes:

@@ -9,12 +9,14 @@ the self-describing event under `unstruct_event_<vendor>_<name>_<model>`.
 An app declares its residency with the same context entity as in the tracker
 protocol (see `snowplow.RESIDENCY_SCHEMA`). Only `contexts` is read for it, what the
 sending app attached; `derived_contexts` holds what enrichments added. The JSON form
-can't tell them apart: the SDK writes both under the same `contexts_*` keys.
+can't tell them apart: the SDK writes both under the same `contexts_*` keys. Every
+residency entity is evidence, and one of another major version can't be read.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import orjson
@@ -27,14 +29,18 @@ from streams.formats.base import (
     EACH,
     CollectorFormat,
     DecodedEvent,
+    Evidence,
+    EvidenceReader,
     Path,
     PayloadError,
     PersonalFields,
     SignalFields,
-    get_path,
+    Unreadable,
     json_bytes,
+    path_text,
+    read_evidence,
 )
-from streams.formats.snowplow import CONTEXTS, RESIDENCY_SCHEMA
+from streams.formats.snowplow import CONTEXTS, RESIDENCY_SCHEMA, entity_evidence
 
 # The canonical event model, in the order of the enriched TSV's columns.
 ENRICHED_FIELDS: tuple[str, ...] = (
@@ -65,6 +71,8 @@ ENRICHED_FIELDS: tuple[str, ...] = (
 FIELD_COUNT = len(ENRICHED_FIELDS)  # 131
 # The key the SDKs give any 1-x-y version of the residency entity in the JSON form.
 RESIDENCY_JSON_KEY = "contexts_io_residencygateway_residency_1"
+# contexts_<vendor>_<name>_<major>: the JSON form's key of an entity's major version.
+_ENTITY_KEY = re.compile(r"contexts_\w+_\d+")
 # Enrich sets these on every event it emits.
 _REQUIRED = ("event_id", "collector_tstamp")
 _IP_PATHS: tuple[Path, ...] = (("user_ipaddress",),)
@@ -199,10 +207,8 @@ class SnowplowEnrichedTsvFormat(_SnowplowEnrichedFormat):
                     ) from None
         return expanded
 
-    def value_at(self, event: dict[str, Any], path: Path) -> Any:
-        if len(path) >= 2 and path[0] == CONTEXTS:
-            return _context_value(event.get(CONTEXTS), str(path[1]), path[2:])
-        return get_path(event, path)
+    def evidence_reader(self, path: Path) -> EvidenceReader:
+        return _read_entities if len(path) >= 2 and path[0] == CONTEXTS else read_evidence
 
 
 class SnowplowEnrichedJsonFormat(_SnowplowEnrichedFormat):
@@ -210,7 +216,7 @@ class SnowplowEnrichedJsonFormat(_SnowplowEnrichedFormat):
 
     name = "snowplow_enriched_json"
     allowed = SNOWPLOW_ENRICHED_JSON_ALLOWED
-    fields = _fields((RESIDENCY_JSON_KEY, 0, "residency"))
+    fields = _fields((RESIDENCY_JSON_KEY, EACH, "residency"))
 
     def matches(self, document: dict[str, Any]) -> bool:
         return (
@@ -231,6 +237,12 @@ class SnowplowEnrichedJsonFormat(_SnowplowEnrichedFormat):
 
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         return json_bytes(event)
+
+    def evidence_reader(self, path: Path) -> EvidenceReader:
+        key = path[0]
+        if len(path) >= 3 and path[1] == EACH and isinstance(key, str) and _ENTITY_KEY.fullmatch(key):
+            return _read_entity_list
+        return read_evidence
 
 
 def _without_line_end(raw: bytes) -> bytes:
@@ -260,10 +272,42 @@ def _tsv_value(value: Any) -> str:
     return text.translate(_TSV_SAFE)
 
 
-def _context_value(contexts: Any, schema_prefix: str, path: Path) -> Any:
-    """`path` into the data of the first entity in `contexts` (a JSON string) whose schema matches."""
+_OTHER_MAJOR = Unreadable("an entity of the schema in a major version the gateway doesn't know")
+
+
+def _read_entities(event: dict[str, Any], path: Path, label: str, into: list[Evidence]) -> None:
+    """(CONTEXTS, schema prefix, keys...): the keys in every matching entity of the `contexts` column."""
+    entity_evidence(_contexts(event.get(CONTEXTS)), (CONTEXTS, "data"), str(path[1]), path[2:], into)
+
+
+def _read_entity_list(event: dict[str, Any], path: Path, label: str, into: list[Evidence]) -> None:
+    """(contexts_<vendor>_<name>_<major>, EACH, keys...): the keys in every entity of that list."""
+    key = str(path[0])
+    entities = event.get(key)
+    if isinstance(entities, list):
+        # Each element is one entity's data; one without the field can't be read.
+        for index, entity in enumerate(entities):
+            found = len(into)
+            read_evidence(entity, path[2:], None, into, (key, index))
+            if len(into) == found:
+                problem = Unreadable(f"an entity of its schema without {path_text(path[2:])}")
+                into.append((problem, path_text((key, index, *path[2:]))))
+    else:
+        read_evidence(event, path, label, into)  # absent, or not an array
+    # The same entity under another major version: its meaning may have changed. Counting the
+    # family's keys in one joined string is C-speed; only a surplus (rare) is looked at.
+    family = key.rstrip("0123456789")  # contexts_io_residencygateway_residency_
+    if ("\0" + "\0".join(event)).count("\0" + family) <= (key in event):
+        return
+    for other in event:
+        if other.startswith(family) and other[len(family) :].isdigit() and other != key:
+            into.append((_OTHER_MAJOR, other))
+
+
+def _contexts(contexts: Any) -> list[Any]:
+    """The entities in `contexts` (a JSON string); none when the column is empty."""
     if not isinstance(contexts, str) or not contexts:
-        return None
+        return []
     try:
         envelope = orjson.loads(contexts)
     except orjson.JSONDecodeError:
@@ -271,9 +315,4 @@ def _context_value(contexts: Any, schema_prefix: str, path: Path) -> Any:
     entities = envelope.get("data") if isinstance(envelope, dict) else None
     if not isinstance(entities, list):
         raise PayloadError("snowplow enriched contexts hold no data array", stage="classify")
-    for entity in entities:
-        if isinstance(entity, dict):
-            schema = entity.get("schema")
-            if isinstance(schema, str) and schema.startswith(schema_prefix):
-                return get_path(entity.get("data"), path)
-    return None
+    return entities

@@ -217,4 +217,4 @@ def test_every_collector_format_is_routed_with_its_decision_in_headers(kafka_boo
         assert record.headers.get("rg-region") == (region.encode() if region else None)
         assert record.headers["rg-policy-version"] == config.policy_version.encode()
     rudder = by_value[home_value[lines[1][0]]]
-    assert rudder.headers["rg-ignored"] == b"ip: US -> us (request_ip)"
+    assert rudder.headers["rg-ignored"] == b"ip: IN -> in (request_ip)"

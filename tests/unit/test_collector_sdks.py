@@ -3,8 +3,9 @@
 Segment, RudderStack and Snowplow payloads come from their Python SDKs, pointed at a
 local capture server (tests/collectors/capture.py); GA4 bodies are built to Google's
 Measurement Protocol reference. Under the default policy the signals are, highest
-first: declared → upstream_country → ip; locale and timezone are off, and on a
-conflict the higher signal decides and the other is listed in `ignored`.
+first: declared → upstream_country → ip; locale and timezone are off, and a conflict
+holds the event. Under `on_conflict: precedence` the higher signal decides and the
+other is listed in `ignored`.
 
 The gateway is imported inside fixtures and helpers only, so the harness checks (the
 first tests below) run whatever state the gateway is in.
@@ -88,15 +89,15 @@ def pipeline() -> Pipeline:
 
 
 @pytest.fixture(scope="module")
-def quarantining_pipeline() -> Pipeline:
-    """config/policy.yaml, except that a conflict between signals holds the event."""
+def precedence_pipeline() -> Pipeline:
+    """config/policy.yaml, except that on a conflict the highest signal decides."""
     from streams.config import parse_config
 
-    # Edited as data, not text: the file may already have a jurisdiction section, and the
-    # policy loader rejects a duplicate key.
+    # Edited as data, not text: the file has a jurisdiction section, and the policy loader
+    # rejects a duplicate key.
     policy = yaml.safe_load(POLICY.read_text(encoding="utf-8"))
-    policy.setdefault("jurisdiction", {})["on_conflict"] = "quarantine"
-    return _pipeline(parse_config(yaml.safe_dump(policy), source="policy.yaml with on_conflict: quarantine"))
+    policy.setdefault("jurisdiction", {})["on_conflict"] = "precedence"
+    return _pipeline(parse_config(yaml.safe_dump(policy), source="policy.yaml with on_conflict: precedence"))
 
 
 def classify(pipeline: Pipeline, records: list[bytes]) -> list[EventResult]:
@@ -435,18 +436,20 @@ def test_rudderstack_context_ip_outranks_request_ip(pipeline: Pipeline) -> None:
 
 
 @pytest.mark.parametrize("sdk", SPEC_SDKS)
-def test_spec_sdk_cdn_country_outranks_a_conflicting_ip(pipeline: Pipeline, sdk: str) -> None:
+def test_spec_sdk_cdn_country_outranks_a_conflicting_ip(precedence_pipeline: Pipeline, sdk: str) -> None:
     context = spec_context(ip=ip_in("US"), headers={"cf-ipcountry": "DE"})
-    [result] = classify(pipeline, spec_sdk_records(sdk, [spec_call("track", context=context)]))
+    [result] = classify(precedence_pipeline, spec_sdk_records(sdk, [spec_call("track", context=context)]))
     assert_routed(result, "eu", "upstream_country", "DE")
     assert result.decision is not None
     assert any(entry.startswith("ip") for entry in result.decision.ignored), result.decision.ignored
 
 
 @pytest.mark.parametrize("sdk", SPEC_SDKS)
-def test_spec_sdk_declared_residency_outranks_a_conflicting_cdn_country(pipeline: Pipeline, sdk: str) -> None:
+def test_spec_sdk_declared_residency_outranks_a_conflicting_cdn_country(
+    precedence_pipeline: Pipeline, sdk: str
+) -> None:
     context = spec_context(declared="in", headers={"cloudfront-viewer-country": "US"})
-    [result] = classify(pipeline, spec_sdk_records(sdk, [spec_call("identify", context=context)]))
+    [result] = classify(precedence_pipeline, spec_sdk_records(sdk, [spec_call("identify", context=context)]))
     assert_routed(result, "in", "declared")
     assert result.decision is not None
     assert any(entry.startswith("upstream_country") for entry in result.decision.ignored), (
@@ -523,7 +526,7 @@ def test_ga4_body_without_residency_evidence_is_quarantined(pipeline: Pipeline) 
 @pytest.mark.parametrize("count", [1, 3, 25])
 def test_ga4_body_with_n_events_yields_n_results_with_one_decision(pipeline: Pipeline, count: int) -> None:
     events = [ga4_event("view_item", item_id=f"sku-{n}", value=n) for n in range(count)]
-    body = ga4_body(user_properties={"residency": "eu"}, ip_override=ip_in("US"), events=events)
+    body = ga4_body(user_properties={"residency": "eu"}, ip_override=ip_in("GB"), events=events)
     results = classify(pipeline, [body])
     assert [result.index for result in results] == list(range(count))
     for result in results:
@@ -536,27 +539,27 @@ def test_ga4_body_with_n_events_yields_n_results_with_one_decision(pipeline: Pip
 
 @pytest.mark.parametrize("collector", COLLECTORS)
 def test_declared_region_outranks_a_conflicting_ip_which_is_listed_as_ignored(
-    pipeline: Pipeline, collector: str
+    precedence_pipeline: Pipeline, collector: str
 ) -> None:
-    for result in classify(pipeline, COLLECTORS[collector](declared="eu", ip=ip_in("US"))):
+    for result in classify(precedence_pipeline, COLLECTORS[collector](declared="eu", ip=ip_in("US"))):
         assert_routed(result, "eu", "declared")
         assert result.decision is not None
         assert any(entry.startswith("ip") for entry in result.decision.ignored), result.decision.ignored
 
 
 @pytest.mark.parametrize("collector", COLLECTORS)
-def test_conflicting_evidence_is_quarantined_when_the_policy_says_so(
-    quarantining_pipeline: Pipeline, collector: str
+def test_conflicting_evidence_is_quarantined_under_the_default_policy(
+    pipeline: Pipeline, collector: str
 ) -> None:
-    for result in classify(quarantining_pipeline, COLLECTORS[collector](declared="eu", ip=ip_in("US"))):
+    for result in classify(pipeline, COLLECTORS[collector](declared="eu", ip=ip_in("US"))):
         assert_quarantined(result, signal="conflict")
 
 
 @pytest.mark.parametrize("collector", COLLECTORS)
 def test_agreeing_evidence_is_no_conflict_even_when_the_policy_quarantines_conflicts(
-    quarantining_pipeline: Pipeline, collector: str
+    pipeline: Pipeline, collector: str
 ) -> None:
-    for result in classify(quarantining_pipeline, COLLECTORS[collector](declared="eu", ip=ip_in("GB"))):
+    for result in classify(pipeline, COLLECTORS[collector](declared="eu", ip=ip_in("GB"))):
         assert_routed(result, "eu", "declared")
 
 

@@ -37,6 +37,14 @@ def test_minimal_config_fills_defaults() -> None:
     assert config.kafka.acks == "all"
 
 
+def test_conflicting_signals_are_quarantined_unless_the_policy_says_otherwise() -> None:
+    assert parse_config(MINIMAL).jurisdiction.on_conflict == "quarantine"
+    assert load_config(REPO / "config" / "policy.yaml").jurisdiction.on_conflict == "quarantine"
+    for choice in ("precedence", "quarantine", "strictest"):
+        config = parse_config(MINIMAL + f"jurisdiction: {{on_conflict: {choice}}}\n")
+        assert config.jurisdiction.on_conflict == choice
+
+
 def problems_of(text: str) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         parse_config(text)
@@ -71,6 +79,33 @@ regions:
 """
     )
     assert problems == ["regions.de.countries[0]: 'DE' already belongs to region 'eu'"]
+
+
+@pytest.mark.parametrize("group", ["EU27", "EEA"])
+def test_eu_groups_hold_the_outermost_regions_and_aland_which_gdpr_covers(group: str) -> None:
+    config = parse_config(MINIMAL.replace("[EU27]", f"[{group}]"))
+    regions = config.country_regions()
+    assert {code: regions[code] for code in ("AX", "GF", "GP", "MQ", "RE", "YT", "MF")} == dict.fromkeys(
+        ("AX", "GF", "GP", "MQ", "RE", "YT", "MF"), "eu"
+    )
+    assert regions["BL"] == regions["PM"] == "row"  # overseas countries and territories: not the EU
+
+
+def test_a_region_may_name_a_territory_its_group_already_holds() -> None:
+    config = parse_config(MINIMAL.replace("[EU27]", "[EU27, RE, FR]"))
+    assert config.country_regions()["RE"] == "eu"
+
+
+def test_a_territory_claimed_by_two_regions_is_rejected() -> None:
+    problems = problems_of(
+        """
+policy_version: x
+regions:
+  eu: {countries: [EU27], topic: t.eu}
+  reunion: {countries: [RE], topic: t.re}
+"""
+    )
+    assert problems == ["regions.reunion.countries[0]: 'RE' already belongs to region 'eu'"]
 
 
 def test_shared_topics_and_reserved_names_are_rejected() -> None:

@@ -99,8 +99,12 @@ def test_explain_shows_the_decision_for_every_collector_format() -> None:
     seen = [(o["format"], o["region"], o["signal"]) for o in objects]
     assert seen == [(fmt, region, signal) for _, fmt, region, signal in lines]
     rudder, ga4 = objects[1], objects[5]
-    assert rudder["ignored"] == ["ip: US -> us (request_ip)"]
-    assert ga4["ignored"] == ["ip: GB -> eu (ip_override)"]
+    assert rudder["ignored"] == ["ip: IN -> in (request_ip)"]
+    assert (
+        ga4["reason"]
+        == "conflict: upstream_country: CN -> cn (user_location.country_id) vs ip: GB -> eu (ip_override)"
+    )
+    assert [output["topic"] for output in ga4["outputs"]] == ["events.quarantine"]
     assert objects[-1]["outputs"][0]["topic"] == "events.quarantine"
 
 
@@ -136,7 +140,7 @@ def test_check_config_accepts_both_shipped_policies() -> None:
             in done.stdout
         )
         assert (
-            b"signals, by precedence: declared, upstream_country, ip; on conflict: precedence" in done.stdout
+            b"signals, by precedence: declared, upstream_country, ip; on conflict: quarantine" in done.stdout
         )
 
 

@@ -14,7 +14,7 @@ def test_segment_single_event_keeps_its_exact_bytes() -> None:
     assert payload.format.name == "segment"
     [event] = payload.events
     assert event.raw == raw and event.error is None
-    assert payload.format.signals(event.body)[2] == ("8.8.8.8", "context.ip")
+    assert payload.format.signals(event.body)[2] == (("8.8.8.8", "context.ip"),)
 
 
 def test_segment_batch_splits_into_single_events_with_the_shared_context() -> None:
@@ -31,7 +31,7 @@ def test_segment_batch_splits_into_single_events_with_the_shared_context() -> No
     first, second = payload.events
     assert first.raw is None
     assert first.body["context"] == {"library": {"name": "analytics-python"}, "ip": "8.8.8.8"}
-    assert payload.format.signals(second.body)[2] == ("81.2.69.142", "context.ip")
+    assert payload.format.signals(second.body)[2] == (("81.2.69.142", "context.ip"),)
     written = orjson.loads(payload.format.encode(second.body, payload.envelope))
     assert written["type"] == "identify" and "batch" not in written
 

@@ -1,8 +1,9 @@
-"""Offline IP-to-country lookup."""
+"""Offline IP-to-country lookup, and the special-purpose ranges that are never a country."""
 
 import pytest
 
-from streams.geolocation import default_geolocator
+from streams.geolocation import Geolocator, default_geolocator
+from tests.unit.mmdb_files import write_country_db
 
 
 @pytest.mark.parametrize(
@@ -35,3 +36,45 @@ def test_private_and_reserved_addresses_are_no_signal(ip: str) -> None:
 def test_invalid_addresses_are_no_signal(ip: str) -> None:
     answer = default_geolocator().lookup(ip)
     assert (answer.country, answer.reason) == (None, "invalid")
+
+
+# One address in each IPv4 special-purpose range of RFC 6890, and IPv6 outside 2000::/3.
+SPECIAL_ADDRESSES = [
+    "0.1.2.3", "10.9.8.7", "100.64.0.1", "127.0.0.1", "169.254.1.1", "172.16.5.4", "192.0.0.9",
+    "192.0.2.7", "192.88.99.1", "192.168.1.20", "198.18.0.1", "198.51.100.4", "203.0.113.9",
+    "224.0.0.1", "240.0.0.1", "255.255.255.255", "::ffff:192.168.1.1",
+    "1000:db8::1", "4000::1", "::8.8.8.8", "::1", "fe80::1", "fd12::1", "ff02::1", "2001:db8::1",
+]  # fmt: skip
+
+
+def test_ipv6_outside_2000_slash_3_is_no_signal() -> None:
+    # The bundled data places 1000:db8::1 in Germany; the rule, not the data, decides.
+    answer = default_geolocator().lookup("1000:db8::1")
+    assert (answer.country, answer.reason) == (None, "not-public")
+
+
+@pytest.mark.parametrize("ip", SPECIAL_ADDRESSES)
+def test_special_purpose_addresses_are_never_a_country_in_the_bundled_data(ip: str) -> None:
+    assert default_geolocator().lookup(ip).reason == "not-public"
+
+
+@pytest.fixture(scope="module")
+def everywhere_db(tmp_path_factory: pytest.TempPathFactory) -> Geolocator:
+    """A database that (wrongly) places every address in Germany: the rule must not depend on it."""
+    from streams.maxmind import MaxMindGeolocator
+
+    path = tmp_path_factory.mktemp("geo") / "everywhere.mmdb"
+    return MaxMindGeolocator(write_country_db(path, {"0.0.0.0/0": "DE", "::/1": "DE", "8000::/1": "DE"}))
+
+
+@pytest.mark.parametrize("ip", SPECIAL_ADDRESSES)
+def test_special_purpose_addresses_are_never_a_country_in_a_maxmind_database(
+    everywhere_db: Geolocator, ip: str
+) -> None:
+    assert everywhere_db.lookup(ip).reason == "not-public"
+    assert everywhere_db.lookup("85.214.132.117").country == "DE"  # the database does answer
+
+
+@pytest.mark.parametrize("ip", ["1.2.3.4\x00", "８.８.８.８", "::\u0661"])
+def test_text_that_no_socket_call_reads_is_invalid_not_an_exception(ip: str) -> None:
+    assert default_geolocator().lookup(ip).reason == "invalid"

@@ -38,11 +38,14 @@ def geolocator(tmp_path_factory: pytest.TempPathFactory) -> MaxMindGeolocator:
         ("127.0.0.1", None, "not-public"),
         ("192.0.2.7", None, "not-public"),
         ("::ffff:192.168.1.1", None, "not-public"),
-        # The database answers these IPv6 forms from its IPv4 data, so they are judged on that IPv4.
-        ("::10.0.0.1", None, "not-public"),
+        # The database answers 6to4 from its IPv4 data, so it is judged on that IPv4.
         ("2002:a00:1::1", None, "not-public"),
-        ("::8.8.8.8", "US", "country"),
         ("2002:808:808::1", "US", "country"),
+        # Outside 2000::/3 nothing is a place, even where the file's IPv4 tree would answer.
+        ("::10.0.0.1", None, "not-public"),
+        ("::8.8.8.8", None, "not-public"),
+        ("1000:db8::1", None, "not-public"),
+        ("4000::1", None, "not-public"),
         ("2001::1", None, "not-public"),  # Teredo: the IPv4 it carries is a relay, not the user
         ("fe80::1", None, "not-public"),
         ("224.0.0.1", None, "not-public"),

@@ -51,7 +51,7 @@ def test_nothing_leaves_cn_or_ru(pipeline: Pipeline, region: str) -> None:
     assert [(o.topic, o.outcome) for o in result.outputs] == [(f"events.{region}", Outcome.ROUTED)]
 
 
-@pytest.mark.parametrize("ip", [None, "10.0.0.8", "not-an-ip", "fe80::1"])
+@pytest.mark.parametrize("ip", [None, "10.0.0.8", "fe80::1", "1000:db8::1"])
 def test_undecidable_jurisdiction_is_quarantined_never_defaulted(pipeline: Pipeline, ip: str | None) -> None:
     [result] = pipeline.process(segment(ip), SOURCE)
     assert result.decision is not None and result.decision.region is None

@@ -42,7 +42,7 @@ UA_PARSER = {
     "schema": "iglu:com.snowplowanalytics.snowplow/ua_parser_context/jsonschema/1-0-0",
     "data": {"useragentFamily": "Firefox", "osFamily": "Linux", "deviceFamily": "Other"},
 }
-DECLARED_LABEL = "contexts.iglu:io.residencygateway/residency/jsonschema/1-.residency"
+DECLARED_LABEL = "contexts.data.1.data.residency"  # the residency entity follows WEB_PAGE
 
 BASE_FIELDS = {
     "app_id": "shop-web",
@@ -166,7 +166,7 @@ def test_split_gives_one_event_of_the_non_empty_fields_with_the_exact_bytes() ->
     assert body["geo_country"] == "DE" and body["user_ipaddress"] == CANARY_IP
     assert "txn_id" not in body and "true_tstamp" not in body  # empty columns are absent
     assert set(body) == set(BASE_FIELDS) | {"contexts"}
-    assert TSV.signals(body)[2] == (CANARY_IP, "user_ipaddress")
+    assert TSV.signals(body)[2] == ((CANARY_IP, "user_ipaddress"),)
 
 
 def test_encode_writes_back_the_identical_line() -> None:
@@ -189,26 +189,26 @@ def test_encode_turns_tabs_and_line_breaks_in_values_into_spaces() -> None:
 def test_tsv_signals_read_the_declared_entity_and_the_enriched_fields() -> None:
     [event] = TSV.split({}, enriched_line().encode())
     assert TSV.signals(event.body) == (
-        ("eu", DECLARED_LABEL),
-        ("DE", "geo_country"),
-        (CANARY_IP, "user_ipaddress"),
-        ("de-DE", "br_lang"),
-        ("Europe/Berlin", "os_timezone"),
+        (("eu", DECLARED_LABEL),),
+        (("DE", "geo_country"),),
+        ((CANARY_IP, "user_ipaddress"),),
+        (("de-DE", "br_lang"),),
+        (("Europe/Berlin", "os_timezone"),),
     )
 
 
 def test_tsv_without_the_residency_entity_declares_nothing() -> None:
     [event] = TSV.split({}, enriched_line(residency=None).encode())
-    assert TSV.signals(event.body)[0] is None
+    assert TSV.signals(event.body)[0] == ()
     [event] = TSV.split({}, enriched_line({"contexts": ""}, residency=None).encode())
-    assert TSV.signals(event.body)[0] is None
+    assert TSV.signals(event.body)[0] == ()
 
 
 def test_a_residency_entity_an_enrichment_derived_is_not_a_declaration() -> None:
     derived = {"schema": CONTEXTS, "data": [UA_PARSER, {"schema": RESIDENCY, "data": {"residency": "us"}}]}
     line = enriched_line({"derived_contexts": orjson.dumps(derived).decode()}, residency=None)
     [event] = TSV.split({}, line.encode())
-    assert TSV.signals(event.body)[0] is None
+    assert TSV.signals(event.body)[0] == ()
 
 
 def test_the_pseudonymized_copy_still_writes_131_columns() -> None:
@@ -238,17 +238,16 @@ def test_the_sdk_json_form_is_claimed_and_reads_the_same_signals() -> None:
     [event] = JSON.split(document, raw)
     assert event.raw == raw and event.body is document
     [tsv_event] = TSV.split({}, line.encode())
-    assert [value for value, _ in JSON.signals(document)] == [
-        value for value, _ in TSV.signals(tsv_event.body)
+    assert [[value for value, _ in slot] for slot in JSON.signals(document)] == [
+        [value for value, _ in slot] for slot in TSV.signals(tsv_event.body)
     ]
     assert JSON.signals(document) == (
-        ("eu", "contexts_io_residencygateway_residency_1.0.residency"),
-        ("DE", "geo_country"),
-        (CANARY_IP, "user_ipaddress"),
-        ("de-DE", "br_lang"),
-        ("Europe/Berlin", "os_timezone"),
+        (("eu", "contexts_io_residencygateway_residency_1.0.residency"),),
+        (("DE", "geo_country"),),
+        ((CANARY_IP, "user_ipaddress"),),
+        (("de-DE", "br_lang"),),
+        (("Europe/Berlin", "os_timezone"),),
     )
-    assert JSON.signals(document)[2] == (CANARY_IP, "user_ipaddress")
     assert orjson.loads(JSON.encode(document, {})) == document
 
 
