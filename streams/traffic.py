@@ -67,10 +67,13 @@ class TrafficMix:
     snowplow_get: float = 0.05
     snowplow_enriched: float = 0.10
     ga4: float = 0.15
-    declared: float = 0.05  # the app declares its residency (an IP that disagrees is a conflict)
+    declared: float = 0.05  # the app declares its residency: its visitor's country, or that country's region
     upstream_country: float = 0.05  # a CDN country header, or GA4 user_location, is present
     no_usable_ip: float = 0.03  # missing or private IP: quarantined unless another signal decides
     malformed: float = 0.01  # must be dead-lettered
+    # Signals that name another country than the visitor's (a traveller, a VPN, a stale declaration):
+    # conflicting evidence, which the default policy holds in quarantine.
+    elsewhere: float = 0.02
     # Events with an email, phone number or IP in free text (a URL query, a title, a search box),
     # where only the value scan finds it. Off by default; when 0 no random draw is spent on it,
     # so a seed's traffic is what it was before this share existed.
@@ -90,6 +93,11 @@ class TrafficGenerator:
         ranges = geo.ranges_of(set(self._countries))
         self._networks = {c: r[:: max(1, len(r) // 40)] for c, r in ranges.items()}
         self._kind_weights = [getattr(mix, kind) for kind in _KINDS]
+        self._here = "US"  # the country of the visitor whose payload is being made
+        # The demo's declarations name a region by the default policy's map, as an app would.
+        from streams.config import load_config
+
+        self._region_of = load_config(None).country_regions()
 
     def payloads(self, count: int) -> Iterator[bytes]:
         for _ in range(count):
@@ -100,6 +108,7 @@ class TrafficGenerator:
         if rng.random() < mix.malformed:
             return rng.choice(_MALFORMED)
         kind = rng.choices(_KINDS, self._kind_weights)[0]
+        self._here = self._country()  # one visitor per payload: a batch's events share where they are
         if kind == "segment_single":
             return orjson.dumps(self._segment_event())
         if kind == "segment_batch":
@@ -120,24 +129,29 @@ class TrafficGenerator:
         rng = self._rng
         if rng.random() < self._mix.no_usable_ip:
             return rng.choice((None, "10.1.2.3", "192.168.0.12", "fe80::1"))
-        first, last = rng.choice(self._networks[self._country()])
+        first, last = rng.choice(self._networks[self._signal_country()])
         return str(ipaddress.IPv4Address(rng.randint(first, last)))
 
     def _country(self) -> str:
         return self._rng.choices(self._countries, self._weights)[0]
+
+    def _signal_country(self) -> str:
+        """The visitor's country, as one signal names it: now and then another (a traveller, a VPN)."""
+        return self._country() if self._rng.random() < self._mix.elsewhere else self._here
 
     def _declared(self) -> str | None:
         """A residency the app declares: mostly a region id, sometimes a country."""
         rng = self._rng
         if rng.random() >= self._mix.declared:
             return None
-        return rng.choice(("eu", "us", "in", "cn", "ru", "row", self._country()))
+        country = self._signal_country()
+        return rng.choice((self._region_of[country], country))
 
     def _upstream_country(self) -> str | None:
         rng = self._rng
         if rng.random() >= self._mix.upstream_country:
             return None
-        return rng.choice((self._country(), self._country(), "XX"))  # XX: the CDN didn't know
+        return rng.choice((self._signal_country(), self._signal_country(), "XX"))  # XX: the CDN didn't know
 
     def _person(self) -> tuple[str, str, str]:
         rng = self._rng
