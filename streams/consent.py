@@ -201,9 +201,10 @@ _EVENT_MARKS_B64 = _base64_needles(_EVENT_MARK)
 
 
 def _mentions(event: dict[str, Any], plain: str, encoded: str, mark: str, marks_b64: tuple[str, ...]) -> bool:
+    # Both encodings may come together, and what either carries counts.
     text = event.get(plain)
-    if text is not None:
-        return not isinstance(text, str) or mark in text  # unreadable: let decoding say so
+    if text is not None and (not isinstance(text, str) or mark in text):  # unreadable: let decoding say so
+        return True
     text = event.get(encoded)
     if text is None:
         return False

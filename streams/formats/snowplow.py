@@ -137,19 +137,22 @@ def _checked(index: int, item: Any, raw: bytes | None) -> DecodedEvent:
         return DecodedEvent(index, item, PayloadError("snowplow event is not a JSON object"))
     if not isinstance(item.get("e"), str):
         return DecodedEvent(index, item, PayloadError("snowplow event has no event type (e)"))
+    if item.get("ue_pr") is not None and item.get("ue_px") is not None:
+        # An event is one self-describing event: two (plain and encoded) leave no way to tell which.
+        return DecodedEvent(index, item, PayloadError("snowplow event carries both ue_pr and ue_px"))
     return DecodedEvent(index, item, raw=raw)
 
 
 def context_entities(event: dict[str, Any]) -> list[Any]:
-    """The event's context entities, from `co` (plain JSON) or `cx` (base64url JSON)."""
-    plain, encoded = event.get("co"), event.get("cx")
-    if plain is None and encoded is None:
-        return []
-    text = plain if plain is not None else _base64_json(encoded, "cx")
-    envelope = _json(text, "co" if plain is not None else "cx")
-    entities = envelope.get("data") if isinstance(envelope, dict) else None
-    if not isinstance(entities, list):
-        raise PayloadError("snowplow contexts hold no data array", stage="classify")
+    """The event's context entities, from `co` (plain JSON) and `cx` (base64url JSON): both, if both came.
+
+    Trackers send one or the other; an event with both is read whole, so that nothing in
+    either (a residency, a consent) is silently left out.
+    """
+    entities: list[Any] = []
+    for field in ("co", "cx"):
+        if event.get(field) is not None:
+            entities += _entities_in(event, field)
     return entities
 
 

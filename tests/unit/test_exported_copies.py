@@ -419,3 +419,31 @@ def test_subtree_leaves_are_unlabelled_until_compiled() -> None:
     compiled = with_keep_paths(Obj({"a": Obj({})}), [("a.b", parse_keep_path("a.b"))], kept_key_kind)
     node = compiled.root.fields["a"]
     assert isinstance(node, Obj) and isinstance(node.fields["b"], Subtree) and node.fields["b"].label == "a.b"
+
+
+def test_an_event_with_both_co_and_cx_is_read_whole(pipeline: Pipeline) -> None:
+    import base64
+
+    def contexts(*entities: dict[str, Any]) -> bytes:
+        return orjson.dumps({"schema": CONTEXTS, "data": list(entities)})
+
+    web_page = {"schema": "iglu:com.snowplowanalytics.snowplow/web_page/jsonschema/1-0-0", "data": {"id": "pv-1"}}
+    consent = {"schema": "iglu:com.snowplowanalytics.snowplow/consent_preferences/jsonschema/1-0-0",
+               "data": {"basisForProcessing": "consent", "consentScopes": ["necessary"], "eventType": "allow_selected",
+                        "consentUrl": "https://x.example/privacy", "consentVersion": "1", "domainsApplied": ["x"]}}
+    event = {"e": "pv", "tv": "js-4", "p": "web", "ip": GB_IP, "co": contexts(web_page).decode(),
+             "cx": base64.urlsafe_b64encode(contexts(consent)).decode()}  # fmt: skip
+    [result] = pipeline.process(orjson.dumps({"schema": PAYLOAD_DATA, "data": [event]}), SOURCE)
+    # The consent in cx withholds the analytics copy, though co came first and said nothing of it.
+    assert [out.topic for out in result.outputs] == ["events.eu"]
+    assert result.audit["withheld_by_consent"] == ["global"]
+
+
+def test_an_event_with_both_ue_pr_and_ue_px_is_dead_lettered(pipeline: Pipeline) -> None:
+    unstruct = orjson.dumps({"schema": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0",
+                             "data": {"schema": "iglu:com.acme/x/jsonschema/1-0-0", "data": {}}})  # fmt: skip
+    event = {"e": "ue", "tv": "js-4", "p": "web", "ip": GB_IP, "ue_pr": unstruct.decode(),
+             "ue_px": __import__("base64").urlsafe_b64encode(unstruct).decode()}  # fmt: skip
+    [result] = pipeline.process(orjson.dumps({"schema": PAYLOAD_DATA, "data": [event]}), SOURCE)
+    assert [out.topic for out in result.outputs] == ["events.dead-letter"]
+    assert result.error is not None and result.error.reason == "snowplow event carries both ue_pr and ue_px"
