@@ -17,9 +17,12 @@ from collections import Counter
 from functools import partial
 from pathlib import Path
 
+import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from streams.config import GatewayConfig, load_config
+from streams.formats import PayloadError, decode
+from streams.formats.snowplow_enriched import ENRICHED_FIELDS
 from streams.kafka.clients import admin_settings
 from streams.kafka.reading import read_to_end
 from streams.kafka.retry import retry_while_passing
@@ -72,8 +75,9 @@ def run_demo(payload_count: int, port: int, timeout: float) -> None:
         except subprocess.TimeoutExpired:
             gateway.kill()
     _say("[5/5] counting every output topic (read_committed)")
-    counts = _count_outputs(bootstrap, starts)
+    counts, copies = _count_outputs(bootstrap, starts, _copies_topic(config))
     _print_table(config, counts, expected, payload_count)
+    _print_copies(config, copies)
     mismatched = {t: (counts.get(t, 0), n) for t, n in expected.items() if counts.get(t, 0) != n}
     if mismatched:
         detail = ", ".join(f"{t}: {got} read, {want} expected" for t, (got, want) in mismatched.items())
@@ -192,7 +196,14 @@ def _wait_processed(
         consumer.close()
 
 
-def _count_outputs(bootstrap: str, starts: dict[tuple[str, int], int]) -> Counter[str]:
+def _copies_topic(config: GatewayConfig) -> str:
+    return next(iter(config.destinations.values())).topic
+
+
+def _count_outputs(
+    bootstrap: str, starts: dict[tuple[str, int], int], copies_topic: str
+) -> tuple[Counter[str], dict[str, bytes]]:
+    """Records per topic, and the first copy of each collector format on the copies' topic."""
     ends = _end_offsets(bootstrap, sorted({t for t, _ in starts}))
     consumer = Consumer(
         {
@@ -203,15 +214,36 @@ def _count_outputs(bootstrap: str, starts: dict[tuple[str, int], int]) -> Counte
         }
     )
     counts: Counter[str] = Counter()
+    copies: dict[str, bytes] = {}
 
     def count(record: Message) -> None:
-        counts[record.topic() or ""] += 1
+        topic = record.topic() or ""
+        counts[topic] += 1
+        value = record.value()
+        if topic == copies_topic and value:
+            try:
+                name = decode(value).format.name
+            except PayloadError:
+                return
+            copies.setdefault(name, value)
 
     try:
         read_to_end(consumer, ends, starts, count, timeout=60)
     finally:
         consumer.close()
-    return counts
+    return counts, copies
+
+
+def _print_copies(config: GatewayConfig, copies: dict[str, bytes]) -> None:
+    """One copy per collector format, as it left its region: what survives by default (docs/transforms.md)."""
+    if not copies:
+        return
+    print(f"\nWhat leaves a region: the first copy of each format on {_copies_topic(config)}")
+    for name, value in sorted(copies.items()):
+        if name == "snowplow_enriched_tsv":  # its non-empty columns, by name
+            columns = zip(ENRICHED_FIELDS, value.decode("utf-8", errors="replace").split("\t"), strict=False)
+            value = orjson.dumps({field: text for field, text in columns if text})
+        print(f"  {name}: {value.decode('utf-8', errors='replace')}")
 
 
 def _print_table(config: GatewayConfig, counts: Counter[str], expected: Counter[str], sent: int) -> None:
