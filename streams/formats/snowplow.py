@@ -12,8 +12,6 @@ import base64
 import binascii
 from typing import Any
 
-import orjson
-
 from streams.formats.base import (
     EACH,
     CollectorFormat,
@@ -25,6 +23,7 @@ from streams.formats.base import (
     get_path,
     json_bytes,
 )
+from streams.formats.exact_json import JsonRefused, read_json
 
 PAYLOAD_DATA_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/"
 # Any 1-x-y version of the gateway's own residency entity.
@@ -179,6 +178,6 @@ def _json(text: Any, field: str) -> Any:
     if not isinstance(text, str | bytes):
         raise PayloadError(f"snowplow {field} is not a string", stage="classify")
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise PayloadError(f"snowplow {field} is not valid JSON", stage="classify") from None
+        return read_json(text)
+    except JsonRefused as refused:  # e.g. "snowplow co holds a duplicate key in a JSON object"
+        raise PayloadError(f"snowplow {field} {refused.reason}", stage="classify") from None

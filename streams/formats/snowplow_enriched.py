@@ -17,8 +17,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import orjson
-
 from streams.formats.base import (
     EACH,
     CollectorFormat,
@@ -30,6 +28,7 @@ from streams.formats.base import (
     get_path,
     json_bytes,
 )
+from streams.formats.exact_json import JsonRefused, read_json
 from streams.formats.snowplow import CONTEXTS, RESIDENCY_SCHEMA
 
 # The canonical event model, in the order of the enriched TSV's columns.
@@ -189,12 +188,7 @@ class SnowplowEnrichedTsvFormat(_SnowplowEnrichedFormat):
         for column in _ENTITY_COLUMNS:
             text = event.get(column)
             if isinstance(text, str):
-                try:
-                    expanded[column] = orjson.loads(text)
-                except orjson.JSONDecodeError:
-                    raise PayloadError(
-                        f"snowplow enriched {column} is not valid JSON", stage="transform"
-                    ) from None
+                expanded[column] = _column_json(text, column, "transform")
         return expanded
 
     def value_at(self, event: dict[str, Any], path: Path) -> Any:
@@ -272,14 +266,19 @@ def _tsv_value(value: Any) -> str:
     return text.translate(_TSV_SAFE)
 
 
+def _column_json(text: str, column: str, stage: str) -> Any:
+    """The JSON document a column holds, read exactly (streams/formats/exact_json.py)."""
+    try:
+        return read_json(text)
+    except JsonRefused as refused:  # e.g. "snowplow enriched contexts is not valid JSON"
+        raise PayloadError(f"snowplow enriched {column} {refused.reason}", stage=stage) from None
+
+
 def _context_value(contexts: Any, schema_prefix: str, path: Path) -> Any:
     """`path` into the data of the first entity in `contexts` (a JSON string) whose schema matches."""
     if not isinstance(contexts, str) or not contexts:
         return None
-    try:
-        envelope = orjson.loads(contexts)
-    except orjson.JSONDecodeError:
-        raise PayloadError("snowplow enriched contexts are not valid JSON", stage="classify") from None
+    envelope = _column_json(contexts, "contexts", "classify")
     entities = envelope.get("data") if isinstance(envelope, dict) else None
     if not isinstance(entities, list):
         raise PayloadError("snowplow enriched contexts hold no data array", stage="classify")
