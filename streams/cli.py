@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
-import orjson
 
 from streams import __version__
 from streams.config import ConfigError, GatewayConfig, load_config
@@ -238,6 +237,7 @@ def _run_keys(config: GatewayConfig, dev_keys: bool) -> KeyRing:
 def explain(config_path: str | None, topic: str | None, input_file: IO[bytes]) -> None:
     """Show the decision and outputs for raw ingest payloads, one per line; no broker needed."""
     from streams.explain import EXPLAIN_TOPIC, explain_lines
+    from streams.formats.exact_json import write_json
 
     config = _config(config_path)
     if topic is not None and topic not in config.topics.ingest:
@@ -247,7 +247,7 @@ def explain(config_path: str | None, topic: str | None, input_file: IO[bytes]) -
     pipeline = _pipeline(config, _explain_keys(config))
     out = sys.stdout.buffer
     for result in explain_lines(pipeline, input_file, topic or EXPLAIN_TOPIC):
-        out.write(orjson.dumps(result) + b"\n")
+        out.write(write_json(result) + b"\n")  # exact: a user id past 64 bits prints its digits
     out.flush()
 
 

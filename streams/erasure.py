@@ -19,6 +19,7 @@ import orjson
 
 from streams.formats.base import PayloadError
 from streams.keys import KeyRing, KeyUnavailable, PseudonymKey
+from streams.pseudonymize import normalize_identifier
 from streams.tokens import SubjectKey, WrappedKeyUnreadable, unwrap
 
 RECORD_FORMAT = 1  # "v" of every subject-store record
@@ -35,9 +36,8 @@ class ErasureRequest:
 
 
 def normalize_subject(value: str | int) -> str:
-    """One spelling per subject: ids trimmed, emails also lowercased; 42 and "42" are the same subject."""
-    text = value.strip() if isinstance(value, str) else str(value)
-    return text.lower() if "@" in text else text
+    """One spelling per subject, the pseudonyms' own: ids trimmed, emails also lowercased; 42 is "42"."""
+    return normalize_identifier(value)
 
 
 def parse_erasure_request(raw: bytes) -> ErasureRequest:

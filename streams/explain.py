@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import orjson
-
+from streams.formats.exact_json import JsonRefused, read_json, write_json
 from streams.pipeline import Pipeline
 from streams.routing import Source
 
@@ -55,7 +54,15 @@ def explain_lines(
 
 
 def _as_json(value: bytes) -> Any:
+    """An output's value for display: its document if it is one `explain` can print, else its text.
+
+    Read exactly, so a user id past 64 bits shows its digits; a dead letter's value may be a
+    payload nested too deep to print, or one with a repeated key, which shows as it came.
+    """
     try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
+        document = read_json(value)
+        # The value sits three levels down in the printed line: it must still be writable there.
+        write_json([[[document]]])
+    except (JsonRefused, TypeError):
         return value.decode("utf-8", errors="replace")
+    return document

@@ -17,8 +17,12 @@ from functools import lru_cache
 from typing import Any
 
 from streams.keys import PseudonymKey
+from streams.phones import e164
 
 _NOT_PHONE_DIGITS = re.compile(r"[^\d+]")
+# Strict enough that an id is folded to lower case only when it is plainly an email: one @,
+# no spaces, a dot inside the domain. Ids are otherwise case-sensitive ("Anon-ABC").
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 
 
 def pseudonym(value: str, key: PseudonymKey) -> str:
@@ -59,19 +63,45 @@ class HmacSha256:
 
 
 def normalize_identifier(value: Any) -> str:
-    # Collectors send ids as strings or numbers; 42 and "42" are the same person.
-    return value.strip() if isinstance(value, str) else str(value)
+    """A user or anonymous id as one spelling: trimmed, and lowercased if it is an email.
+
+    Collectors send ids as strings or numbers; 42 and "42" are the same person, and an id
+    past 64 bits is its digits (str of exact_json.BigInt). A user id that is an email is
+    the person of that email in `traits.email`, so it gets the same pseudonym. Erasure
+    names subjects with this same spelling (streams/erasure.py `normalize_subject`).
+    """
+    text = value.strip() if isinstance(value, str) else str(value)
+    return text.lower() if "@" in text and _EMAIL.fullmatch(text) else text  # fullmatch: ~0.35 µs
 
 
 def normalize_email(value: Any) -> str:
-    return normalize_identifier(value).lower()
+    return _text(value).lower()
 
 
-def normalize_phone(value: Any) -> str:
-    """Digits, with a leading + kept: '+44 20 7946-0958' and '+442079460958' are one number."""
-    text = normalize_identifier(value)
+def normalize_phone(value: Any, country: str | None = None) -> str:
+    """One spelling per number: E.164 where libphonenumber reads it, else its digits.
+
+    A number with its country code ('+44 20 7946-0958', or '0044...' with the international
+    prefix 00) keeps the digits-only form it always had, which tests/golden/pseudonyms.json
+    pins: '+442079460958'. One without is read as a national number of `country` (ISO
+    3166-1, e.g. "GB"), so '020 7946 0958' there is that number too. What isn't a valid
+    number there stays its digits, so nothing that isn't a phone is lost.
+    """
+    text = _text(value)
     digits = _NOT_PHONE_DIGITS.sub("", text)
-    return "+" + digits.replace("+", "") if digits.startswith("+") else digits.replace("+", "")
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if digits.startswith("+"):
+        return "+" + digits.replace("+", "")
+    if country is not None:
+        found = e164(text, country)
+        if found is not None:
+            return found
+    return digits.replace("+", "")
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else str(value)
 
 
 # How each kind of identifier is normalized before it is pseudonymized.
@@ -97,6 +127,12 @@ class Pseudonymizer:
     def _compute(self, normalized: str) -> str:
         return _formatted(self._mac.digest(normalized.encode("utf-8")), self.key)
 
-    def of(self, value: Any, kind: str) -> str:
+    def of(self, value: Any, kind: str, country: str | None = None) -> str:
+        """`country`: where a phone number written without its country code was dialled (see normalize_phone).
+
+        The cache holds normalized values, which already carry the country a number was read in.
+        """
+        if kind == "phone":
+            return self.of_normalized(normalize_phone(value, country))
         normalize = NORMALIZERS.get(kind, normalize_identifier)
         return self.of_normalized(normalize(value))

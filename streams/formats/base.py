@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
-import orjson
-
 from streams.allowlist import Obj
+from streams.formats.exact_json import MAX_WRITTEN_DEPTH, write_json
 
 # Keys (and list positions) from the event's root to a field, e.g. ("context", "ip").
 Path = tuple[str | int, ...]
@@ -216,18 +215,15 @@ class CollectorFormat(ABC):
         )
 
 
-# orjson reads JSON nested 1024 levels deep but writes only 254 levels.
-MAX_WRITTEN_DEPTH = 254
-
-
 def json_bytes(value: Any) -> bytes:
     """An event (or a document inside one) written as JSON, for the formats' `encode`.
 
-    Decoded JSON holds nothing orjson can't write except depth: a payload nested deeper
-    than it writes used to escape as a bare TypeError ("internal error" in the dead letters).
+    Integers past 64 bits are written with the digits they were read with (exact_json.BigInt).
+    Decoding refuses what nests deeper than this writes; a transform that nested an event
+    deeper would otherwise escape as a bare TypeError ("internal error" in the dead letters).
     """
     try:
-        return orjson.dumps(value)
+        return write_json(value)
     except TypeError:
         raise PayloadError(
             f"event nests deeper than {MAX_WRITTEN_DEPTH} levels and can't be written back as JSON",

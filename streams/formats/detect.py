@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import orjson
-
 from streams.config import FieldPath, GatewayConfig, SignalFieldOverrides
 from streams.formats.base import (
     SIGNAL_NAMES,
@@ -17,6 +15,7 @@ from streams.formats.base import (
     SignalFields,
     parse_path,
 )
+from streams.formats.exact_json import BigInt, JsonRefused, read_json
 from streams.formats.ga4 import Ga4Format
 from streams.formats.generic import GenericJsonFormat
 from streams.formats.segment import RudderStackFormat, SegmentFormat
@@ -25,6 +24,7 @@ from streams.formats.snowplow_enriched import SnowplowEnrichedJsonFormat, Snowpl
 
 _JSON_TYPE_NAMES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 _JSON_TYPE_NAMES[type(None)] = "null"
+_JSON_TYPE_NAMES[BigInt] = "number"
 
 # Detection order: the most specific test first. RudderStack before Segment, because a
 # RudderStack event is a Segment event plus the fields RudderStack's server adds.
@@ -66,11 +66,12 @@ class Decoder:
                 if text_format.matches_text(raw):
                     return Payload(text_format, {}, text_format.split({}, raw))
         try:
-            document = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            # orjson's message gives the position only (e.g. "unexpected character: line 1
-            # column 5 (char 4)"), never the content, so it is safe to carry.
-            raise PayloadError(f"not valid JSON: {exc}") from None
+            document = read_json(raw)
+        except JsonRefused as refused:
+            # The detail is orjson's position (e.g. "unexpected character: line 1 column 5
+            # (char 4)"); neither it nor any reason quotes the payload.
+            reason = f"not valid JSON: {refused.detail}" if refused.detail else f"payload {refused.reason}"
+            raise PayloadError(reason) from None
         if not isinstance(document, dict):
             raise PayloadError(f"payload is a JSON {_JSON_TYPE_NAMES[type(document)]}, not an object")
         if pinned is not None:

@@ -14,8 +14,6 @@ import binascii
 import re
 from typing import Any
 
-import orjson
-
 from streams.allowlists.snowplow import SNOWPLOW_ALLOWED
 from streams.formats.base import (
     EACH,
@@ -32,6 +30,7 @@ from streams.formats.base import (
     path_text,
     read_evidence,
 )
+from streams.formats.exact_json import JsonRefused, read_json
 
 PAYLOAD_DATA_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/"
 # Any 1-x-y version of the gateway's own residency entity.
@@ -227,6 +226,6 @@ def _json(text: Any, field: str) -> Any:
     if not isinstance(text, str | bytes):
         raise PayloadError(f"snowplow {field} is not a string", stage="classify")
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise PayloadError(f"snowplow {field} is not valid JSON", stage="classify") from None
+        return read_json(text)
+    except JsonRefused as refused:  # e.g. "snowplow co holds a duplicate key in a JSON object"
+        raise PayloadError(f"snowplow {field} {refused.reason}", stage="classify") from None

@@ -19,8 +19,6 @@ import dataclasses
 import re
 from typing import Any
 
-import orjson
-
 from streams.allowlists.snowplow_enriched import (
     SNOWPLOW_ENRICHED_JSON_ALLOWED,
     SNOWPLOW_ENRICHED_TSV_ALLOWED,
@@ -40,6 +38,7 @@ from streams.formats.base import (
     path_text,
     read_evidence,
 )
+from streams.formats.exact_json import JsonRefused, read_json
 from streams.formats.snowplow import CONTEXTS, RESIDENCY_SCHEMA, entity_evidence
 
 # The canonical event model, in the order of the enriched TSV's columns.
@@ -199,12 +198,7 @@ class SnowplowEnrichedTsvFormat(_SnowplowEnrichedFormat):
         for column in _ENTITY_COLUMNS:
             text = event.get(column)
             if isinstance(text, str):
-                try:
-                    expanded[column] = orjson.loads(text)
-                except orjson.JSONDecodeError:
-                    raise PayloadError(
-                        f"snowplow enriched {column} is not valid JSON", stage="transform"
-                    ) from None
+                expanded[column] = _column_json(text, column, "transform")
         return expanded
 
     def evidence_reader(self, path: Path) -> EvidenceReader:
@@ -308,11 +302,16 @@ def _contexts(contexts: Any) -> list[Any]:
     """The entities in `contexts` (a JSON string); none when the column is empty."""
     if not isinstance(contexts, str) or not contexts:
         return []
-    try:
-        envelope = orjson.loads(contexts)
-    except orjson.JSONDecodeError:
-        raise PayloadError("snowplow enriched contexts are not valid JSON", stage="classify") from None
+    envelope = _column_json(contexts, "contexts", "classify")
     entities = envelope.get("data") if isinstance(envelope, dict) else None
     if not isinstance(entities, list):
         raise PayloadError("snowplow enriched contexts hold no data array", stage="classify")
     return entities
+
+
+def _column_json(text: str, column: str, stage: str) -> Any:
+    """The JSON document a column holds, read exactly (streams/formats/exact_json.py)."""
+    try:
+        return read_json(text)
+    except JsonRefused as refused:  # e.g. "snowplow enriched contexts is not valid JSON"
+        raise PayloadError(f"snowplow enriched {column} {refused.reason}", stage=stage) from None

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import orjson
 
+from streams.formats.exact_json import read_json
 from tests.collectors.samples import every_format_lines
 
 REPO = Path(__file__).resolve().parents[2]
@@ -169,3 +170,47 @@ def test_check_config_opens_the_configured_geolocation_database(tmp_path) -> Non
     done = run_check_config(path)
     assert done.returncode == 1
     assert b"jurisdiction.geolocation.database: " in done.stderr and b"nowhere.mmdb" in done.stderr
+
+
+def test_explain_prints_every_line_whatever_the_payload_nests(tmp_path) -> None:
+    good = b'{"type":"track","event":"x","userId":"u1","context":{"ip":"81.2.69.142"}}'
+    deep = (
+        b'{"type":"track","event":"x","userId":"u2","context":{"ip":"81.2.69.142"},"p":'
+        + b"[" * 600
+        + b"]" * 600
+        + b"}"
+    )
+    path = tmp_path / "payloads.ndjson"
+    path.write_bytes(b"\n".join([good, deep, good]) + b"\n")
+    objects, _ = run_explain(b"", str(path))
+    assert [o["line"] for o in objects] == [1, 2, 3]
+    first, dead, last = objects
+    assert first["region"] == last["region"] == "eu" and first["error"] is None and last["error"] is None
+    assert dead["region"] is None and str(dead["error"]).startswith("payload nests deeper than 254 levels")
+    # The dead letter's value can't be shown as a document: it shows as the text it came as.
+    assert dead["outputs"] == [{"topic": "events.dead-letter", "region": None, "value": deep.decode()}]
+
+
+def test_explain_shows_outputs_as_they_are_written_however_deep_or_odd() -> None:
+    as_deep_as_written = (
+        b'{"type":"track","event":"x","userId":"u","context":{"ip":"81.2.69.142"},"p":'
+        + b"[" * 252
+        + b"]" * 252
+        + b"}"
+    )
+    repeated = b'{"type":"track","event":"x","userId":"u","userId":"v","context":{"ip":"81.2.69.142"}}'
+    big = b'{"type":"identify","userId":18446744073709551617,"context":{"ip":"81.2.69.142"}}'
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "explain"],
+        input=b"\n".join([as_deep_as_written, repeated, big]) + b"\n",
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    # Read exactly, as explain writes: orjson alone would turn the user id into a float.
+    deep, dup, exact = (read_json(line) for line in done.stdout.splitlines())
+    assert deep["region"] == "eu" and deep["outputs"][0]["value"] == as_deep_as_written.decode()
+    assert dup["error"] == "payload holds a duplicate key in a JSON object"
+    assert dup["outputs"][0]["value"] == repeated.decode()
+    assert exact["outputs"][0]["value"]["userId"] == 18446744073709551617
+    assert b'"userId":18446744073709551617' in done.stdout

@@ -168,3 +168,15 @@ def test_processing_leaves_no_garbage_only_the_cyclic_collector_could_free(pipel
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_an_email_user_id_gets_the_pseudonym_of_the_same_email_in_traits(pipeline: Pipeline) -> None:
+    raw = orjson.dumps(
+        {"type": "identify", "userId": " Jane.Doe@Example.COM", "traits": {"email": "jane.doe@example.com"},
+         "context": {"ip": IPS["eu"]}}
+    )  # fmt: skip
+    [result] = pipeline.process(raw, SOURCE)
+    copy = orjson.loads(result.outputs[1].value)
+    # Traits don't leave; the email they hold would have the same pseudonym as the user id.
+    key = pipeline._router._regions["eu"].transfers[0].copier.transforms
+    assert copy["userId"].startswith("pz:eu:") and copy["userId"] == key.pseudonym("jane.doe@example.com", "email")

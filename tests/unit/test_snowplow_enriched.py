@@ -319,7 +319,7 @@ def test_split_checks_the_field_count_itself() -> None:
     [
         (
             f'{{"schema": "{CONTEXTS}", "data": [{{"data": {{"email": "{CANARY_EMAIL}"',
-            "snowplow enriched contexts are not valid JSON",
+            "snowplow enriched contexts is not valid JSON",
         ),
         (
             f'{{"schema": "{CONTEXTS}", "data": {{"email": "{CANARY_EMAIL}"}}}}',
