@@ -18,6 +18,7 @@ from typing import Any, Literal
 import orjson
 
 from streams.formats.base import PayloadError
+from streams.formats.exact_json import JsonRefused, read_json
 from streams.formats.snowplow import context_entities, self_describing_event
 
 
@@ -328,8 +329,8 @@ def _loaded(text: Any) -> Any:
     if not isinstance(text, str):
         return None
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
+        return read_json(text)  # exactly: consent given twice in one document is no consent to guess at
+    except JsonRefused:
         raise PayloadError("snowplow enriched consent is not valid JSON", stage="classify") from None
 
 

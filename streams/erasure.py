@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from streams.formats.base import PayloadError
+from streams.formats.exact_json import JsonRefused, read_json
 from streams.keys import KeyRing, KeyUnavailable, PseudonymKey
 from streams.pseudonymize import normalize_identifier
 from streams.tokens import SubjectKey, WrappedKeyUnreadable, unwrap
@@ -43,9 +44,10 @@ def normalize_subject(value: str | int) -> str:
 def parse_erasure_request(raw: bytes) -> ErasureRequest:
     """`{"subject": "...", "request_id": "..."}`; other fields are ignored. Errors never echo the subject."""
     try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise PayloadError("an erasure request must be JSON", stage="erasure") from None
+        # Exactly: {"subject": "a", "subject": "b"} would otherwise erase b, silently.
+        document = read_json(raw)
+    except JsonRefused as refused:
+        raise PayloadError(f"an erasure request must be JSON ({refused.reason})", stage="erasure") from None
     if not isinstance(document, dict):
         raise PayloadError(
             f"an erasure request must be a JSON object (got {_json_type(document)})", stage="erasure"

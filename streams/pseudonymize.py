@@ -82,17 +82,20 @@ def normalize_phone(value: Any, country: str | None = None) -> str:
     """One spelling per number: E.164 where libphonenumber reads it, else its digits.
 
     A number with its country code ('+44 20 7946-0958', or '0044...' with the international
-    prefix 00) keeps the digits-only form it always had, which tests/golden/pseudonyms.json
-    pins: '+442079460958'. One without is read as a national number of `country` (ISO
-    3166-1, e.g. "GB"), so '020 7946 0958' there is that number too. What isn't a valid
-    number there stays its digits, so nothing that isn't a phone is lost.
+    prefix 00) is read as written, so '+44 (0)20 7946 0958' is the same number, as the value
+    scan reads it in text; for a valid number that is the digits-only form it always had,
+    which tests/golden/pseudonyms.json pins: '+442079460958'. One without is read as a
+    national number of `country` (ISO 3166-1, e.g. "GB"), so '020 7946 0958' there is that
+    number too. What isn't a valid number stays its digits, so nothing is lost.
     """
     text = _text(value)
     digits = _NOT_PHONE_DIGITS.sub("", text)
     if digits.startswith("00"):
         digits = "+" + digits[2:]
     if digits.startswith("+"):
-        return "+" + digits.replace("+", "")
+        written = "+" + digits.replace("+", "")
+        found = e164(text if text.lstrip().startswith("+") else written, None)
+        return found if found is not None else written
     if country is not None:
         found = e164(text, country)
         if found is not None:

@@ -6,13 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
-import orjson
-
 from streams.audit import AuditedOutput, AuditEntry, CopyReport, audit_event_id_is_plain
 from streams.config import FULL, Destination, GatewayConfig
 from streams.consent import DEFAULT_PURPOSES, Consent, ConsentGate, consent_of
 from streams.export import ExportCopier
 from streams.formats.base import CollectorFormat, PayloadError
+from streams.formats.exact_json import write_json
 from streams.identities import subject_of
 from streams.jurisdiction import Decision
 from streams.keys import KeyRing
@@ -255,7 +254,7 @@ def item_bytes(item: Any) -> bytes | None:
     the whole payload for it.
     """
     try:
-        return orjson.dumps(item)
+        return write_json(item)  # exact: an integer past 64 bits keeps its digits
     except TypeError:
         return None
 

@@ -94,11 +94,13 @@ def test_the_00_international_prefix_counts_as_plus_without_a_country() -> None:
     [
         ("+44 20 7946 0958", "+442079460958"),
         ("+1 (202) 555-0143", "+12025550143"),
-        ("+44 (0)20 7946 0958", "+4402079460958"),  # not E.164, but pinned as it always was
-        ("+1 202 555 0143 ext. 7", "+120255501437"),
+        # Read as libphonenumber reads it, as the value scan reads it in text: one number, one pseudonym.
+        ("+44 (0)20 7946 0958", "+442079460958"),
+        ("+1 202 555 0143 ext. 7", "+12025550143"),
+        ("+999 123", "+999123"),  # not a valid number: its digits, as always
     ],
 )
-def test_a_number_written_with_plus_keeps_the_form_it_always_had(
+def test_a_number_written_with_plus_is_read_as_written_whatever_the_country(
     written: str, today: str, country: str | None
 ) -> None:
     assert normalize_phone(written, country) == today
