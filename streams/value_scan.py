@@ -1,0 +1,716 @@
+"""Find personal values in one kept string of an exported copy, after undoing what would hide them.
+
+Exported copies keep only allowlisted fields, and every string they keep passes
+`ValueScanner.clean`. It must not be fooled (a control character, an encoding or
+a glued token in front of an email) nor stalled (a megabyte of `@`), so:
+
+Normalization, before anything is matched (the returned text is this normalized
+form whenever something was replaced):
+
+1. Percent-decoding and HTML character references, in up to three rounds (stopping
+   when a round changes nothing), so `%2540`, `&#64;` and `%26%2364%3B` are all `@`.
+   Numeric references are read with their leading zeros and overlong digit runs
+   dropped first: `html.unescape` calls `int()` on them, which refuses over 4300
+   digits and is quadratic below that.
+2. Only when the text is not ASCII: runs of 31+ characters that are neither word
+   characters nor spaces (where combining marks live) get a combining grapheme
+   joiner every 30 characters, because NFKC's canonical reordering is quadratic in
+   a run of marks (~75 ms for 8,000 of them); then NFKC (fullwidth `＠`, `１`,
+   mathematical letters); then format characters (Cf: zero-width, soft hyphen,
+   bidi controls) and generic combining marks left uncomposed (strikethrough,
+   zalgo, and the joiners just added) are deleted; decimal digits of any script
+   become ASCII digits; dash punctuation (Pd) and U+2212 become `-`.
+3. Control characters (Cc), every Unicode space (Zs), line and paragraph
+   separators, and backslash become a space.
+
+Plain ASCII without `%`, `&`, controls or backslash (most values) skips all of it.
+
+What is found, and what `replace(kind, value)` is given:
+
+- `email`: a local part of any length of `[\\w.!#$%&'*+/=?^`{|}~-]`, `@`, labels of
+  word characters and hyphens, a TLD of 2+ letters that is not an asset suffix
+  (`logo@2x.png`, `bundle@1.2.3.min.js` are not emails). The whole local-part run
+  is replaced, except what precedes its last URL delimiter (`/ ? & = #`), so
+  `?email=jane@x.example` keeps `?email=` and passes `jane@x.example`.
+- `phone` (value: E.164) when `phones.e164` accepts the candidate: `+` or `00`
+  numbers with no region; national numbers with separators (8-15 digits) and plain
+  digit runs (8-15 digits) in `country` and then `FALLBACK_REGIONS`, a digit run
+  also as `+<digits>`. Not candidates: dates (`2024-05-01`, `01.05.2024`, and
+  8-digit `20240501`), a group followed by `:<digit>` (the time in
+  `2026-11-28 12:00:00.000`), dotted runs with a one-digit group (versions),
+  IPv4 shapes, epoch seconds and milliseconds (10 or 13 digits starting with 1),
+  and national numbers or digit runs chained into an identifier (`_`, or `-`/`.`
+  next to a letter or digit: `ORD-20240501-8812`, `SKU-12345678`). Every
+  `e164` call spends one of the budget's validations. Space-separated digit
+  groups are tried alone when their run as a whole isn't a number.
+- `card`: 13-19 digits starting 2-6, contiguous or in groups of 3+ split by one
+  kind of single space or dash, Luhn-valid. A card wins over a phone reading.
+- `ip`: IPv4 dotted quads, not `x.y.z.0`, not after a letter or `Product/`;
+  IPv6 that `inet_pton` accepts with 3+ groups or an embedded IPv4 and something
+  past its /48 (an address the gateway truncated is not personal).
+- `digest`: a run of 32+ hex digits touching no other letter or digit.
+- `encoded`: a run of 16+ base64 or base64url characters with an upper-case
+  letter, a lower-case letter and a digit (also each `/`- or `+`-separated piece
+  of one) that decodes to UTF-8 text in which anything is found (one level deep);
+  anything starting `eyJ` (encoded JSON: a JWT's `header.payload.signature` is
+  one run). Binary that decodes to 16, 20, 32 or 64 bytes is a raw `digest`,
+  unless it is the body of the gateway's own `pz:` pseudonym or `tk:` token.
+- The event's own values (`own`): found case-insensitively where not glued to
+  other letters or digits, a name also word by word (words of 3+ letters); given
+  to `replace` with their own kind and exactly the value passed in.
+
+Overlaps: the earliest start wins, then the longer, then own values, cards,
+emails, phones, IPs, digests, encoded runs in that order.
+
+Time is linear in the value's length for any input: every pattern either starts
+with a literal or character class and guards its start with a lookbehind (so a run
+is tried once), or is possessive; the email local part is read backwards through
+the reversed text. `loadtests/scan_worst_case.py` measures it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import html
+import re
+import socket
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from streams.phones import FALLBACK_REGIONS, e164, is_region
+
+Replace = Callable[[str, str], str]
+"""(kind, value) -> replacement text: ASCII, inserted as is and never scanned again."""
+
+OwnValue = tuple[str, str]
+"""(kind, value as the event carries it); kinds: user_id, anonymous_id, email, phone, ip, name."""
+
+
+@dataclass(slots=True)
+class ScanBudget:
+    """What one event copy may still spend on scanning; shared by all its values."""
+
+    chars: int = 65_536  # characters it may still have scanned
+    validations: int = 64  # phone validations (libphonenumber, ~30-100 µs each) it may still spend
+
+
+class ValueScanner:
+    """Replaces personal values in one string. Built once; `clean` is the hot path."""
+
+    def __init__(self, *, max_value_chars: int = 8_192) -> None:
+        if max_value_chars < 1:
+            raise ValueError(f"max_value_chars must be positive (got {max_value_chars})")
+        self._max_value_chars = max_value_chars
+        # The caller passes one event's own values with each of its strings: keep the last.
+        self._own: tuple[OwnValue, ...] = ()
+        self._needles: _Needles = ()
+
+    def clean(
+        self,
+        text: str,
+        replace: Replace,
+        own: Sequence[OwnValue] = (),
+        budget: ScanBudget | None = None,
+        country: str | None = None,
+    ) -> tuple[str | None, dict[str, int]]:
+        """`text` with every personal value replaced by `replace(kind, value)`, and the counts per kind.
+
+        `(text, {})`, the same object, when nothing is found; `(None, {})` when the value is
+        longer than `max_value_chars` or the budget can't cover it: the caller drops it.
+        """
+        size = len(text)
+        if size > self._max_value_chars:
+            return None, {}
+        if budget is None:
+            budget = ScanBudget()
+        if budget.chars < size:
+            return None, {}
+        budget.chars -= size
+        if text.isascii() and text.isprintable() and "%" not in text and "&" not in text and "\\" not in text:
+            normalized = text
+        else:
+            normalized = _normalized(text)
+            grown = len(normalized) - size  # NFKC can expand a character up to 18 times
+            if grown > 0:
+                if budget.chars < grown:
+                    return None, {}
+                budget.chars -= grown
+        needles: _Needles = ()
+        if own:
+            key = own if isinstance(own, tuple) else tuple(own)
+            if key is not self._own and key != self._own:
+                self._own, self._needles = key, _needles(key)
+            needles = self._needles
+        try:
+            found = _find(normalized, needles, budget, country, decode=True)
+        except _OutOfBudget:
+            return None, {}
+        if not found:
+            return text, {}
+        return _rewritten(normalized, found, replace)
+
+
+class _OutOfBudget(Exception):
+    """The event's budget ran out during a value: the value is dropped."""
+
+
+_Needles = tuple[tuple[str, str, str], ...]  # (lower-cased needle, kind, value as given)
+_Finding = tuple[int, int, int, str, str]  # (start, -end, rank, kind, value): sorts into resolution order
+# Ranks break ties between findings with the same start and end.
+_OWN, _CARD, _EMAIL, _PHONE, _IP, _DIGEST, _ENCODED = range(7)
+
+
+def _rewritten(text: str, found: list[_Finding], replace: Replace) -> tuple[str, dict[str, int]]:
+    found.sort()
+    parts: list[str] = []
+    counts: dict[str, int] = {}
+    position = 0
+    index = 0
+    while index < len(found):
+        start, negative_end, _rank, kind, value = found[index]
+        end = -negative_end
+        index += 1
+        # A finding that overlaps this one is not replaced again, but whatever of it runs
+        # past this one's end is covered too, so none of it survives.
+        while index < len(found) and found[index][0] < end:
+            end = max(end, -found[index][1])
+            index += 1
+        parts.append(text[position:start])
+        parts.append(replace(kind, value))
+        counts[kind] = counts.get(kind, 0) + 1
+        position = end
+    parts.append(text[position:])
+    return "".join(parts), counts
+
+
+def _find(
+    text: str, needles: _Needles, budget: ScanBudget, country: str | None, *, decode: bool
+) -> list[_Finding]:
+    """Every finding in normalized `text`. Each detector first takes a look that costs
+    tens of nanoseconds (a substring test, a count), so a plain value costs little more."""
+    found: list[_Finding] = []
+    if "@" in text:
+        _emails(text, found)
+    size = len(text)
+    if size >= 7:
+        data = text.encode()
+        digits = len(data) - len(data.translate(None, b"0123456789"))
+        numbers = digits >= 7 or (digits >= 4 and text.count(".") >= 3)
+        hexes = size >= 32 and len(data) - len(data.translate(None, _HEX_DIGITS)) >= 32
+        if (numbers or hexes) and _PLAIN_SHAPE.fullmatch(text) is None:  # a UUID, an ISO timestamp
+            if numbers:
+                _numbers(text, found, budget, _regions(country))
+            if hexes:
+                _digests(text, found)
+        if decode and digits and size >= 16 and text.lower() != text and text.upper() != text:
+            _base64(text, found, needles, budget, country)
+    if "::" in text or text.count(":") >= 6:  # an IPv6 address with 3+ groups has '::' or 6+ colons
+        _ipv6(text, found)
+    if decode and "eyJ" in text:
+        for match in _JWT.finditer(text):
+            found.append((match.start(), -match.end(), _ENCODED, "encoded", match.group()))
+    if needles:
+        _own(text, found, needles)
+    if found and decode and ("pz:" in text or "tk:" in text):
+        # The gateway's own pseudonyms and tokens (a copy scanned again) hold random base64,
+        # which can read as a digest or hold a digit run; what lies wholly inside one stays.
+        for output in _GATEWAY_OUTPUT.finditer(text):
+            first, last = output.span()
+            found = [f for f in found if not (first <= f[0] and -f[1] <= last)]
+    return found
+
+
+# --- emails -------------------------------------------------------------------------------------------
+
+
+def _emails(text: str, found: list[_Finding]) -> None:
+    reversed_text = ""
+    for match in _EMAIL_AT.finditer(text):
+        at = match.start()
+        if not reversed_text:
+            reversed_text = text[::-1]
+        # The local part is read backwards from the '@': it has no length limit, and a
+        # forward pattern would be tried at each of its characters.
+        local = _LOCAL_RUN.match(reversed_text, len(text) - at)
+        start = at - (local.end() - local.start() if local else 0)
+        # A URL's structure before the address stays: `?email=` is not part of it.
+        start = max(start, *(text.rfind(mark, start, at) + 1 for mark in "/?&=#"))
+        while start < at and text[start] in "'`{}|":  # quotes around an address
+            start += 1
+        if start < at:
+            found.append((start, -match.end(), _EMAIL, "email", text[start : match.end()]))
+
+
+# --- phone numbers, cards, IPv4 -------------------------------------------------------------------------
+
+
+def _numbers(text: str, found: list[_Finding], budget: ScanBudget, regions: tuple[str, ...]) -> None:
+    for match in _NUMERIC.finditer(text):
+        start, end = match.span()
+        # An IPv4 address is no phone number; digit groups beside it still may be.
+        address = "." in match.group() and _ipv4(text, start, end, found)
+        if text[start] == "(" and ")" not in text[start:end]:
+            start += 1
+        if end + 1 < len(text) and text[end] == ":" and text[end + 1].isdigit():  # a time, port or IPv6
+            end = _last_group_dropped(text, start, end)
+        if start >= 2 and text[start - 1] == ":" and text[start - 2].isdigit():
+            start = _first_group_dropped(text, start, end)
+        run = text[start:end]
+        digits = run.translate(_ONLY_DIGITS)
+        if len(digits) < 7:
+            continue
+        if address:
+            pass
+        elif _is_card(run, digits):
+            found.append((start, -end, _CARD, "card", run))
+            continue
+        else:
+            phone = _phone(text, run, digits, start, end, budget, regions)
+            if phone is not None:
+                found.append((start, -phone[1], _PHONE, "phone", phone[0]))
+                continue
+        if " " in run:
+            # `2025550143 2025550144` is two numbers, which together are no number at all.
+            position = start
+            for group in run.split(" "):
+                if 8 <= len(group) <= 19 and group.isdigit():
+                    group_end = position + len(group)
+                    if _is_card(group, group):
+                        found.append((position, -group_end, _CARD, "card", group))
+                    else:
+                        number = _digit_run(text, group, position, group_end, budget, regions)
+                        if number is not None:
+                            found.append((position, -group_end, _PHONE, "phone", number))
+                position += len(group) + 1
+
+
+def _ipv4(text: str, start: int, end: int, found: list[_Finding]) -> bool:
+    hit = False
+    for match in _IPV4.finditer(text, start, end):
+        hit = True
+        address = match.group()
+        if not address.endswith(".0"):  # x.y.z.0: a network, or already truncated by the gateway
+            found.append((match.start(), -match.end(), _IP, "ip", address))
+    return hit
+
+
+def _phone(
+    text: str, run: str, digits: str, start: int, end: int, budget: ScanBudget, regions: tuple[str, ...]
+) -> tuple[str, int] | None:
+    """The run's number in E.164 and where it ends (an international number may end early)."""
+    body = run.lstrip("(")
+    if body.startswith("+"):
+        return _international(text, start + run.index("+") + 1, end, budget)
+    if digits.startswith("00"):
+        return _international(text, start + run.index("00") + 2, end, budget)
+    if len(digits) == len(run):
+        number = _digit_run(text, run, start, end, budget, regions)
+    elif _national_shape(text, run, len(digits), start, end):
+        number = _national(run, budget, regions)
+    else:
+        return None
+    return None if number is None else (number, end)
+
+
+def _national_shape(text: str, run: str, digits: int, start: int, end: int) -> bool:
+    if not 8 <= digits <= 15 or _chained(text, start, end) or _DATE.fullmatch(run):
+        return False
+    return "." not in run or _dotted_phone(run)
+
+
+def _international(text: str, start: int, end: int, budget: ScanBudget) -> tuple[str, int] | None:
+    # The country code makes the start certain, not the end: `+44 20 7946 0958 12` holds a
+    # number followed by something else. The longest of the last three readings wins.
+    ends: list[int] = []
+    digits = 0
+    for group in _DIGIT_GROUP.finditer(text, start, end):
+        digits += group.end() - group.start()
+        if digits > 17:  # E.164 has at most 15; a written trunk prefix `(0)` adds one
+            break
+        if digits >= 7:
+            ends.append(group.end())
+    for candidate_end in reversed(ends[-3:]):
+        number = _valid("+" + text[start:candidate_end].lstrip(" ./-"), None, budget)
+        if number is not None:
+            return number, candidate_end
+    return None
+
+
+def _digit_run(
+    text: str, run: str, start: int, end: int, budget: ScanBudget, regions: tuple[str, ...]
+) -> str | None:
+    if not 8 <= len(run) <= 15 or _chained(text, start, end):
+        return None
+    if len(run) == 8 and _COMPACT_DATE.fullmatch(run):
+        return None
+    if len(run) in (10, 13) and run.startswith("1"):  # epoch seconds / milliseconds, 2001-2033
+        return None
+    return _national(run, budget, regions) or _valid("+" + run, None, budget)
+
+
+def _national(text: str, budget: ScanBudget, regions: tuple[str, ...]) -> str | None:
+    for region in regions:
+        number = _valid(text, region, budget)
+        if number is not None:
+            return number
+    return None
+
+
+def _valid(text: str, region: str | None, budget: ScanBudget) -> str | None:
+    if budget.validations <= 0:
+        raise _OutOfBudget
+    budget.validations -= 1  # cached answers count too: simpler, and the bound is what matters
+    return e164(text, region)
+
+
+def _last_group_dropped(text: str, start: int, end: int) -> int:
+    cut = max(text.rfind(separator, start, end) for separator in " ./-()")
+    end = max(cut, start)
+    while end > start and not text[end - 1].isdigit():
+        end -= 1
+    return end
+
+
+def _first_group_dropped(text: str, start: int, end: int) -> int:
+    cuts = [i for i in (text.find(separator, start, end) for separator in " ./-()") if i != -1]
+    start = min(cuts) if cuts else end
+    while start < end and not text[start].isdigit() and text[start] not in "+(":
+        start += 1
+    return start
+
+
+def _chained(text: str, start: int, end: int) -> bool:
+    """Whether the digits at text[start:end] belong to an identifier: `ORD-2024…`, `…-blue-shoe`, `x_…`."""
+    if start > 0:
+        before = text[start - 1]
+        if before == "_" or before == "." or (before == "-" and start > 1 and text[start - 2].isalnum()):
+            return True
+    if end < len(text):
+        after = text[end]
+        if after == "_" or (after in ".-" and end + 1 < len(text) and text[end + 1].isalnum()):
+            return True
+    return False
+
+
+def _dotted_phone(run: str) -> bool:
+    # Dotted numbers are dotted throughout (555.123.4567, 01.23.45.67.89); a one-digit
+    # group is a version (120.0.6099.109), four short groups an IPv4 address.
+    groups = run.split(".")
+    if len(groups) < 3 or not all(group.isdigit() and len(group) >= 2 for group in groups):
+        return False
+    return not (len(groups) == 4 and all(len(group) <= 3 for group in groups))
+
+
+def _is_card(run: str, digits: str) -> bool:
+    if not 13 <= len(digits) <= 19 or digits[0] not in "23456":
+        return False
+    if len(run) != len(digits):
+        groups = run.split(" " if " " in run else "-")
+        if not all(len(group) >= 3 and group.isdigit() for group in groups):
+            return False
+    return _luhn(digits)
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        value = ord(digit) - 48
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+@lru_cache(maxsize=256)
+def _regions(country: str | None) -> tuple[str, ...]:
+    if country is None or not is_region(country.upper()):
+        return FALLBACK_REGIONS
+    country = country.upper()
+    return (country, *(region for region in FALLBACK_REGIONS if region != country))
+
+
+# --- IPv6 ---------------------------------------------------------------------------------------------
+
+
+def _ipv6(text: str, found: list[_Finding]) -> None:
+    for match in _IPV6.finditer(text):
+        address = match.group()
+        if _personal_ipv6(address):
+            found.append((match.start(), -match.end(), _IP, "ip", address))
+
+
+def _personal_ipv6(text: str) -> bool:
+    try:
+        packed = socket.inet_pton(socket.AF_INET6, text)
+    except OSError:
+        return False
+    if len([group for group in text.split(":") if group]) < 3 and "." not in text:
+        return False
+    return any(packed[6:])  # nothing past the /48: already truncated
+
+
+# --- hex digests and base64 -----------------------------------------------------------------------------
+
+
+def _digests(text: str, found: list[_Finding]) -> None:
+    for match in _HEX.finditer(text):
+        found.append((match.start(), -match.end(), _DIGEST, "digest", match.group()))
+
+
+def _base64(
+    text: str, found: list[_Finding], needles: _Needles, budget: ScanBudget, country: str | None
+) -> None:
+    for match in _RUN.finditer(text):
+        start = match.start()
+        run = match.group()
+        whole = _encoded(text, start, run, needles, budget, country)
+        if whole is not None and whole[2] == _ENCODED:
+            found.append(whole)
+            continue
+        # A path or a form field around an encoded part: its pieces are the runs to read,
+        # and a piece's finding beats the whole run read as a raw digest.
+        pieces: list[_Finding] = []
+        if "/" in run or "+" in run:
+            position = start
+            for piece in _PIECE_SEPARATORS.split(run):
+                finding = _encoded(text, position, piece, needles, budget, country)
+                if finding is not None:
+                    pieces.append(finding)
+                position += len(piece) + 1
+        if pieces:
+            found.extend(pieces)
+        elif whole is not None:
+            found.append(whole)
+
+
+def _encoded(
+    text: str, start: int, run: str, needles: _Needles, budget: ScanBudget, country: str | None
+) -> _Finding | None:
+    """`run` as an `encoded` finding (text in which something is found), a raw `digest`, or None."""
+    body = run.rstrip("=")
+    if len(body) < 16 or body.startswith("eyJ") or not _mixed(body):  # eyJ: the JWT pass has it
+        return None
+    if ("-" in body or "_" in body) and ("+" in body or "/" in body):  # two alphabets: not one run
+        return None
+    if len(body) % 4 == 1:  # one character more than any byte count: read the rest
+        body = body[:-1]
+    try:
+        raw = binascii.a2b_base64(body.translate(_URLSAFE_TO_STANDARD) + "=" * (-len(body) % 4))
+    except binascii.Error:
+        return None
+    end = start + len(run)
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        if len(raw) in (16, 20, 32, 64):
+            return (start, -end, _DIGEST, "digest", run)
+        return None
+    _charge(budget, len(decoded))
+    if not (decoded.isascii() and decoded.isprintable() and "%" not in decoded and "&" not in decoded):
+        decoded = _normalized(decoded)
+        _charge(budget, len(decoded))
+    if _find(decoded, needles, budget, country, decode=False):
+        return (start, -end, _ENCODED, "encoded", run)
+    return None
+
+
+def _mixed(body: str) -> bool:
+    return body.lower() != body and body.upper() != body and _DIGIT.search(body) is not None
+
+
+def _charge(budget: ScanBudget, chars: int) -> None:
+    if budget.chars < chars:
+        raise _OutOfBudget
+    budget.chars -= chars
+
+
+# --- the event's own values -----------------------------------------------------------------------------
+
+
+def _own(text: str, found: list[_Finding], needles: _Needles) -> None:
+    lowered = _lowered(text)
+    size = len(text)
+    for needle, kind, value in needles:
+        at = lowered.find(needle)
+        if at == -1:
+            continue
+        glued_start, glued_end = needle[0].isalnum(), needle[-1].isalnum()
+        while at != -1:
+            end = at + len(needle)
+            if (glued_start and at > 0 and lowered[at - 1].isalnum()) or (
+                glued_end and end < size and lowered[end].isalnum()
+            ):
+                # No match can start inside this run of letters and digits: skip past it,
+                # so `aaaa…` searched for `aaa` stays linear.
+                run = _ALNUM_RUN.match(lowered, at) if glued_start else None
+                at = lowered.find(needle, run.end() if run else at + 1)
+                continue
+            found.append((at, -end, _OWN, kind, value))
+            at = lowered.find(needle, end)
+
+
+def _lowered(text: str) -> str:
+    lowered = text.lower()
+    if len(lowered) != len(text):  # 'İ' lowers to two characters: keep positions aligned
+        lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return lowered
+
+
+@lru_cache(maxsize=1024)
+def _needles(own: tuple[OwnValue, ...]) -> _Needles:
+    needles: dict[str, tuple[str, str]] = {}
+    for kind, value in own:
+        normalized = _lowered(_normalized(value)).strip()
+        if len(normalized) >= 3:
+            needles.setdefault(normalized, (kind, value))
+        if kind == "name":
+            for word in _NAME_WORD.findall(normalized):
+                needles.setdefault(word, (kind, value))
+    return tuple((needle, kind, value) for needle, (kind, value) in needles.items())
+
+
+# --- normalization ------------------------------------------------------------------------------------
+
+
+def _normalized(text: str) -> str:
+    for _ in range(3):
+        before = text
+        if "%" in text:
+            text = _PERCENT_ESCAPES.sub(_percent_decoded, text)
+        if "&" in text:
+            text = html.unescape(_NUMERIC_REFERENCE.sub(_short_reference, text))
+        if text is before or text == before:
+            break
+    if text.isascii():
+        return text.translate(_ASCII_SPACES)
+    text = _MARK_RUN.sub(_joined_every_30, text)
+    text = unicodedata.normalize("NFKC", text)
+    text = _DELETED.sub("", text)
+    text = _OTHER_DIGIT.sub(_ascii_digit, text)
+    text = _DASHES.sub("-", text)
+    return _SPACES.sub(" ", text)
+
+
+def _percent_decoded(match: re.Match[str]) -> str:
+    return bytes.fromhex(match.group().replace("%", "")).decode("utf-8", "replace")
+
+
+def _short_reference(match: re.Match[str]) -> str:
+    digits = match.group(2) if match.group(1) else match.group(3)
+    base = 16 if match.group(1) else 10
+    if len(digits) > (6 if base == 16 else 7):  # past U+10FFFF, which html.unescape reads as U+FFFD
+        return "\ufffd"
+    return f"&#{int(digits or '0', base)};"
+
+
+def _joined_every_30(match: re.Match[str]) -> str:
+    run = match.group()
+    return "\u034f".join(run[i : i + 30] for i in range(0, len(run), 30))
+
+
+def _ascii_digit(match: re.Match[str]) -> str:
+    return str(unicodedata.decimal(match.group()))
+
+
+# The Unicode classes below are compact range lists for Unicode 14 (Python 3.11);
+# tests/unit/test_value_scan.py checks them against unicodedata, so a new Python
+# with new characters fails a test rather than scanning past them.
+_CC = "\x00-\x1f\x7f-\x9f"
+_CF = (
+    "\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U00013438"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+)
+_SPACE_SEPARATORS = "\u0020\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # Zs, Zl, Zp
+_DASH_PUNCTUATION = (  # Pd
+    "\\-\u058a\u05be\u1400\u1806\u2010-\u2015\u2e17\u2e1a\u2e3a\u2e3b\u2e40\u2e5d\u301c\u3030\u30a0"
+    "\ufe31\ufe32\ufe58\ufe63\uff0d\U00010ead"
+)
+# Combining marks used on any script (strikethrough, zalgo), and the grapheme joiner at U+034F.
+_GENERIC_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+
+_ASCII_SPACES = {**{code: " " for code in (*range(0x20), 0x7F)}, ord("\\"): " "}
+_MARK_RUN = re.compile(r"[^\w\s\x00-\x7f](?<![^\w\s\x00-\x7f].)[^\w\s\x00-\x7f]{30,}+", re.DOTALL)
+_DELETED = re.compile(f"[{_CF}{_GENERIC_MARKS}]+")
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
+_DASHES = re.compile(f"[{_DASH_PUNCTUATION}\u2212]")
+_SPACES = re.compile(f"[{_CC}{_SPACE_SEPARATORS}\\\\]")
+
+_PERCENT_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})++")
+_NUMERIC_REFERENCE = re.compile(r"&#(?:([xX])0*+([0-9A-Fa-f]*+)|0*+([0-9]*+))(?<![#xX]);?")
+
+# --- patterns -----------------------------------------------------------------------------------------
+
+_LOCAL = r"\w.!#$%&'*+/=?^`{|}~\-"
+_ASSET_SUFFIXES = r"png|jpe?g|gif|svg|webp|avif|ico|bmp|tiff?|css|js|mjs|map|json|html?|woff2?|ttf|eot"
+# Found at each '@' (a literal, so `re` skips ahead): a local-part character before it,
+# then labels and a TLD. The labels are possessive and end at a dot, so backtracking
+# only hands back whole labels, one at a time. A label that can't be a TLD ends the
+# domain before it (`jane@x.example.0`), unless it is an asset suffix (`a@1.2.min.js`).
+_EMAIL_AT = re.compile(
+    rf"@(?<=[{_LOCAL}]@)(?:[\w-]++\.)+(?!(?i:{_ASSET_SUFFIXES})(?![^\W\d_]))[^\W\d_]{{2,}}+"
+    rf"(?!\.(?i:{_ASSET_SUFFIXES})(?![^\W\d_]))"
+)
+_LOCAL_RUN = re.compile(rf"[{_LOCAL}]*+")
+
+# A run of digits and phone separators, starting at a digit, '+' or '(' (a class, so `re`
+# skips ahead to one). Every check before the run itself is bounded, so a start that
+# fails costs a few characters of work.
+_NUMERIC = re.compile(
+    # Not inside a digit run, nor inside a dashed or dotted chain already tried from its start;
+    r"[0-9+(](?<![0-9][0-9])(?<![0-9][-./][0-9])"
+    # holding a digit right away;
+    r"(?=(?<=[0-9])|[ +(]{0,2}[0-9])"
+    # not a date, alone or before a time (ISO timestamps are common and never a number);
+    r"(?!(?<=[0-9])(?:[0-9]{3}([-./])[0-9]{2}\1[0-9]{2}|[0-9]([-./])[0-9]{2}\2[0-9]{4})"
+    r"(?![0-9]|[ ./-](?![0-9]{1,2}:)[0-9]))"
+    # 7+ digits, or an IPv4 address's shape;
+    r"(?=(?:[ ()./-]{0,2}[0-9]){6}|[0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9])"
+    # then digits, each separator followed by a digit. Possessive: a run is taken once.
+    r"(?:[0-9]++|[ ./-](?=[0-9]|\([0-9])|\((?=[0-9])|\)[ ./-]?(?=[0-9]))*+"
+)
+_DIGIT_GROUP = re.compile(r"[0-9]+")
+_ONLY_DIGITS = {ord(c): None for c in " ()./-+"}
+_DATE = re.compile(r"[0-9]{4}([-./ ])[0-9]{1,2}\1[0-9]{1,2}|[0-9]{1,2}([-./ ])[0-9]{1,2}\2[0-9]{4}")
+_COMPACT_DATE = re.compile(
+    r"(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[1-9]|[12][0-9]|3[01])(?:0[1-9]|1[0-2])(?:19|20)[0-9]{2}"
+)
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_IPV4 = re.compile(rf"(?<![0-9.])(?<![^\W\d_])(?<![^\W_]/){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9]|\.[0-9])")
+_IPV6 = re.compile(
+    r"(?<![\w:.\-])(?:[0-9A-Fa-f]{0,4}:){2,7}+(?:[0-9A-Fa-f]{1,4}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?"
+    r"(?![\w:.\-])"
+)
+
+_B64 = r"A-Za-z0-9+/_\-"
+# A run of 16+ base64 characters with upper- and lower-case letters and a digit. Tried once,
+# at its first character (the lookbehind); each lookahead stays inside the run, so costs at
+# most its length; the first character, consumed already, is looked at behind.
+_RUN = re.compile(
+    rf"[{_B64}](?<![{_B64}].)(?=[{_B64}]{{15}})"
+    rf"(?:(?<=[A-Z])|(?=[{_B64}]*?[A-Z]))(?:(?<=[a-z])|(?=[{_B64}]*?[a-z]))(?:(?<=[0-9])|(?=[{_B64}]*?[0-9]))"
+    rf"[{_B64}]*+=*+",
+    re.DOTALL,
+)
+_PIECE_SEPARATORS = re.compile(r"[/+]")
+_HEX = re.compile(r"[0-9A-Fa-f](?<![^\W_].)[0-9A-Fa-f]{31,}+(?![^\W_])", re.DOTALL)
+_JWT = re.compile(rf"eyJ(?<![A-Za-z0-9_\-]eyJ)[{_B64}]{{13,}}+=*+(?:\.[{_B64}]*+=*+){{0,2}}+")
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+_DIGIT = re.compile(r"[0-9]")
+_GATEWAY_OUTPUT = re.compile(  # streams/pseudonymize.py and streams/tokens.py write these
+    r"(?<![A-Za-z0-9_.\-])(?:pz:[A-Za-z0-9_.\-]{1,64}:[0-9]{1,9}:[A-Za-z0-9_\-]{43}"
+    r"|tk:[A-Za-z0-9_.\-]{1,64}:[0-9a-f]{16}:[A-Za-z0-9_\-]{22,}+)(?![A-Za-z0-9_\-])"
+)
+
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+# Whole values that are common and can hold nothing: a UUID, an ISO 8601 date or timestamp.
+_PLAIN_SHAPE = re.compile(
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?"
+    r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
+)
+_ALNUM_RUN = re.compile(r"[^\W_]*")
+_NAME_WORD = re.compile(r"[^\W\d_]{3,}")
