@@ -183,11 +183,12 @@ def _SNOWPLOWS_OWN(entity: dict[str, Any]) -> bool:  # noqa: N802 - reads as the
 _SNOWPLOW_SCHEMAS = ("iglu:com.snowplowanalytics.", "iglu:org.w3/", "iglu:com.iab.snowplow/")
 
 
-def _add(found: dict[str, OwnValue], kind: str, value: Any) -> None:
-    if value.__class__ is list:
-        for item in value:
-            if item.__class__ is not list:
-                _add(found, kind, item)
+def _add(found: dict[str, OwnValue], kind: str, value: Any, depth: int = 0) -> None:
+    if value.__class__ is list or value.__class__ is dict:
+        # A list of values, or a wrapper such as a GA4 user property's {"value": ...}: each value.
+        if depth < 2:
+            for item in value.values() if value.__class__ is dict else value:
+                _add(found, kind, item, depth + 1)
         return
     if isinstance(value, bool) or not isinstance(value, str | int):
         return
