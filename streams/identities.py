@@ -12,6 +12,7 @@ Snowplow entities), from keys such as `name` and `id` too.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from streams.allowlist import Treat
@@ -125,21 +126,61 @@ _MIN_OWN_LENGTH = 3  # shorter values would match inside ordinary words and numb
 def own_values(event: dict[str, Any], personal: PersonalFields) -> list[OwnValue]:
     """The event's identifying values, each once, with its kind: what a copy must not carry anywhere."""
     found: dict[str, OwnValue] = {}
-    for kind, paths in personal.by_kind().items():
-        own_kind = _OWN_KINDS.get(Treat(kind))
-        if own_kind is None:
+    simple, nested, containers = _plan(personal)
+    for own_kind, first, second in simple:  # most id fields sit one or two keys deep
+        value = event.get(first)
+        if second is not None and value.__class__ is dict:
+            value = value.get(second)
+        elif second is not None:
             continue
-        for path in paths:
-            for value in _values_at(event, path):
-                _add(found, own_kind, value)
+        if value is not None:
+            _add(found, own_kind, value)
+    for own_kind, path in nested:
+        for value in _values_at(event, path):
+            _add(found, own_kind, value)
     _strong(event, found, 0)
-    for path in personal.trait_containers:
+    for path in containers:
         for container in _values_at(event, path):
             _traits(container, found, 0)
     return list(found.values())
 
 
+@lru_cache(maxsize=64)
+def _plan(
+    personal: PersonalFields,
+) -> tuple[tuple[tuple[str, str, str | None], ...], tuple[tuple[str, Path], ...], tuple[Path, ...]]:
+    """A format's id fields by own kind, split into the plain one- or two-key paths and the rest."""
+    simple: list[tuple[str, str, str | None]] = []
+    nested: list[tuple[str, Path]] = []
+    for kind, paths in personal.by_kind().items():
+        own_kind = _OWN_KINDS.get(Treat(kind))
+        if own_kind is None:
+            continue
+        for path in paths:
+            if 1 <= len(path) <= 2 and all(isinstance(key, str) and key != EACH for key in path):
+                simple.append((own_kind, str(path[0]), str(path[1]) if len(path) == 2 else None))
+            else:
+                nested.append((own_kind, path))
+    return tuple(simple), tuple(nested), personal.trait_containers
+
+
 _MAX_DEPTH = 64  # decoded events are bounded by the writer's depth; this bounds the walk regardless
+_DESCEND = ""  # a key that names nothing personal: its value is looked into
+_own_by_key: dict[str, str | None] = {}
+
+
+def _own_kind_of_key(key: str) -> str | None:
+    """The own kind a key's name says its value is; _DESCEND if it names nothing; None if not an own kind."""
+    try:
+        return _own_by_key[key]
+    except KeyError:
+        pass
+    kind = kind_of_key(key)
+    own = _DESCEND if kind is None else _OWN_KINDS.get(kind)
+    if len(_own_by_key) >= _CACHE_LIMIT:
+        _own_by_key.clear()
+    _own_by_key[key] = own
+    return own
 
 
 def _strong(node: Any, found: dict[str, OwnValue], depth: int) -> None:
@@ -147,15 +188,26 @@ def _strong(node: Any, found: dict[str, OwnValue], depth: int) -> None:
         return
     if node.__class__ is dict:
         for key, value in node.items():
-            kind = kind_of_key(key)
-            if kind is not None and (own := _OWN_KINDS.get(kind)) is not None:
-                _add(found, own, value)
-            elif value.__class__ is dict or value.__class__ is list:
-                _strong(value, found, depth + 1)
+            cls = value.__class__
+            if cls is dict or cls is list:
+                own = _own_kind_of_key(key)
+                if own is _DESCEND:
+                    _strong(value, found, depth + 1)
+                elif own is not None:
+                    _add(found, own, value)
+            elif cls is str or cls is int:
+                own = _own_by_key.get(key, _MISSING)
+                if own is _MISSING:
+                    own = _own_kind_of_key(key)
+                if own:
+                    _add(found, own, value)  # type: ignore[arg-type]
     elif node.__class__ is list:
         for item in node:
             if item.__class__ is dict or item.__class__ is list:
                 _strong(item, found, depth + 1)
+
+
+_MISSING: Any = object()
 
 
 def _traits(node: Any, found: dict[str, OwnValue], depth: int) -> None:
