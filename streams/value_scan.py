@@ -1,71 +1,72 @@
 """Find personal values in one kept string of an exported copy, after undoing what would hide them.
 
 Exported copies keep only allowlisted fields, and every string they keep passes
-`ValueScanner.clean`. It must not be fooled (a control character, an encoding or
-a glued token in front of an email) nor stalled (a megabyte of `@`), so:
+`ValueScanner.clean`. It must not be fooled (a control character, an encoding or a
+glued token in front of an email) nor stalled (a megabyte of `@`).
 
-Normalization, before anything is matched (the returned text is this normalized
-form whenever something was replaced):
+Normalization comes first; the text returned when something was replaced is this form.
+In up to three rounds, each ending the loop when it changes nothing:
 
-1. Percent-decoding and HTML character references, in up to three rounds (stopping
-   when a round changes nothing), so `%2540`, `&#64;` and `%26%2364%3B` are all `@`.
-   Numeric references are read with their leading zeros and overlong digit runs
-   dropped first: `html.unescape` calls `int()` on them, which refuses over 4300
-   digits and is quadratic below that.
-2. Only when the text is not ASCII: runs of 31+ characters that are neither word
-   characters nor spaces (where combining marks live) get a combining grapheme
-   joiner every 30 characters, because NFKC's canonical reordering is quadratic in
-   a run of marks (~75 ms for 8,000 of them); then NFKC (fullwidth `＠`, `１`,
-   mathematical letters); then format characters (Cf: zero-width, soft hyphen,
-   bidi controls) and generic combining marks left uncomposed (strikethrough,
-   zalgo, and the joiners just added) are deleted; decimal digits of any script
-   become ASCII digits; dash punctuation (Pd) and U+2212 become `-`.
-3. Control characters (Cc), every Unicode space (Zs), line and paragraph
-   separators, and backslash become a space.
+1. Percent-decoding (`%2540` and `%252540` are '@' after two and three rounds).
+2. HTML character references (`&#64;`, `&#x40;`, `&commat;`), read as `html.unescape`
+   reads them, in bounded time per reference (`_referenced` says how).
+3. Only for non-ASCII text: NFKC (fullwidth `＠`, `１`, mathematical letters), after
+   a space is put into every run of 30 characters that are neither word characters nor
+   spaces (combining marks live there: NFKC's canonical reordering is quadratic in a
+   run of marks, ~75 ms for 8,000); then format characters (Cf: zero-width, soft
+   hyphen, bidi) and combining marks of the generic blocks (strikethrough, zalgo) are
+   deleted, not spaced, because they are invisible: `jane\\u200b@x.example` is an email.
 
-Plain ASCII without `%`, `&`, controls or backslash (most values) skips all of it.
+Then control characters (Cc), every Unicode space (Zs), line and paragraph separators
+and backslash become a space; decimal digits of any script ASCII digits; dash
+punctuation (Pd) and U+2212 '-'. Plain ASCII without `%`, `&`, controls or backslash
+(most values) skips all of it.
 
 What is found, and what `replace(kind, value)` is given:
 
-- `email`: a local part of any length of `[\\w.!#$%&'*+/=?^`{|}~-]`, `@`, labels of
-  word characters and hyphens, a TLD of 2+ letters that is not an asset suffix
-  (`logo@2x.png`, `bundle@1.2.3.min.js` are not emails). The whole local-part run
-  is replaced, except what precedes its last URL delimiter (`/ ? & = #`), so
+- `email` (the address): a local part of any length of `[\\w.!#$%&'*+/=?^`{|}~-]`, '@',
+  labels of word characters and hyphens, a TLD of 2+ letters that is not an asset
+  suffix (`logo@2x.png`, `bundle@1.2.3.min.js` are not emails). The whole local-part
+  run is replaced, except what precedes its last URL delimiter (`/ ? & = #`):
   `?email=jane@x.example` keeps `?email=` and passes `jane@x.example`.
-- `phone` (value: E.164) when `phones.e164` accepts the candidate: `+` or `00`
-  numbers with no region; national numbers with separators (8-15 digits) and plain
-  digit runs (8-15 digits) in `country` and then `FALLBACK_REGIONS`, a digit run
-  also as `+<digits>`. Not candidates: dates (`2024-05-01`, `01.05.2024`, and
-  8-digit `20240501`), a group followed by `:<digit>` (the time in
-  `2026-11-28 12:00:00.000`), dotted runs with a one-digit group (versions),
-  IPv4 shapes, epoch seconds and milliseconds (10 or 13 digits starting with 1),
-  and national numbers or digit runs chained into an identifier (`_`, or `-`/`.`
-  next to a letter or digit: `ORD-20240501-8812`, `SKU-12345678`). Every
-  `e164` call spends one of the budget's validations. Space-separated digit
-  groups are tried alone when their run as a whole isn't a number.
-- `card`: 13-19 digits starting 2-6, contiguous or in groups of 3+ split by one
-  kind of single space or dash, Luhn-valid. A card wins over a phone reading.
-- `ip`: IPv4 dotted quads, not `x.y.z.0`, not after a letter or `Product/`;
-  IPv6 that `inet_pton` accepts with 3+ groups or an embedded IPv4 and something
-  past its /48 (an address the gateway truncated is not personal).
-- `digest`: a run of 32+ hex digits touching no other letter or digit.
-- `encoded`: a run of 16+ base64 or base64url characters with an upper-case
-  letter, a lower-case letter and a digit (also each `/`- or `+`-separated piece
-  of one) that decodes to UTF-8 text in which anything is found (one level deep);
-  anything starting `eyJ` (encoded JSON: a JWT's `header.payload.signature` is
-  one run). Binary that decodes to 16, 20, 32 or 64 bytes is a raw `digest`,
-  unless it is the body of the gateway's own `pz:` pseudonym or `tk:` token.
-- The event's own values (`own`): found case-insensitively where not glued to
-  other letters or digits, a name also word by word (words of 3+ letters); given
-  to `replace` with their own kind and exactly the value passed in.
+- `phone` (E.164), when `phones.e164` accepts it: `+` or `00` then groups (with no
+  region; if the whole run isn't a number, it without its last one or two groups);
+  national numbers with separators and plain digit runs, 8-15 digits, in `country`
+  and then `FALLBACK_REGIONS` (a digit run also as `+<digits>`). Not candidates:
+  dates (`2024-05-01`, `01.05.2024`, `20240501`), a group before `:<digit>` (the time
+  in `2026-11-28 12:00:00.000`), dotted runs with a one-digit group (versions), IPv4
+  shapes, 10 or 13 digits starting with 1 (epoch seconds and milliseconds), digits
+  chained into an identifier (`_`, or '-' or '.' next to a letter or digit:
+  `ORD-20240501-8812`, `SKU-12345678`) or inside a run of 16+ hex characters (an
+  ObjectId, a digest). Digit groups split by spaces are also tried one by one.
+  Every `e164` call spends one of the budget's validations.
+- `card` (as found): 13-19 digits starting 2-6, contiguous or in groups of 3+ split
+  by single spaces or by single dashes, Luhn-valid; a card wins over a phone reading.
+- `ip` (as found): IPv4 dotted quads, not `x.y.z.0` and not after a letter or
+  `Product/`; IPv6 that `inet_pton` accepts with 3+ groups or an embedded IPv4 and
+  something past its /48 (an address the gateway truncated is not personal).
+- `digest` (as found): 32+ hex digits touching no other letter or digit.
+- `encoded` (as found): a run of 16+ base64 or base64url characters with an upper-case
+  letter, a lower-case letter and a digit (or, in a path or form field, a piece of one
+  between '/' or '+') whose bytes are UTF-8 text in which anything is found, scanned
+  one level deep; anything starting `eyJ` (encoded JSON: a JWT's
+  `header.payload.signature` is one run). A run that decodes to 16, 20, 32 or 64 bytes
+  of binary is a raw `digest`.
+- The event's own values: found case-insensitively where not glued to other letters
+  or digits, a name also word by word (words of 3+ letters); passed with their own
+  kind and exactly the value given.
 
-Overlaps: the earliest start wins, then the longer, then own values, cards,
-emails, phones, IPs, digests, encoded runs in that order.
+The gateway's own `pz:` pseudonyms and `tk:` tokens hold random base64; what lies
+wholly inside one is left alone. Findings are taken earliest start first, then
+longest, then own values, cards, emails, phones, IPs, digests, encoded runs; a
+finding overlapping one taken is not replaced again, and the taken one's span grows
+to cover whatever of it runs past, so nothing of it survives.
 
-Time is linear in the value's length for any input: every pattern either starts
-with a literal or character class and guards its start with a lookbehind (so a run
-is tried once), or is possessive; the email local part is read backwards through
-the reversed text. `loadtests/scan_worst_case.py` measures it.
+Time is linear in the value's length for any input: each pattern starts with a
+literal or a character class and either guards its start with a lookbehind (a run is
+tried once) or is bounded; quantifiers over runs are possessive; an email's local
+part is read backwards through the reversed text. `loadtests/scan_worst_case.py`
+measures it.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from html.entities import html5
 
 from streams.phones import FALLBACK_REGIONS, e164, is_region
 
@@ -103,9 +105,9 @@ class ValueScanner:
         if max_value_chars < 1:
             raise ValueError(f"max_value_chars must be positive (got {max_value_chars})")
         self._max_value_chars = max_value_chars
-        # The caller passes one event's own values with each of its strings: keep the last.
-        self._own: tuple[OwnValue, ...] = ()
-        self._needles: _Needles = ()
+        # The caller passes one event's own values with each of its strings: keep the last
+        # (one attribute, so a reader never pairs one event's values with another's needles).
+        self._own: tuple[tuple[OwnValue, ...], _Needles] = ((), ((), ()))
 
     def clean(
         self,
@@ -129,7 +131,7 @@ class ValueScanner:
             return None, {}
         budget.chars -= size
         if text.isascii() and text.isprintable() and "%" not in text and "&" not in text and "\\" not in text:
-            normalized = text
+            normalized = text  # the fast path, most values: what `_plain` says, inline
         else:
             normalized = _normalized(text)
             grown = len(normalized) - size  # NFKC can expand a character up to 18 times
@@ -137,14 +139,17 @@ class ValueScanner:
                 if budget.chars < grown:
                     return None, {}
                 budget.chars -= grown
-        needles: _Needles = ()
+        needles: _Needles | None = None
         if own:
             key = own if isinstance(own, tuple) else tuple(own)
-            if key is not self._own and key != self._own:
-                self._own, self._needles = key, _needles(key)
-            needles = self._needles
+            last = self._own
+            if key is last[0] or key == last[0]:
+                needles = last[1]
+            else:
+                needles = _needles(key)
+                self._own = (key, needles)
         try:
-            found = _find(normalized, needles, budget, country, decode=True)
+            found = _find(normalized, needles, budget, country, True)
         except _OutOfBudget:
             return None, {}
         if not found:
@@ -156,7 +161,8 @@ class _OutOfBudget(Exception):
     """The event's budget ran out during a value: the value is dropped."""
 
 
-_Needles = tuple[tuple[str, str, str], ...]  # (lower-cased needle, kind, value as given)
+# The lower-cased needles, and each with its (kind, value as given).
+_Needles = tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]]
 _Finding = tuple[int, int, int, str, str]  # (start, -end, rank, kind, value): sorts into resolution order
 # Ranks break ties between findings with the same start and end.
 _OWN, _CARD, _EMAIL, _PHONE, _IP, _DIGEST, _ENCODED = range(7)
@@ -186,7 +192,7 @@ def _rewritten(text: str, found: list[_Finding], replace: Replace) -> tuple[str,
 
 
 def _find(
-    text: str, needles: _Needles, budget: ScanBudget, country: str | None, *, decode: bool
+    text: str, needles: _Needles | None, budget: ScanBudget, country: str | None, decode: bool
 ) -> list[_Finding]:
     """Every finding in normalized `text`. Each detector first takes a look that costs
     tens of nanoseconds (a substring test, a count), so a plain value costs little more."""
@@ -206,7 +212,7 @@ def _find(
                 _digests(text, found)
         if decode and digits and size >= 16 and text.lower() != text and text.upper() != text:
             _base64(text, found, needles, budget, country)
-    if "::" in text or text.count(":") >= 6:  # an IPv6 address with 3+ groups has '::' or 6+ colons
+    if ":" in text and ("::" in text or text.count(":") >= 6):  # IPv6 with 3+ groups has '::' or 6+ ':'s
         _ipv6(text, found)
     if decode and "eyJ" in text:
         for match in _JWT.finditer(text):
@@ -247,8 +253,19 @@ def _emails(text: str, found: list[_Finding]) -> None:
 
 
 def _numbers(text: str, found: list[_Finding], budget: ScanBudget, regions: tuple[str, ...]) -> None:
-    for match in _NUMERIC.finditer(text):
+    # Digits inside a hex identifier (a digest, an ObjectId, a trace id) are no number, and
+    # would spend the validation budget: a third of 32-hex digests hold an 8-digit run.
+    hex_ids = [m.span() for m in _HEX_ID.finditer(text) if not m.group().isdigit()]
+    hex_index = 0
+    position = 0
+    while (match := _NUMERIC.search(text, position)) is not None:
         start, end = match.span()
+        position = end
+        while hex_index < len(hex_ids) and hex_ids[hex_index][1] <= start:
+            hex_index += 1
+        if hex_index < len(hex_ids) and hex_ids[hex_index][0] <= start and end <= hex_ids[hex_index][1]:
+            position = hex_ids[hex_index][1]
+            continue
         # An IPv4 address is no phone number; digit groups beside it still may be.
         address = "." in match.group() and _ipv4(text, start, end, found)
         if text[start] == "(" and ")" not in text[start:end]:
@@ -258,7 +275,7 @@ def _numbers(text: str, found: list[_Finding], budget: ScanBudget, regions: tupl
         if start >= 2 and text[start - 1] == ":" and text[start - 2].isdigit():
             start = _first_group_dropped(text, start, end)
         run = text[start:end]
-        digits = run.translate(_ONLY_DIGITS)
+        digits = run.encode().translate(None, b" ()./-+").decode()
         if len(digits) < 7:
             continue
         if address:
@@ -273,17 +290,14 @@ def _numbers(text: str, found: list[_Finding], budget: ScanBudget, regions: tupl
                 continue
         if " " in run:
             # `2025550143 2025550144` is two numbers, which together are no number at all.
-            position = start
-            for group in run.split(" "):
-                if 8 <= len(group) <= 19 and group.isdigit():
-                    group_end = position + len(group)
-                    if _is_card(group, group):
-                        found.append((position, -group_end, _CARD, "card", group))
-                    else:
-                        number = _digit_run(text, group, position, group_end, budget, regions)
-                        if number is not None:
-                            found.append((position, -group_end, _PHONE, "phone", number))
-                position += len(group) + 1
+            for spaced in _SPACED_GROUP.finditer(text, start, end):
+                group, group_start, group_end = spaced.group(), spaced.start(), spaced.end()
+                if _is_card(group, group):
+                    found.append((group_start, -group_end, _CARD, "card", group))
+                else:
+                    number = _digit_run(text, group, group_start, group_end, budget, regions)
+                    if number is not None:
+                        found.append((group_start, -group_end, _PHONE, "phone", number))
 
 
 def _ipv4(text: str, start: int, end: int, found: list[_Finding]) -> bool:
@@ -303,8 +317,8 @@ def _phone(
     body = run.lstrip("(")
     if body.startswith("+"):
         return _international(text, start + run.index("+") + 1, end, budget)
-    if digits.startswith("00"):
-        return _international(text, start + run.index("00") + 2, end, budget)
+    if body.startswith("00"):
+        return _international(text, start + len(run) - len(body) + 2, end, budget)
     if len(digits) == len(run):
         number = _digit_run(text, run, start, end, budget, regions)
     elif _national_shape(text, run, len(digits), start, end):
@@ -460,7 +474,7 @@ def _digests(text: str, found: list[_Finding]) -> None:
 
 
 def _base64(
-    text: str, found: list[_Finding], needles: _Needles, budget: ScanBudget, country: str | None
+    text: str, found: list[_Finding], needles: _Needles | None, budget: ScanBudget, country: str | None
 ) -> None:
     for match in _RUN.finditer(text):
         start = match.start()
@@ -486,7 +500,7 @@ def _base64(
 
 
 def _encoded(
-    text: str, start: int, run: str, needles: _Needles, budget: ScanBudget, country: str | None
+    text: str, start: int, run: str, needles: _Needles | None, budget: ScanBudget, country: str | None
 ) -> _Finding | None:
     """`run` as an `encoded` finding (text in which something is found), a raw `digest`, or None."""
     body = run.rstrip("=")
@@ -508,10 +522,10 @@ def _encoded(
             return (start, -end, _DIGEST, "digest", run)
         return None
     _charge(budget, len(decoded))
-    if not (decoded.isascii() and decoded.isprintable() and "%" not in decoded and "&" not in decoded):
+    if not _plain(decoded):
         decoded = _normalized(decoded)
         _charge(budget, len(decoded))
-    if _find(decoded, needles, budget, country, decode=False):
+    if _find(decoded, needles, budget, country, False):
         return (start, -end, _ENCODED, "encoded", run)
     return None
 
@@ -530,9 +544,13 @@ def _charge(budget: ScanBudget, chars: int) -> None:
 
 
 def _own(text: str, found: list[_Finding], needles: _Needles) -> None:
-    lowered = _lowered(text)
+    lowered = text.lower()
+    if not any(map(lowered.__contains__, needles[0])):  # the common case, looked at in C
+        return
+    if len(lowered) != len(text):
+        lowered = _lowered(text)
     size = len(text)
-    for needle, kind, value in needles:
+    for needle, kind, value in needles[1]:
         at = lowered.find(needle)
         if at == -1:
             continue
@@ -568,26 +586,34 @@ def _needles(own: tuple[OwnValue, ...]) -> _Needles:
         if kind == "name":
             for word in _NAME_WORD.findall(normalized):
                 needles.setdefault(word, (kind, value))
-    return tuple((needle, kind, value) for needle, (kind, value) in needles.items())
+    return tuple(needles), tuple((needle, kind, value) for needle, (kind, value) in needles.items())
 
 
 # --- normalization ------------------------------------------------------------------------------------
 
 
+def _plain(text: str) -> bool:
+    """Whether normalization would leave `text` as it is: the fast path, most values."""
+    return text.isascii() and text.isprintable() and "%" not in text and "&" not in text and "\\" not in text
+
+
 def _normalized(text: str) -> str:
+    # Rounds, because each step can reveal work for another: `%EF%BC%A0` is a fullwidth '@'
+    # only NFKC reads, `％40` a '%40' only NFKC reveals, `%\u200b40` an escape once the
+    # zero-width space is gone. Every step is idempotent, so a round that changes nothing ends it.
     for _ in range(3):
         before = text
         if "%" in text:
             text = _PERCENT_ESCAPES.sub(_percent_decoded, text)
         if "&" in text:
-            text = html.unescape(_NUMERIC_REFERENCE.sub(_short_reference, text))
-        if text is before or text == before:
+            text = _REFERENCE.sub(_referenced, text)
+        if not text.isascii():
+            text = unicodedata.normalize("NFKC", _MARK_RUN.sub(_spaced_every_30, text))
+            text = _DELETED.sub("", text)
+        if text == before:
             break
     if text.isascii():
         return text.translate(_ASCII_SPACES)
-    text = _MARK_RUN.sub(_joined_every_30, text)
-    text = unicodedata.normalize("NFKC", text)
-    text = _DELETED.sub("", text)
     text = _OTHER_DIGIT.sub(_ascii_digit, text)
     text = _DASHES.sub("-", text)
     return _SPACES.sub(" ", text)
@@ -597,17 +623,35 @@ def _percent_decoded(match: re.Match[str]) -> str:
     return bytes.fromhex(match.group().replace("%", "")).decode("utf-8", "replace")
 
 
-def _short_reference(match: re.Match[str]) -> str:
-    digits = match.group(2) if match.group(1) else match.group(3)
-    base = 16 if match.group(1) else 10
-    if len(digits) > (6 if base == 16 else 7):  # past U+10FFFF, which html.unescape reads as U+FFFD
-        return "\ufffd"
-    return f"&#{int(digits or '0', base)};"
+def _referenced(match: re.Match[str]) -> str:
+    """An HTML character reference read as `html.unescape` reads it, for what the scan sees.
+
+    Numeric references lose their leading zeros and are read only up to 7 digits
+    (`html.unescape` calls `int()` on any number of them: it refuses over 4300 and is
+    quadratic below); a name without ';' is tried only as long as the legacy names that
+    may omit it (6 characters, where `html.unescape` tries up to 31 prefixes).
+    """
+    hexadecimal, decimal, name = match.groups()
+    if name is None:
+        digits = (hexadecimal or decimal).lstrip("0")
+        code = int(digits or "0", 16 if hexadecimal else 10) if len(digits) <= 7 else 0x110000
+        if 0xA0 <= code < 0xD800 or 0xE000 <= code < 0xFDD0:
+            return chr(code)
+        # The rest as html.unescape reads it: controls dropped, C1 read as cp1252, U+FFFD past U+10FFFF.
+        return html.unescape(f"&#{min(code, 0x110000)};")
+    character = html5.get(name)
+    if character is not None:
+        return character
+    for length in range(min(len(name) - 1, 6), 1, -1):
+        character = html5.get(name[:length])
+        if character is not None:
+            return character + name[length:]
+    return match.group()
 
 
-def _joined_every_30(match: re.Match[str]) -> str:
+def _spaced_every_30(match: re.Match[str]) -> str:
     run = match.group()
-    return "\u034f".join(run[i : i + 30] for i in range(0, len(run), 30))
+    return " ".join(run[i : i + 30] for i in range(0, len(run), 30))
 
 
 def _ascii_digit(match: re.Match[str]) -> str:
@@ -639,7 +683,7 @@ _DASHES = re.compile(f"[{_DASH_PUNCTUATION}\u2212]")
 _SPACES = re.compile(f"[{_CC}{_SPACE_SEPARATORS}\\\\]")
 
 _PERCENT_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})++")
-_NUMERIC_REFERENCE = re.compile(r"&#(?:([xX])0*+([0-9A-Fa-f]*+)|0*+([0-9]*+))(?<![#xX]);?")
+_REFERENCE = re.compile(r"&(?:#[xX]([0-9A-Fa-f]++);?|#([0-9]++);?|([A-Za-z][A-Za-z0-9]{0,31}+;?))")
 
 # --- patterns -----------------------------------------------------------------------------------------
 
@@ -672,7 +716,8 @@ _NUMERIC = re.compile(
     r"(?:[0-9]++|[ ./-](?=[0-9]|\([0-9])|\((?=[0-9])|\)[ ./-]?(?=[0-9]))*+"
 )
 _DIGIT_GROUP = re.compile(r"[0-9]+")
-_ONLY_DIGITS = {ord(c): None for c in " ()./-+"}
+# A group of 8-19 digits in a run, between spaces or the run's ends (which are no run characters).
+_SPACED_GROUP = re.compile(r"[0-9](?<![0-9().\-/][0-9])[0-9]{7,18}+(?![0-9().\-/])")
 _DATE = re.compile(r"[0-9]{4}([-./ ])[0-9]{1,2}\1[0-9]{1,2}|[0-9]{1,2}([-./ ])[0-9]{1,2}\2[0-9]{4}")
 _COMPACT_DATE = re.compile(
     r"(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
@@ -695,6 +740,7 @@ _RUN = re.compile(
     rf"[{_B64}]*+=*+",
     re.DOTALL,
 )
+_HEX_ID = re.compile(r"[0-9A-Fa-f](?<![0-9A-Fa-f].)[0-9A-Fa-f]{15,}+", re.DOTALL)
 _PIECE_SEPARATORS = re.compile(r"[/+]")
 _HEX = re.compile(r"[0-9A-Fa-f](?<![^\W_].)[0-9A-Fa-f]{31,}+(?![^\W_])", re.DOTALL)
 _JWT = re.compile(rf"eyJ(?<![A-Za-z0-9_\-]eyJ)[{_B64}]{{13,}}+=*+(?:\.[{_B64}]*+=*+){{0,2}}+")

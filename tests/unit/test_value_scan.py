@@ -90,6 +90,19 @@ def test_percent_encoded_and_html_escaped_emails_are_found(text: str) -> None:
     assert _clean(text) == ("pz:eu:1:email", [("email", "jane@x.example")])
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "jane\uff0540x.example",  # a fullwidth '%': an escape only after NFKC
+        "jane%EF%BC%A0x.example",  # an escaped fullwidth '@': an '@' only after NFKC
+        "jane%\u200b40x.example",  # an escape once the zero-width space is gone
+        "jane\uff06#64;x.example",  # a fullwidth '&'
+    ],
+)
+def test_encodings_hidden_behind_unicode_forms_are_found(text: str) -> None:
+    assert _clean(text) == ("pz:eu:1:email", [("email", "jane@x.example")])
+
+
 def test_overlong_numeric_character_references_are_read_without_a_stall_or_an_error() -> None:
     # html.unescape calls int() on the digits: over 4300 of them it raises, below it is quadratic.
     zeros = "0" * 5000
