@@ -56,6 +56,15 @@ KEEP, URL, PATH, REFERRER, COUNTRY = Treat.KEEP, Treat.URL, Treat.PATH, Treat.RE
 USER_ID, ANONYMOUS_ID, IP, GEO = Treat.USER_ID, Treat.ANONYMOUS_ID, Treat.IP, Treat.GEO
 USER_AGENT, TIMESTAMP = Treat.USER_AGENT, Treat.TIMESTAMP
 
+# Treatments whose values are this event's own identifying values (streams/identities.py), by own kind.
+OWN_KINDS = {
+    Treat.USER_ID: "user_id",
+    Treat.ANONYMOUS_ID: "anonymous_id",
+    Treat.EMAIL: "email",
+    Treat.PHONE: "phone",
+    Treat.IP: "ip",
+    Treat.NAME: "name",
+}
 # The treatments that are field-rule kinds (config.FieldRules attributes).
 PERSONAL_TREATS = frozenset(
     {Treat.USER_ID, Treat.ANONYMOUS_ID, Treat.EMAIL, Treat.PHONE, Treat.NAME, Treat.IP, Treat.GEO,
@@ -68,6 +77,13 @@ class Leaf:
     treat: Treat
     label: str = ""
     transform: str | None = None  # a field rule's `paths` transform, which wins over the treatment
+    # Set from `treat`, so the walk reads a string rather than hashing an enum member per value:
+    kind: str | None = field(init=False, default=None)  # the field-rule kind, for a personal treat
+    own: str | None = field(init=False, default=None)  # the kind of own value it holds, if it names one
+
+    def __post_init__(self) -> None:
+        self.kind = self.treat.value if self.treat in PERSONAL_TREATS else None
+        self.own = OWN_KINDS.get(self.treat)
 
 
 @dataclass(slots=True)
@@ -220,7 +236,9 @@ class Compiled:
 KeyClassifier = Callable[[str], Treat]  # a kept key's kind by its name: firstName is a name, plan is kept
 
 
-def with_keep_paths(allowed: Obj, paths: Sequence[tuple[str, tuple[Step, ...]]], classify: KeyClassifier) -> Compiled:
+def with_keep_paths(
+    allowed: Obj, paths: Sequence[tuple[str, tuple[Step, ...]]], classify: KeyClassifier
+) -> Compiled:
     """A copy of `allowed` that also keeps `paths` (each with its text, for messages), labelled.
 
     A kept path never weakens what the allowlist says: an id it names stays pseudonymized.
@@ -259,7 +277,9 @@ def _insert(at: Node, steps: Sequence[Step], classify: KeyClassifier) -> bool:
             else:
                 child = current.by_schema.get(selected)
                 if child is None:
-                    child = current.by_schema[selected] = _new(steps, position + 1, classify, leaf_allowed=False)
+                    child = current.by_schema[selected] = _new(
+                        steps, position + 1, classify, leaf_allowed=False
+                    )
                 current = child
             following = steps[position + 1] if position + 1 < len(steps) else None
             if following is None:

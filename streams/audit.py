@@ -55,8 +55,12 @@ class AuditEntry:
 
 
 def audit_event_id_is_plain(event_id: str) -> bool:
-    """Whether an id has the shape of the random ids collectors generate (and not of an IP, a phone, a hash)."""
-    return bool(_SAFE_EVENT_ID.match(event_id)) and "@" not in event_id and not _PERSONAL_LOOKING_ID.match(event_id)
+    """Whether an id has the shape of the random ids collectors generate, not of an IP, a phone, a hash."""
+    return (
+        bool(_SAFE_EVENT_ID.match(event_id))
+        and "@" not in event_id
+        and not _PERSONAL_LOOKING_ID.match(event_id)
+    )
 
 
 def audit_event_id(event_id: str | None, topic: str, partition: int, offset: int, index: int) -> str:

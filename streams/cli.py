@@ -272,7 +272,10 @@ def allowlist(config_path: str | None, destination: str | None, format_name: str
     config = _config(config_path)
     name = destination or next(iter(config.destinations))
     if name not in config.destinations:
-        _fail(f"--destination {name!r} is not one of the config's destinations ({', '.join(config.destinations)})")
+        _fail(
+            f"--destination {name!r} is not one of the config's destinations "
+            f"({', '.join(config.destinations)})"
+        )
     formats = decoder_for(config).formats
     if format_name is not None and format_name not in formats:
         _fail(f"--format {format_name!r} is not one of the config's formats ({', '.join(formats)})")
@@ -283,8 +286,10 @@ def allowlist(config_path: str | None, destination: str | None, format_name: str
             continue
         paths = [*keep.get("*", ()), *keep.get(collector.name, ())]
         compiled = with_keep_paths(collector.allowed, paths, kept_key_kind)
-        click.echo(f"{collector.name} -> {name} ({target.topic}); every other field is "
-                   f"{'kept after the value scan' if target.unknown_fields == 'scan' else 'dropped'}\n")
+        click.echo(
+            f"{collector.name} -> {name} ({target.topic}); every other field is "
+            f"{'kept after the value scan' if target.unknown_fields == 'scan' else 'dropped'}\n"
+        )
         click.echo(table(compiled.root) + "\n")
 
 

@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from streams.audit import CopyReport
-from streams.config import GatewayConfig
 from streams.allowlist import (
-    PERSONAL_TREATS,
     Compiled,
     Described,
     Each,
@@ -33,9 +29,18 @@ from streams.allowlist import (
     Treat,
     with_keep_paths,
 )
-from streams.formats.base import CollectorFormat
+from streams.audit import CopyReport
+from streams.config import GatewayConfig
+from streams.formats.base import EACH, CollectorFormat, PersonalFields
 from streams.generalize import DROP
-from streams.identities import OwnValue, kept_key_kind, kind_of_trait, own_values
+from streams.identities import (
+    OwnValue,
+    add_own,
+    collect_strong,
+    collect_traits,
+    kept_key_kind,
+    kind_of_trait,
+)
 from streams.personal import PersonalTransforms
 from streams.value_scan import ScanBudget, ValueScanner
 
@@ -57,7 +62,7 @@ class ExportCopier:
         scanner: ValueScanner,
         *,
         unknown_fields: str = "drop",
-        path_rules: Mapping[str, Mapping[str, str]] | None = None,
+        path_rules: Mapping[Any, Mapping[str, str]] | None = None,
     ) -> None:
         self.transforms = transforms
         self._keep = keep
@@ -94,15 +99,33 @@ class ExportCopier:
         report.key_version = self.transforms.begin()
         root = self.allowlist(collector).root
         view = collector.expanded(event)
-        copy = _Copy(self, report, subject, country, own_values(view, collector.personal))
-        kept = copy.object(view, root)
+        kept = _Copy(self, report, subject, country, _traits_of(collector.personal)).run(view, root)
         return collector.encode(collector.compacted(kept), envelope), report
 
 
-class _Copy:
-    """One event's copy in the making: its own values, its scan budget, and what was done."""
+class _Pending:
+    """A kept string waiting for the value scan, which needs every own value of the event first."""
 
-    __slots__ = ("_own_lower", "budget", "copier", "country", "own", "replace", "report", "subject")
+    __slots__ = ("label", "original", "text")
+
+    def __init__(self, text: str, label: str, original: Any = None) -> None:
+        self.text = text
+        self.label = label
+        self.original = text if original is None else original  # a large number scanned as text
+
+
+class _Copy:
+    """One event's copy in the making, in two passes.
+
+    The walk builds the copy and gathers the event's own identifying values: from the id
+    fields it transforms and from everything it drops (streams/identities.py), so the event
+    is read once. Then every kept string is scanned with all of them at hand.
+    """
+
+    __slots__ = (
+        "budget", "clean", "compact", "copier", "country", "drops", "found", "keys", "own", "pending",
+        "pseudonym", "replace", "report", "subject", "traits",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -110,37 +133,135 @@ class _Copy:
         report: CopyReport,
         subject: str | None,
         country: str | None,
-        own: list[OwnValue],
+        traits: _Traits,
     ) -> None:
         self.copier = copier
         self.report = report
         self.subject = subject
         self.country = country
-        self.own = own
-        self._own_lower: frozenset[str] | None = None
+        self.traits = traits
+        self.found: dict[str, OwnValue] = {}
+        self.own: tuple[OwnValue, ...] = ()
+        # Kept strings to scan: (container, key or index, text, label, what the container holds).
+        self.pending: list[tuple[Any, Any, str, str, Any]] = []
+        self.keys: list[tuple[dict[str, Any], str, str]] = []  # wildcard-kept keys: (container, key, parent)
+        self.drops: list[tuple[str, str | None]] = []  # (label, None) or (parent label, a key from the event)
+        self.compact: list[list[Any]] = []  # lists a dropped pending leaves a hole in
         self.budget = ScanBudget()
+        self.clean = copier._scanner.clean
         transforms = copier.transforms
+        self.pseudonym = transforms.pseudonym
         self.replace = lambda kind, value: transforms.replace_found(kind, value, country)
+
+    def run(self, view: dict[str, Any], root: Obj) -> dict[str, Any]:
+        kept = self.object(view, root)
+        self.own = own = tuple(self.found.values())
+        scanner = self.copier._scanner
+        # Most kept strings are values seen before with nothing in them (event names, versions, page
+        # paths): the scanner remembers them, and then only this event's own values are looked for.
+        remembered = scanner.remembered_clean
+        needles = scanner.needles(own)
+        budget = self.budget
+        for container, key, text, label, original in self.pending:
+            lowered = remembered.get(text)
+            if (
+                lowered is not None
+                and not any(map(lowered.__contains__, needles))
+                and budget.chars >= len(text)
+            ):
+                budget.chars -= len(text)
+                if original is not text:
+                    container[key] = original
+                continue
+            cleaned = self.scanned(text)
+            if cleaned is DROP:
+                self.drops.append((label, None))
+                if container.__class__ is list:
+                    container[key] = _HOLE
+                    self.compact.append(container)
+                else:
+                    del container[key]
+            else:
+                container[key] = original if cleaned is text else cleaned
+        for holed in self.compact:
+            holed[:] = [item for item in holed if item is not _HOLE]
+        for container, key, parent in self.keys:  # a wildcard-kept key that is one of the own values
+            if self.clean(key, _refuse, own, self.budget, self.country)[0] is not key:
+                container.pop(key, None)
+                self.drops.append((parent, key))
+        self._list_drops()
+        return kept
 
     # -- the walk ------------------------------------------------------------------------------------
 
     def object(self, node: dict[str, Any], rule: Obj) -> dict[str, Any]:
         fields = rule.fields
+        if rule.any_key is not None:
+            return self._open_object(node, rule)
+        out: dict[str, Any] = {}
+        keys = [key for key in node if key in fields]  # most of an event is named, or not at all
+        if len(keys) != len(node):
+            self._dropped_keys(node, [key for key in node if key not in fields], rule.label)
+        pending = self.pending
+        drops = self.drops
+        by_kind = self.copier.transforms.by_kind
+        for key in keys:
+            value = node[key]
+            if value is None:
+                out[key] = None
+                continue
+            child: Any = fields[key]  # Any: the class tests below narrow it, at no cost
+            # The commonest cases inline: a kept string, an id to pseudonymize, a nested object.
+            cls = child.__class__
+            if cls is Leaf:
+                if child.transform is None and value.__class__ is str:
+                    if child.treat is _KEEP:
+                        out[key] = value
+                        pending.append((out, key, value, child.label, value))
+                        continue
+                    kind = child.kind
+                    if kind is not None and by_kind[kind] == "pseudonymize":
+                        if child.own is not None:
+                            add_own(self.found, child.own, value)
+                        out[key] = self.pseudonym(value, kind, self.country)
+                        self.report.fields.append((child.label, "pseudonymize"))
+                        continue
+                new = self.leaf(value, child)
+            elif cls is Obj:
+                if value.__class__ is not dict:
+                    drops.append((child.label, None))
+                    continue
+                new = self.object(value, child)
+                if not new and value:
+                    continue  # every field dropped, and listed: the object goes too
+            else:
+                new = self.value(value, child)
+            if new is DROP:
+                drops.append((child.label, None))
+            elif new is not _EMPTIED:
+                self.place(out, key, new)
+        return out
+
+    def _open_object(self, node: dict[str, Any], rule: Obj) -> dict[str, Any]:
+        """An object with a rule for any key: a `*` keep path, or unknown fields kept (scan)."""
+        fields = rule.fields
         any_key = rule.any_key
+        assert any_key is not None
         out: dict[str, Any] = {}
         for key, value in node.items():
             child = fields.get(key)
             if child is None:
-                if any_key is None or not self._safe_key(key):
+                if not self._safe_key(key):
                     if value is not None:
-                        self._dropped_key(rule.label, key)
+                        self._dropped_keys(node, [key], rule.label)
                     continue
+                self.keys.append((out, key, rule.label))
                 if any_key.__class__ is Subtree:  # unnamed territory: the key's name says what it holds
                     new = self.member(key, value, rule.label, 0)
                     if new is DROP:
-                        self._dropped_key(rule.label, key)
+                        self.drops.append((rule.label, key))
                     else:
-                        out[key] = new
+                        self.place(out, key, new)
                     continue
                 child = any_key
             if value is None:
@@ -148,10 +269,18 @@ class _Copy:
                 continue
             new = self.value(value, child)
             if new is DROP:
-                self.dropped(child.label)
+                self.drops.append((child.label, None))
             elif new is not _EMPTIED:
-                out[key] = new
+                self.place(out, key, new)
         return out
+
+    def place(self, container: Any, key: Any, new: Any) -> None:
+        """Put a value in the copy; a string still to be scanned is noted for the second pass."""
+        if new.__class__ is _Pending:
+            container[key] = new.original
+            self.pending.append((container, key, new.text, new.label, new.original))
+        else:
+            container[key] = new
 
     def value(self, value: Any, rule: Any) -> Any:
         kind = rule.__class__
@@ -167,13 +296,14 @@ class _Copy:
             if value.__class__ is not list:
                 return DROP
             item = rule.item
-            items = []
+            items: list[Any] = []
             for element in value:
                 new = self.value(element, item) if element is not None else None
                 if new is DROP:
-                    self.dropped(item.label)
+                    self.drops.append((item.label, None))
                 elif new is not _EMPTIED:
-                    items.append(new)
+                    items.append(None)
+                    self.place(items, len(items) - 1, new)
             return items
         if kind is Entities:
             return self.entities(value, rule) if value.__class__ is list else DROP
@@ -185,25 +315,28 @@ class _Copy:
         treat = rule.treat
         if rule.transform is not None:  # a path the field rules name: their transform wins
             if rule.transform == "keep":
-                return self.kept(value)
+                return self.kept(value, rule.label)
             return self._personal("path", rule.transform, value, rule.label)
         if treat is Treat.KEEP:
-            return self.kept(value)
-        if treat in PERSONAL_TREATS:
-            kind = treat.value
+            return self.kept(value, rule.label)
+        kind = rule.kind
+        if kind is not None:
+            own = rule.own
+            if own is not None:
+                add_own(self.found, own, value)
             transform = self.copier.transforms.transform_of(kind)
             if transform == "keep":
-                return self.kept(value)
+                return self.kept(value, rule.label)
             return self._personal(kind, transform, value, rule.label)
         if value.__class__ is not str:
             return DROP
         if treat is Treat.URL or treat is Treat.PATH:
-            return self.text(_without_query(value))
+            return _Pending(_without_query(value), rule.label)
         if treat is Treat.REFERRER:
             origin = _origin(value)
-            return DROP if origin is None else self.text(origin)
+            return DROP if origin is None else _Pending(origin, rule.label)
         # COUNTRY: kept unless the rules drop geo altogether.
-        return DROP if self.copier.transforms.transform_of("geo") == "drop" else self.text(value)
+        return DROP if self.copier.transforms.transform_of("geo") == "drop" else _Pending(value, rule.label)
 
     def _personal(self, kind: str, transform: str, value: Any, label: str) -> Any:
         if value.__class__ is dict:
@@ -215,23 +348,21 @@ class _Copy:
             self.report.fields.append((label, transform))
         return new
 
-    def kept(self, value: Any) -> Any:
+    def kept(self, value: Any, label: str) -> Any:
         """A scalar kept as it is, once the value scan has seen it; DROP for anything else."""
         cls = value.__class__
         if cls is str:
-            return self.text(value)
+            return _Pending(value, label)
         if cls is bool or cls is float:
             return value
         if isinstance(value, int):
             if -_LARGE_NUMBER < value < _LARGE_NUMBER:
                 return value
-            text = str(value)
-            cleaned = self.text(text)
-            return value if cleaned is text else cleaned
+            return _Pending(str(value), label, value)  # a phone or a card number written as digits
         return DROP
 
-    def text(self, value: str) -> Any:
-        cleaned, found = self.copier._scanner.clean(value, self.replace, self.own, self.budget, self.country)
+    def scanned(self, value: str) -> Any:
+        cleaned, found = self.clean(value, self.replace, self.own, self.budget, self.country)
         if cleaned is None:
             return DROP
         if found:
@@ -246,23 +377,30 @@ class _Copy:
             return DROP
         cls = value.__class__
         if cls is dict:
-            out = {}
+            out: dict[str, Any] = {}
             for key, item in value.items():
                 if not self._safe_key(key):
-                    self._dropped_key(label, key)
+                    self._dropped_keys(value, [key], label)
                     continue
+                self.keys.append((out, key, label))
                 new = self.member(key, item, label, depth + 1)
                 if new is DROP:
-                    self._dropped_key(label, key)
-                else:
-                    out[key] = new
+                    self.drops.append((label, key))
+                    continue
+                self.place(out, key, new)
             return out
         if cls is list:
-            items = [self.subtree(item, f"{label}[*]", depth + 1) for item in value]
-            return [item for item in items if item is not DROP]
+            items: list[Any] = []
+            for item in value:
+                new = self.subtree(item, f"{label}[*]", depth + 1)
+                if new is DROP:
+                    continue
+                items.append(None)
+                self.place(items, len(items) - 1, new)
+            return items
         if value is None:
             return None
-        return self.kept(value)
+        return self.kept(value, label)
 
     def member(self, key: str, value: Any, parent: str, depth: int) -> Any:
         """A key's value in unnamed territory: `name` and `id` are taken as the person's, as in traits."""
@@ -281,11 +419,12 @@ class _Copy:
             if data_rule is None and name is not None:
                 data_rule = rule.any
             if data_rule is None:
-                self.dropped(f"{rule.label}[{name or '<schema>'}]")
+                self.drops.append((f"{rule.label}[{name or '<schema>'}]", None))
+                collect_traits(item, self.found)  # an entity's name and id are its person's
                 continue
             data = self.value(item.get("data"), data_rule) if item.get("data") is not None else None
             if data is DROP:
-                self.dropped(data_rule.label)
+                self.drops.append((data_rule.label, None))
                 continue
             if data is _EMPTIED:
                 continue  # an entity none of whose fields may leave (a position that generalize drops)
@@ -302,11 +441,12 @@ class _Copy:
         if data_rule is None:
             # The schema names the event, which analytics needs; its own data isn't allowed out.
             if data is not None:
-                self.dropped(f"{rule.label}.data")
+                self.drops.append((f"{rule.label}.data", None))
+                collect_traits(data, self.found)
             return {"schema": schema, "data": {}}
         new = self.value(data, data_rule) if data is not None else None
         if new is DROP:
-            self.dropped(data_rule.label)
+            self.drops.append((data_rule.label, None))
             new = {}
         elif new is _EMPTIED:
             new = {}
@@ -314,32 +454,57 @@ class _Copy:
 
     # -- what was dropped ----------------------------------------------------------------------------
 
-    def dropped(self, label: str) -> None:
-        listed = self.report.dropped
-        if label in listed:
-            return
-        if len(listed) < MAX_DROPPED_LISTED:
-            listed.append(label)
-        else:
-            self.report.dropped_more += 1
+    def _dropped_keys(self, node: dict[str, Any], keys: list[str], parent: str) -> None:
+        """Keys left out of an object: noted for the audit, and looked into for this event's own values."""
+        found = self.traits
+        for key in keys:
+            value = node[key]
+            if value is None:
+                continue
+            self.drops.append((parent, key))
+            label = f"{parent}.{key}" if parent else key
+            if found.holds(label):
+                collect_traits(value, self.found)
+            else:
+                collect_strong(key, value, self.found)
 
-    def _dropped_key(self, parent: str, key: str) -> None:
+    def _list_drops(self) -> None:
         # A key comes from the event and may itself be personal (an email used as a key):
         # the audit names it only when it looks like a field name and isn't one of the event's values.
-        shown = key if _LABEL_KEY.fullmatch(key) and key.lower() not in self._own_set() else "<key>"
-        self.dropped(f"{parent}.{shown}" if parent else shown)
-
-    def _own_set(self) -> frozenset[str]:
-        if self._own_lower is None:
-            words = {value.lower() for _, value in self.own}
-            words |= {word.lower() for kind, value in self.own if kind == "name" for word in value.split()}
-            self._own_lower = frozenset(words)
-        return self._own_lower
+        listed = self.report.dropped
+        seen = set(listed)
+        own: frozenset[str] | None = None
+        for label, key in self.drops:
+            if key is not None:
+                if own is None:
+                    own = _own_words(self.own)
+                shown = key if _LABEL_KEY.fullmatch(key) and key.lower() not in own else "<key>"
+                label = f"{label}.{shown}" if label else shown
+            if label in seen:
+                continue
+            seen.add(label)
+            if len(listed) < MAX_DROPPED_LISTED:
+                listed.append(label)
+            else:
+                self.report.dropped_more += 1
 
     def _safe_key(self, key: str) -> bool:
-        """Whether a key a destination keeps by wildcard may leave as it is (the scan finds nothing in it)."""
-        cleaned, _found = self.copier._scanner.clean(key, _refuse, self.own, self.budget, self.country)
+        """Whether a key a destination keeps by wildcard may leave (the scan finds nothing in it).
+
+        The own values aren't all known yet: `run` looks at the key again once they are.
+        """
+        cleaned, _found = self.clean(key, _refuse, (), self.budget, self.country)
         return cleaned is key
+
+
+def _own_words(own: tuple[OwnValue, ...]) -> frozenset[str]:
+    words = {value.lower() for _, value in own}
+    words |= {word.lower() for kind, value in own if kind == "name" for word in value.split()}
+    return frozenset(words)
+
+
+_HOLE = object()  # where a dropped string sat in a list, until the list is compacted
+_KEEP = Treat.KEEP
 
 
 _MAX_SUBTREE_DEPTH = 32
@@ -433,7 +598,11 @@ def _set_path_rule(root: Obj, text: str, transform: str) -> None:
                 if child is not None:
                     at.fields[key] = Leaf(Treat.KEEP, child.label, transform="drop")
                 return
-            leaf = child if isinstance(child, Leaf) else Leaf(Treat.KEEP, f"{at.label}.{key}" if at.label else key)
+            leaf = (
+                child
+                if isinstance(child, Leaf)
+                else Leaf(Treat.KEEP, f"{at.label}.{key}" if at.label else key)
+            )
             leaf.transform = transform
             at.fields[key] = leaf
             return
@@ -464,3 +633,32 @@ def keep_path_misfits(config: GatewayConfig) -> list[str]:
                         "(a [*] where they hold an object, or a key where they hold a list); it keeps nothing"
                     )
     return problems
+
+
+class _Traits:
+    """Where a format keeps trait containers (Segment traits, GA4 user properties): in what is dropped
+    from them, `name` and `id` are the person's. Labels as the walk makes them; "x*" is a prefix."""
+
+    __slots__ = ("exact", "prefixes")
+
+    def __init__(self, exact: frozenset[str], prefixes: tuple[str, ...]) -> None:
+        self.exact = exact
+        self.prefixes = prefixes
+
+    def holds(self, label: str) -> bool:
+        return label in self.exact or (bool(self.prefixes) and label.startswith(self.prefixes))
+
+
+@lru_cache(maxsize=64)
+def _traits_of(personal: PersonalFields) -> _Traits:
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for path in personal.trait_containers:
+        if any(part == EACH for part in path[1:]) or not all(isinstance(part, str) for part in path):
+            continue  # lists of entities: a dropped entity is looked into as a whole (_Copy.entities)
+        text = ".".join(str(part) for part in path)
+        if text.endswith("*"):
+            prefixes.append(text[:-1])
+        else:
+            exact.add(text)
+    return _Traits(frozenset(exact), tuple(prefixes))

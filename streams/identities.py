@@ -3,21 +3,21 @@
 An exported copy replaces the event's own identifiers (user id, anonymous id, email,
 phone, device and ad ids, IP, the person's name) wherever they recur in what it
 keeps: `/users/<id>/profile`, `?ajs_uid=<id>`, a slug made of the name. The gateway
-knows these values, so it needs no guessing: they are read from the fields the
-format names, from any key whose name says it holds one (`customer_email`,
-`deviceId`), and, inside trait containers (Segment traits, GA4 user properties,
-Snowplow entities), from keys such as `name` and `id` too.
+knows these values, so it needs no guessing: the copy (streams/export.py) gathers
+them as it goes, from the id fields it transforms and, in everything it drops, from
+any key whose name says it holds one (`customer_email`, `deviceId`) and, inside trait
+containers (Segment traits, GA4 user properties, custom Snowplow entities), from keys
+such as `name` and `id` too.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
 from streams.allowlist import Treat
 from streams.erasure import normalize_subject
-from streams.formats.base import EACH, CollectorFormat, Path, PersonalFields, get_path
+from streams.formats.base import CollectorFormat, get_path
 
 # The kinds of own value, as the value scan and the field rules name them.
 OwnValue = tuple[str, str]
@@ -123,47 +123,6 @@ _OWN_KINDS = {
 _MIN_OWN_LENGTH = 3  # shorter values would match inside ordinary words and numbers
 
 
-def own_values(event: dict[str, Any], personal: PersonalFields) -> list[OwnValue]:
-    """The event's identifying values, each once, with its kind: what a copy must not carry anywhere."""
-    found: dict[str, OwnValue] = {}
-    simple, nested, containers = _plan(personal)
-    for own_kind, first, second in simple:  # most id fields sit one or two keys deep
-        value = event.get(first)
-        if second is not None and value.__class__ is dict:
-            value = value.get(second)
-        elif second is not None:
-            continue
-        if value is not None:
-            _add(found, own_kind, value)
-    for own_kind, path in nested:
-        for value in _values_at(event, path):
-            _add(found, own_kind, value)
-    _strong(event, found, 0)
-    for path in containers:
-        for container in _values_at(event, path):
-            _traits(container, found, 0)
-    return list(found.values())
-
-
-@lru_cache(maxsize=64)
-def _plan(
-    personal: PersonalFields,
-) -> tuple[tuple[tuple[str, str, str | None], ...], tuple[tuple[str, Path], ...], tuple[Path, ...]]:
-    """A format's id fields by own kind, split into the plain one- or two-key paths and the rest."""
-    simple: list[tuple[str, str, str | None]] = []
-    nested: list[tuple[str, Path]] = []
-    for kind, paths in personal.by_kind().items():
-        own_kind = _OWN_KINDS.get(Treat(kind))
-        if own_kind is None:
-            continue
-        for path in paths:
-            if 1 <= len(path) <= 2 and all(isinstance(key, str) and key != EACH for key in path):
-                simple.append((own_kind, str(path[0]), str(path[1]) if len(path) == 2 else None))
-            else:
-                nested.append((own_kind, path))
-    return tuple(simple), tuple(nested), personal.trait_containers
-
-
 _MAX_DEPTH = 64  # decoded events are bounded by the writer's depth; this bounds the walk regardless
 _DESCEND = ""  # a key that names nothing personal: its value is looked into
 _own_by_key: dict[str, str | None] = {}
@@ -183,6 +142,26 @@ def _own_kind_of_key(key: str) -> str | None:
     return own
 
 
+def collect_strong(key: str, value: Any, found: dict[str, OwnValue]) -> None:
+    """Own values in a key's value: the value itself if the key's name says it is one, else inside it."""
+    own = _own_kind_of_key(key)
+    if own is _DESCEND:
+        if value.__class__ is dict or value.__class__ is list:
+            _strong(value, found, 0)
+    elif own is not None:
+        _add(found, own, value)
+
+
+def collect_traits(value: Any, found: dict[str, OwnValue]) -> None:
+    """Own values in a trait container (or an entity), where `name` and `id` are the person's too."""
+    _traits(value, found, 0)
+
+
+def add_own(found: dict[str, OwnValue], kind: str, value: Any) -> None:
+    """An id field's value (or values) as this event's own value of `kind`."""
+    _add(found, kind, value)
+
+
 def _strong(node: Any, found: dict[str, OwnValue], depth: int) -> None:
     if depth > _MAX_DEPTH:
         return
@@ -200,7 +179,7 @@ def _strong(node: Any, found: dict[str, OwnValue], depth: int) -> None:
                 if own is _MISSING:
                     own = _own_kind_of_key(key)
                 if own:
-                    _add(found, own, value)  # type: ignore[arg-type]
+                    _add(found, own, value)
     elif node.__class__ is list:
         for item in node:
             if item.__class__ is dict or item.__class__ is list:
@@ -227,7 +206,7 @@ def _traits(node: Any, found: dict[str, OwnValue], depth: int) -> None:
             _traits(item, found, depth + 1)
 
 
-def _SNOWPLOWS_OWN(entity: dict[str, Any]) -> bool:  # noqa: N802 - reads as the predicate it is
+def _SNOWPLOWS_OWN(entity: dict[str, Any]) -> bool:
     schema = entity.get("schema")
     return isinstance(schema, str) and schema.startswith(_SNOWPLOW_SCHEMAS) and "data" in entity
 
@@ -247,32 +226,6 @@ def _add(found: dict[str, OwnValue], kind: str, value: Any, depth: int = 0) -> N
     text = value.strip() if isinstance(value, str) else str(value)
     if len(text) >= _MIN_OWN_LENGTH:
         found.setdefault(text.lower(), (kind, text))
-
-
-def _values_at(document: Any, path: Path) -> list[Any]:
-    """Every value at `path`, where EACH stands for every element of a list."""
-    nodes = [document]
-    for key in path:
-        following: list[Any] = []
-        for at in nodes:
-            if key == EACH:
-                if isinstance(at, list):
-                    following.extend(item for item in at if item is not None)
-            elif isinstance(key, str) and len(key) > 1 and key.endswith("*"):  # every key with this prefix
-                if isinstance(at, dict):
-                    prefix = key[:-1]
-                    own = prefix + "com_snowplowanalytics_"  # Snowplow's own, described field by field
-                    following.extend(
-                        v for k, v in at.items() if k.startswith(prefix) and not k.startswith(own) and v is not None
-                    )
-            elif isinstance(at, dict):
-                value = at.get(key)  # type: ignore[call-overload]
-                if value is not None:
-                    following.append(value)
-        nodes = following
-        if not nodes:
-            break
-    return nodes
 
 
 def subject_of(event: dict[str, Any], collector: CollectorFormat) -> str | None:

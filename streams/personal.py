@@ -60,6 +60,11 @@ class PersonalTransforms:
     def _effective(self, transform: str) -> str:
         return "pseudonymize" if transform == "tokenize" and not self._tokenizes else transform
 
+    @property
+    def by_kind(self) -> dict[str, str]:
+        """Kind → the transform the rules give it (tokenize already read as pseudonymize where it must be)."""
+        return self._by_kind
+
     def transform_of(self, kind: str) -> str:
         """The transform the rules give a kind of personal field."""
         return self._by_kind[kind]
@@ -87,6 +92,8 @@ class PersonalTransforms:
         if transform == "generalize":
             return _GENERALIZERS.get(kind, _dropped)(value)
         if transform == "pseudonymize":
+            if value.__class__ is str:  # the common case, without a closure
+                return self.pseudonym(value, kind, country)
             return _each_scalar(value, lambda v: self.pseudonym(v, kind, country))
         if transform == "tokenize":
             if not self._tokenizes:
@@ -104,10 +111,9 @@ class PersonalTransforms:
 
     def replace_found(self, kind: str, value: str, country: str | None) -> str:
         """What a value the scan found becomes: its pseudonym (an IP: its prefix), or REDACTED."""
-        if kind in _SCAN_KINDS:
-            transform = self.rules.found_in_text
-        else:  # one of this event's own values (user_id, name...): as its field would be
-            transform = self._by_kind.get(kind, "drop")
+        # A kind the scan finds by value, as found_in_text says; one of this event's own values
+        # (user_id, name...) as its field's rule says.
+        transform = self.rules.found_in_text if kind in _SCAN_KINDS else self._by_kind.get(kind, "drop")
         if transform == "keep":
             return value
         if transform == "drop":

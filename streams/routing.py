@@ -62,7 +62,9 @@ class _RegionPlan:
     home: ExportCopier | None  # None: the event as it came
     home_rules: str
     transfers: tuple[_Transfer, ...]
-    erased_home: ExportCopier  # the home topic's copy of an erased subject's event, when the policy pseudonymizes
+    erased_home: (
+        ExportCopier  # the home topic's copy of an erased subject's event, when the policy pseudonymizes
+    )
     needs_subject: bool
     phone_country: str | None  # national phone numbers are read in this country when the event names none
 
@@ -121,7 +123,9 @@ class Router:
                 )
                 for destination, rules_name in region.transfers.items()
             )
-            needs_subject = any(t.copier.needs_subject for t in transfers) or bool(home and home.needs_subject)
+            needs_subject = any(t.copier.needs_subject for t in transfers) or bool(
+                home and home.needs_subject
+            )
             self._regions[name] = _RegionPlan(
                 region.topic,
                 [("rg-region", name.encode()), version],
@@ -260,7 +264,7 @@ def item_bytes(item: Any) -> bytes | None:
 
 
 def _audited(topic: str, rules: str, report: CopyReport, *, listed: bool) -> AuditedOutput:
-    # A copy that leaves lists what its allowlist dropped; one that stays home keeps what it doesn't transform.
+    # A copy that leaves lists what its allowlist dropped; a home copy keeps what it doesn't transform.
     dropped = report.dropped if listed or report.dropped else None
     return AuditedOutput(topic, rules, report.fields, report.found_in_text, dropped, report.dropped_more)
 

@@ -108,6 +108,10 @@ class ValueScanner:
         # The caller passes one event's own values with each of its strings: keep the last
         # (one attribute, so a reader never pairs one event's values with another's needles).
         self._own: tuple[tuple[OwnValue, ...], _Needles] = ((), ((), ()))
+        # Plain values in which nothing but this event's own values could be found, each lower-cased.
+        # Kept values repeat across events (event names, library versions, page paths): a repeat
+        # costs a dict lookup and a substring test per own value, not the detectors.
+        self._clean: dict[str, str] = {}
 
     def clean(
         self,
@@ -130,8 +134,16 @@ class ValueScanner:
         if budget.chars < size:
             return None, {}
         budget.chars -= size
-        if text.isascii() and text.isprintable() and "%" not in text and "&" not in text and "\\" not in text:
+        plain = (
+            text.isascii() and text.isprintable() and "%" not in text and "&" not in text and "\\" not in text
+        )
+        if plain:
             normalized = text  # the fast path, most values: what `_plain` says, inline
+            lowered = self._clean.get(text)
+            if lowered is not None and (
+                not own or not any(map(lowered.__contains__, self._needles_of(own)[0]))
+            ):
+                return text, {}
         else:
             normalized = _normalized(text)
             grown = len(normalized) - size  # NFKC can expand a character up to 18 times
@@ -139,22 +151,46 @@ class ValueScanner:
                 if budget.chars < grown:
                     return None, {}
                 budget.chars -= grown
-        needles: _Needles | None = None
-        if own:
-            key = own if isinstance(own, tuple) else tuple(own)
-            last = self._own
-            if key is last[0] or key == last[0]:
-                needles = last[1]
-            else:
-                needles = _needles(key)
-                self._own = (key, needles)
+        needles = self._needles_of(own) if own else None
         try:
             found = _find(normalized, needles, budget, country, True)
         except _OutOfBudget:
             return None, {}
         if not found:
+            # Not a value with a base64-looking run: what that decodes to is looked into for the
+            # own values, which its words don't show.
+            if plain and len(text) <= _REMEMBERED_LENGTH and not _base64_candidate(text):
+                if len(self._clean) >= _REMEMBERED_VALUES:
+                    self._clean.clear()  # attacker-chosen values; correctness never depends on it
+                self._clean[text] = text.lower()
             return text, {}
         return _rewritten(normalized, found, replace)
+
+    @property
+    def remembered_clean(self) -> dict[str, str]:
+        """Plain values already scanned with nothing found but possibly own values, each lower-cased.
+
+        A caller that looks a value up here and finds none of the event's `needles` in it may keep
+        the value as it is: `clean` would return it unchanged.
+        """
+        return self._clean
+
+    def needles(self, own: Sequence[OwnValue]) -> tuple[str, ...]:
+        """The event's own values as `clean` searches for them (lower-cased, names also word by word)."""
+        return self._needles_of(own)[0] if own else ()
+
+    def _needles_of(self, own: Sequence[OwnValue]) -> _Needles:
+        key = own if isinstance(own, tuple) else tuple(own)
+        last = self._own
+        if key is last[0] or key == last[0]:
+            return last[1]
+        needles = _needles(key)
+        self._own = (key, needles)
+        return needles
+
+
+_REMEMBERED_LENGTH = 256  # longer values rarely repeat
+_REMEMBERED_VALUES = 16_384
 
 
 class _OutOfBudget(Exception):
@@ -210,7 +246,7 @@ def _find(
                 _numbers(text, found, budget, _regions(country))
             if hexes:
                 _digests(text, found)
-        if decode and digits and size >= 16 and text.lower() != text and text.upper() != text:
+        if decode and digits and _base64_candidate(text):
             _base64(text, found, needles, budget, country)
     if ":" in text and ("::" in text or text.count(":") >= 6):  # IPv6 with 3+ groups has '::' or 6+ ':'s
         _ipv6(text, found)
@@ -226,6 +262,13 @@ def _find(
             first, last = output.span()
             found = [f for f in found if not (first <= f[0] and -f[1] <= last)]
     return found
+
+
+def _base64_candidate(text: str) -> bool:
+    """Whether `text` may hold a base64 run worth decoding: 16+ characters, mixed case, a digit."""
+    return (
+        len(text) >= 16 and text.lower() != text and text.upper() != text and any(c.isdigit() for c in text)
+    )
 
 
 # --- emails -------------------------------------------------------------------------------------------
@@ -576,11 +619,20 @@ def _lowered(text: str) -> str:
     return lowered
 
 
-@lru_cache(maxsize=1024)
 def _needles(own: tuple[OwnValue, ...]) -> _Needles:
+    # Once per event (its own values differ from the last event's): kept cheap for plain values.
     needles: dict[str, tuple[str, str]] = {}
     for kind, value in own:
-        normalized = _lowered(_normalized(value)).strip()
+        if (
+            value.isascii()
+            and value.isprintable()
+            and "%" not in value
+            and "&" not in value
+            and "\\" not in value
+        ):
+            normalized = value.lower().strip()
+        else:
+            normalized = _lowered(_normalized(value)).strip()
         if len(normalized) >= 3:
             needles.setdefault(normalized, (kind, value))
         if kind == "name":

@@ -65,15 +65,27 @@ GA4_ALLOWED: Obj = obj(
         "user_id": USER_ID,
         "timestamp_micros": TIMESTAMP,
         "user_location": {
-            "country_id": COUNTRY, "continent_id": COUNTRY, "subcontinent_id": COUNTRY,
-            "region_id": GEO, "city": GEO,
-        },  # fmt: skip
+            "country_id": COUNTRY,
+            "continent_id": COUNTRY,
+            "subcontinent_id": COUNTRY,
+            "region_id": GEO,
+            "city": GEO,
+        },
         "ip_override": IP,
         "device": {
             name: KEEP
-            for name in ("category", "language", "screen_resolution", "operating_system",
-                         "operating_system_version", "model", "brand", "browser", "browser_version")
-        },  # fmt: skip
+            for name in (
+                "category",
+                "language",
+                "screen_resolution",
+                "operating_system",
+                "operating_system_version",
+                "model",
+                "brand",
+                "browser",
+                "browser_version",
+            )
+        },
         "user_agent": USER_AGENT,
         "consent": {"ad_user_data": KEEP, "ad_personalization": KEEP},
         "non_personalized_ads": KEEP,

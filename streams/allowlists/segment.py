@@ -61,8 +61,14 @@ _CONTEXT: dict[str, Spec] = {
     "app": {"name": KEEP, "version": KEEP, "build": KEEP, "namespace": KEEP},
     "campaign": _CAMPAIGN,
     # `name` is what its owner called the device ("Jane's iPhone"); `token` is its push token.
-    "device": {"id": ANONYMOUS_ID, "advertisingId": ANONYMOUS_ID, "adTrackingEnabled": KEEP,
-               "manufacturer": KEEP, "model": KEEP, "type": KEEP},  # fmt: skip
+    "device": {
+        "id": ANONYMOUS_ID,
+        "advertisingId": ANONYMOUS_ID,
+        "adTrackingEnabled": KEEP,
+        "manufacturer": KEEP,
+        "model": KEEP,
+        "type": KEEP,
+    },
     "ip": IP,
     "library": {"name": KEEP, "version": KEEP},
     "locale": KEEP,

@@ -35,30 +35,71 @@ def _kept(*names: str) -> dict[str, Spec]:
 
 
 # Context entities, by "vendor/name" of their schema: the data fields that may leave.
-ENTITY_FIELDS: dict[str, dict[str, Spec]] = {
+ENTITY_FIELDS: dict[str, Spec] = {
     "com.snowplowanalytics.snowplow/web_page": _kept("id"),  # a random id per page view
     # The session's user id is the tracker's cookie id, not the app's user id; all ids leave pseudonymized.
     "com.snowplowanalytics.snowplow/client_session": {
-        "userId": ANONYMOUS_ID, "sessionId": ANONYMOUS_ID, "previousSessionId": ANONYMOUS_ID,
-        "sessionIndex": KEEP, "storageMechanism": KEEP, "firstEventId": KEEP, "eventIndex": KEEP,
+        "userId": ANONYMOUS_ID,
+        "sessionId": ANONYMOUS_ID,
+        "previousSessionId": ANONYMOUS_ID,
+        "sessionIndex": KEEP,
+        "storageMechanism": KEEP,
+        "firstEventId": KEEP,
+        "eventIndex": KEEP,
         "firstEventTimestamp": TIMESTAMP,
-    },  # fmt: skip
+    },
     # Device facts stay; the advertising and vendor ids leave pseudonymized.
     "com.snowplowanalytics.snowplow/mobile_context": {
-        **_kept("osType", "osVersion", "deviceManufacturer", "deviceModel", "carrier", "networkType",
-                "networkTechnology", "physicalMemory", "systemAvailableMemory", "appAvailableMemory",
-                "batteryLevel", "batteryState", "lowPowerMode", "availableStorage", "totalStorage",
-                "isPortrait", "resolution", "scale", "language", "appSetIdScope"),
-        "openIdfa": ANONYMOUS_ID, "appleIdfa": ANONYMOUS_ID, "appleIdfv": ANONYMOUS_ID,
-        "androidIdfa": ANONYMOUS_ID, "appSetId": ANONYMOUS_ID,
-    },  # fmt: skip
+        **_kept(
+            "osType",
+            "osVersion",
+            "deviceManufacturer",
+            "deviceModel",
+            "carrier",
+            "networkType",
+            "networkTechnology",
+            "physicalMemory",
+            "systemAvailableMemory",
+            "appAvailableMemory",
+            "batteryLevel",
+            "batteryState",
+            "lowPowerMode",
+            "availableStorage",
+            "totalStorage",
+            "isPortrait",
+            "resolution",
+            "scale",
+            "language",
+            "appSetIdScope",
+        ),
+        "openIdfa": ANONYMOUS_ID,
+        "appleIdfa": ANONYMOUS_ID,
+        "appleIdfv": ANONYMOUS_ID,
+        "androidIdfa": ANONYMOUS_ID,
+        "appSetId": ANONYMOUS_ID,
+    },
     "com.snowplowanalytics.snowplow/desktop_context": _kept(
-        "osType", "osVersion", "osServicePack", "osIs64Bit", "deviceManufacturer", "deviceModel",
+        "osType",
+        "osVersion",
+        "osServicePack",
+        "osIs64Bit",
+        "deviceManufacturer",
+        "deviceModel",
         "deviceProcessorCount",
     ),
     "com.snowplowanalytics.snowplow/browser_context": _kept(
-        "viewport", "documentSize", "resolution", "colorDepth", "devicePixelRatio", "cookiesEnabled",
-        "online", "browserLanguage", "documentLanguage", "webdriver", "deviceMemory", "hardwareConcurrency",
+        "viewport",
+        "documentSize",
+        "resolution",
+        "colorDepth",
+        "devicePixelRatio",
+        "cookiesEnabled",
+        "online",
+        "browserLanguage",
+        "documentLanguage",
+        "webdriver",
+        "deviceMemory",
+        "hardwareConcurrency",
     ),
     "com.snowplowanalytics.mobile/application": _kept("version", "build"),
     "com.snowplowanalytics.mobile/screen": _kept(
@@ -67,16 +108,28 @@ ENTITY_FIELDS: dict[str, dict[str, Spec]] = {
     # A device's position: nothing coarser than the country is in it, so generalize drops it whole.
     "com.snowplowanalytics.snowplow/geolocation_context": {
         name: GEO
-        for name in ("latitude", "longitude", "latitudeLongitudeAccuracy", "altitude", "altitudeAccuracy",
-                     "bearing", "speed")
-    },  # fmt: skip
+        for name in (
+            "latitude",
+            "longitude",
+            "latitudeLongitudeAccuracy",
+            "altitude",
+            "altitudeAccuracy",
+            "bearing",
+            "speed",
+        )
+    },
     # The legal basis and document a consent refers to; the document's description is free text.
     "com.snowplowanalytics.snowplow/gdpr": _kept("basisForProcessing", "documentId", "documentVersion"),
     # Page timings: numbers only.
     "org.w3/PerformanceTiming": obj({}, any_key=KEEP),
     # What enrichments derive (enriched events' derived_contexts): browser and OS families, bots.
     "com.snowplowanalytics.snowplow/ua_parser_context": _kept(
-        "useragentFamily", "useragentMajor", "useragentMinor", "osFamily", "osMajor", "osMinor",
+        "useragentFamily",
+        "useragentMajor",
+        "useragentMinor",
+        "osFamily",
+        "osMajor",
+        "osMinor",
         "deviceFamily",
     ),
     "com.iab.snowplow/spiders_and_robots": _kept("spiderOrRobot", "category", "reason", "primaryImpact"),
@@ -84,10 +137,13 @@ ENTITY_FIELDS: dict[str, dict[str, Spec]] = {
 
 # Self-describing events of Snowplow's own schemas: the fields that may leave. Link and element
 # texts, form values and search terms are visitor input and stay home.
-EVENT_FIELDS: dict[str, dict[str, Spec]] = {
+EVENT_FIELDS: dict[str, Spec] = {
     "com.snowplowanalytics.snowplow/link_click": {
-        "targetUrl": URL, "elementId": KEEP, "elementClasses": each(KEEP), "elementTarget": KEEP,
-    },  # fmt: skip
+        "targetUrl": URL,
+        "elementId": KEEP,
+        "elementClasses": each(KEEP),
+        "elementTarget": KEEP,
+    },
     "com.snowplowanalytics.snowplow/screen_view": _kept(
         "name", "type", "id", "previousName", "previousType", "previousId", "transitionType"
     ),
@@ -96,11 +152,13 @@ EVENT_FIELDS: dict[str, dict[str, Spec]] = {
     ),
     "com.snowplowanalytics.snowplow/submit_form": {"formId": KEEP, "formClasses": each(KEEP)},
     "com.snowplowanalytics.snowplow/focus_form": {
-        **_kept("formId", "elementId", "nodeName", "type"), "elementClasses": each(KEEP),
-    },  # fmt: skip
+        **_kept("formId", "elementId", "nodeName", "type"),
+        "elementClasses": each(KEEP),
+    },
     "com.snowplowanalytics.snowplow/change_form": {
-        **_kept("formId", "elementId", "nodeName", "type"), "elementClasses": each(KEEP),
-    },  # fmt: skip
+        **_kept("formId", "elementId", "nodeName", "type"),
+        "elementClasses": each(KEEP),
+    },
     "com.snowplowanalytics.snowplow/application_install": {},
     "com.snowplowanalytics.snowplow/application_foreground": _kept("foregroundIndex"),
     "com.snowplowanalytics.snowplow/application_background": _kept("backgroundIndex"),
@@ -110,8 +168,10 @@ EVENT_FIELDS: dict[str, dict[str, Spec]] = {
     "com.snowplowanalytics.snowplow/consent_withdrawn": _kept("all"),
     "com.snowplowanalytics.snowplow.enhanced-consent/consent_preferences": {
         **_kept("basisForProcessing", "consentVersion", "eventType", "gdprApplies"),
-        "consentUrl": URL, "consentScopes": each(KEEP), "domainsApplied": each(KEEP),
-    },  # fmt: skip
+        "consentUrl": URL,
+        "consentScopes": each(KEEP),
+        "domainsApplied": each(KEEP),
+    },
 }
 
 
@@ -143,7 +203,8 @@ _TRACKER: dict[str, Spec] = {
     **_kept("se_ca", "se_ac", "se_va"),
     # Transactions and their items. The order id leads to one customer's order: pseudonymized.
     # The buyer's city and state are left out; the country stays.
-    **_kept("tr_af", "tr_tt", "tr_tx", "tr_sh", "tr_cu", "ti_sk", "ti_nm", "ti_ca", "ti_pr", "ti_qu", "ti_cu"),
+    **_kept("tr_af", "tr_tt", "tr_tx", "tr_sh", "tr_cu"),
+    **_kept("ti_sk", "ti_nm", "ti_ca", "ti_pr", "ti_qu", "ti_cu"),
     "tr_id": ANONYMOUS_ID, "ti_id": ANONYMOUS_ID,
     "tr_co": COUNTRY,
     # Page pings: scroll offsets.

@@ -125,7 +125,19 @@ AD_ID = "CANARY-IDFA-0b7d5c"
 SESSION_ID = "canary-session-91a4f0"
 TRAIT_ID = "canary-trait-6d02ae"
 FULL_NAME = f"{FIRST} {LAST}"
-_IDENTIFYING = (EMAIL, PHONE_E164, IP, FIRST, LAST, USER_ID, ANONYMOUS_ID, DEVICE_ID, AD_ID, SESSION_ID, TRAIT_ID)
+_IDENTIFYING = (
+    EMAIL,
+    PHONE_E164,
+    IP,
+    FIRST,
+    LAST,
+    USER_ID,
+    ANONYMOUS_ID,
+    DEVICE_ID,
+    AD_ID,
+    SESSION_ID,
+    TRAIT_ID,
+)
 
 
 def _b64(text: str) -> str:
@@ -137,7 +149,13 @@ def canary_forms() -> list[str]:
     base64 (both alphabets, padded or not) and MD5/SHA-1/SHA-256 hex."""
     forms: set[str] = set()
     for value in (*_IDENTIFYING, EMAIL.lower(), PHONE_E164[1:], FULL_NAME):
-        forms |= {value, value.lower(), quote(value, safe=""), html.escape(value), value.replace("@", "&#64;")}
+        forms |= {
+            value,
+            value.lower(),
+            quote(value, safe=""),
+            html.escape(value),
+            value.replace("@", "&#64;"),
+        }
         for encoded in (base64.b64encode(value.encode()), base64.urlsafe_b64encode(value.encode())):
             forms |= {encoded.decode(), encoded.decode().rstrip("=")}
         for algorithm in ("md5", "sha1", "sha256"):
@@ -229,10 +247,16 @@ def hostile_canary_payloads() -> list[tuple[str, bytes]]:
     payloads += [("snowplow", r) for r in snowplow_post_records(events, subject=subject, encode_base64=True)]
     payloads += [("snowplow", r) for r in snowplow_post_records(events, subject=subject, encode_base64=False)]
     payloads += [("snowplow_get", r) for r in snowplow_get_records(events, subject=subject)]
-    contexts = {"schema": "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1",
-                "data": [{"schema": "iglu:com.acme/customer/jsonschema/1-0-0", "data": _hostile_fields()},
-                         {"schema": "iglu:com.snowplowanalytics.snowplow/client_session/jsonschema/1-0-2",
-                          "data": {"userId": ANONYMOUS_ID, "sessionId": SESSION_ID, "sessionIndex": 2}}]}
+    contexts = {
+        "schema": "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1",
+        "data": [
+            {"schema": "iglu:com.acme/customer/jsonschema/1-0-0", "data": _hostile_fields()},
+            {
+                "schema": "iglu:com.snowplowanalytics.snowplow/client_session/jsonschema/1-0-2",
+                "data": {"userId": ANONYMOUS_ID, "sessionId": SESSION_ID, "sessionIndex": 2},
+            },
+        ],
+    }
     line = enriched_line(
         {"user_id": USER_ID, "domain_userid": ANONYMOUS_ID, "domain_sessionid": SESSION_ID,
          "network_userid": DEVICE_ID, "user_ipaddress": IP, "geo_country": "GB", "geo_city": "London",
@@ -249,7 +273,8 @@ def hostile_canary_payloads() -> list[tuple[str, bytes]]:
             user_properties={**{k: v for k, v in _hostile_fields().items() if isinstance(v, str)}},
             events=[ga4_event("page_view", page_location=url, page_title=text, page_referrer=url,
                               session_id=SESSION_ID, customer_email=EMAIL, search_term=FULL_NAME),
-                    ga4_event(f"signup_{FIRST.lower()}", method=text, items=[{"item_id": USER_ID, "x": EMAIL}])],
+                    ga4_event(f"signup_{FIRST.lower()}", method=text,
+                              items=[{"item_id": USER_ID, "x": EMAIL}])],
         )
     )  # fmt: skip
     body["user_data"] = {"sha256_email_address": [hashlib.sha256(EMAIL.lower().encode()).hexdigest()],

@@ -10,7 +10,7 @@ import pytest
 from streams.allowlist import ANY, Each, Leaf, Obj, Step, Subtree, Treat, parse_keep_path, with_keep_paths
 from streams.config import ConfigError, load_config, parse_config
 from streams.formats.snowplow_enriched import ENRICHED_FIELDS
-from streams.identities import kept_key_kind, kind_of_key, kind_of_trait, own_values
+from streams.identities import kept_key_kind, kind_of_key, kind_of_trait
 from streams.keys import KeyRing, PseudonymKey
 from streams.pipeline import EventResult, Pipeline
 from streams.pseudonymize import pseudonym
@@ -79,7 +79,9 @@ def test_a_custom_property_never_leaves_and_its_path_is_named_in_the_audit(pipel
     assert b"Jane" not in orjson.dumps(audited)
 
 
-@pytest.mark.parametrize("traits", ["Jane Doe, 1 Main St", ["Jane", "Doe"], {"Name": "Jane", "FIRST_NAME": "J"}])
+@pytest.mark.parametrize(
+    "traits", ["Jane Doe, 1 Main St", ["Jane", "Doe"], {"Name": "Jane", "FIRST_NAME": "J"}]
+)
 def test_traits_of_any_shape_or_casing_never_leave(pipeline: Pipeline, traits: Any) -> None:
     copy, audited = exported(pipeline, track(traits=traits, context={"traits": traits}))
     assert "traits" not in copy and "traits" not in copy["context"]
@@ -157,7 +159,8 @@ def test_the_default_copy_still_serves_analytics(pipeline: Pipeline) -> None:
                  "os": {"name": "iOS", "version": "17.1"}, "page": {"path": "/checkout"},
                  "campaign": {"name": "winter", "source": "news", "medium": "email", "content": "tok"}},
         properties={"revenue": 99.5, "currency": "EUR", "order_id": "o-1",
-                    "products": [{"sku": "sku-1", "name": "Boot", "price": 99.5, "quantity": 1, "note": "x"}]},
+                    "products": [{"sku": "sku-1", "name": "Boot", "price": 99.5, "quantity": 1,
+                                  "note": "x"}]},
     )  # fmt: skip
     copy, _ = exported(pipeline, event)
     assert copy["event"] == "Order Completed" and copy["timestamp"] == "2026-11-28T13:00:00.000Z"
@@ -190,7 +193,14 @@ def test_snowplow_device_and_session_ids_leave_pseudonymized(pipeline: Pipeline)
         {"schema": "iglu:com.snowplowanalytics.snowplow/client_session/jsonschema/1-0-2",
          "data": {"userId": "cookie-1", "sessionId": "sess-1", "sessionIndex": 3}},
     ]}  # fmt: skip
-    event = {"e": "pv", "tv": "ios-5", "p": "mob", "ip": GB_IP, "sid": "sess-1", "co": orjson.dumps(entities).decode()}
+    event = {
+        "e": "pv",
+        "tv": "ios-5",
+        "p": "mob",
+        "ip": GB_IP,
+        "sid": "sess-1",
+        "co": orjson.dumps(entities).decode(),
+    }
     body, _ = exported(pipeline, {"schema": PAYLOAD_DATA, "data": [event]})
     [copy] = body["data"]
     mobile, session = (entity["data"] for entity in orjson.loads(copy["co"])["data"])
@@ -204,12 +214,17 @@ def test_snowplow_device_and_session_ids_leave_pseudonymized(pipeline: Pipeline)
 def test_a_self_describing_event_of_another_schema_keeps_its_schema_and_none_of_its_data(
     pipeline: Pipeline,
 ) -> None:
-    unstruct = {"schema": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0",
-                "data": {"schema": "iglu:com.acme/signup/jsonschema/1-0-0", "data": {"plan": "pro", "name": "Jane"}}}
+    unstruct = {
+        "schema": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0",
+        "data": {"schema": "iglu:com.acme/signup/jsonschema/1-0-0", "data": {"plan": "pro", "name": "Jane"}},
+    }
     event = {"e": "ue", "tv": "js-4", "p": "web", "ip": GB_IP, "ue_pr": orjson.dumps(unstruct).decode()}
     body, audited = exported(pipeline, {"schema": PAYLOAD_DATA, "data": [event]})
     [copy] = body["data"]
-    assert orjson.loads(copy["ue_pr"])["data"] == {"schema": "iglu:com.acme/signup/jsonschema/1-0-0", "data": {}}
+    assert orjson.loads(copy["ue_pr"])["data"] == {
+        "schema": "iglu:com.acme/signup/jsonschema/1-0-0",
+        "data": {},
+    }
     assert "ue_pr.data.data" in audited["dropped"]
 
 
@@ -240,7 +255,9 @@ def test_enriched_json_keeps_snowplows_entities_and_drops_others(pipeline: Pipel
 
 def test_keep_paths_with_globs_add_fields_for_one_destination() -> None:
     pipeline = policy('{topic: events.global, keep: [properties.plan, "properties.products[*].color"]}')
-    event = track(properties={"plan": "pro", "secret": "s", "products": [{"sku": "a", "color": "red", "x": 1}]})
+    event = track(
+        properties={"plan": "pro", "secret": "s", "products": [{"sku": "a", "color": "red", "x": 1}]}
+    )
     copy, _ = exported(pipeline, event)
     assert copy["properties"] == {"plan": "pro", "products": [{"sku": "a", "color": "red"}]}
 
@@ -257,7 +274,9 @@ def test_keep_paths_per_format_apply_only_to_that_format() -> None:
 def test_a_kept_id_or_personal_key_is_still_transformed_as_its_kind() -> None:
     pipeline = policy("{topic: events.global, keep: [properties.loyalty_user_id, properties.contact_email, "
                       "properties.first_name]}")  # fmt: skip
-    event = track(properties={"loyalty_user_id": "L-9", "contact_email": "Jane@X.example", "first_name": "Jane"})
+    event = track(
+        properties={"loyalty_user_id": "L-9", "contact_email": "Jane@X.example", "first_name": "Jane"}
+    )
     copy, _ = exported(pipeline, event)
     assert copy["properties"] == {
         "loyalty_user_id": pseudonym("L-9", EU_KEY),
@@ -404,15 +423,19 @@ def test_inside_a_trait_container_name_and_id_are_the_persons() -> None:
     assert kept_key_kind("plan") is Treat.KEEP and kept_key_kind("name") is Treat.KEEP
 
 
-def test_own_values_come_from_id_fields_personal_keys_anywhere_and_traits() -> None:
-    from streams.formats.segment import SegmentFormat
-
-    event = {"userId": "u-123", "anonymousId": "a-456", "context": {"device": {"id": "dev-9"}},
-             "properties": {"customer_email": "Jane@X.example", "name": "Boot"},
-             "traits": {"name": "Jane Doe", "id": "trait-1", "plan": "pro"}}  # fmt: skip
-    found = dict((value, kind) for kind, value in own_values(event, SegmentFormat.personal))
-    assert found == {"u-123": "user_id", "a-456": "anonymous_id", "dev-9": "anonymous_id",
-                     "Jane@X.example": "email", "Jane Doe": "name", "trait-1": "user_id"}  # fmt: skip
+def test_own_values_come_from_id_fields_personal_keys_anywhere_and_traits(pipeline: Pipeline) -> None:
+    # Each own value recurs in the kept page path; each is found there, whichever field held it.
+    path = "/a/u-123/b/a-456/c/dev-9/d/trait-1/e/jane-doe/f/boot/g/pro"
+    event = track(anonymousId="a-456", context={"device": {"id": "dev-9"}, "page": {"path": path}},
+                  properties={"customer_email": "Jane@X.example", "name": "Boot"},
+                  traits={"name": "Jane Doe", "id": "trait-1", "plan": "pro"})  # fmt: skip
+    copy, audited = exported(pipeline, event)
+    kept = copy["context"]["page"]["path"]
+    for own in ("u-123", "a-456", "dev-9", "trait-1", "jane", "doe"):
+        assert own not in kept
+    # A product's name and a plan are no one's: they stay.
+    assert "/f/boot/g/pro" in kept
+    assert audited["found_in_text"] == {"user_id": 2, "anonymous_id": 2, "name": 2}
 
 
 def test_subtree_leaves_are_unlabelled_until_compiled() -> None:
@@ -427,10 +450,21 @@ def test_an_event_with_both_co_and_cx_is_read_whole(pipeline: Pipeline) -> None:
     def contexts(*entities: dict[str, Any]) -> bytes:
         return orjson.dumps({"schema": CONTEXTS, "data": list(entities)})
 
-    web_page = {"schema": "iglu:com.snowplowanalytics.snowplow/web_page/jsonschema/1-0-0", "data": {"id": "pv-1"}}
-    consent = {"schema": "iglu:com.snowplowanalytics.snowplow/consent_preferences/jsonschema/1-0-0",
-               "data": {"basisForProcessing": "consent", "consentScopes": ["necessary"], "eventType": "allow_selected",
-                        "consentUrl": "https://x.example/privacy", "consentVersion": "1", "domainsApplied": ["x"]}}
+    web_page = {
+        "schema": "iglu:com.snowplowanalytics.snowplow/web_page/jsonschema/1-0-0",
+        "data": {"id": "pv-1"},
+    }
+    consent = {
+        "schema": "iglu:com.snowplowanalytics.snowplow/consent_preferences/jsonschema/1-0-0",
+        "data": {
+            "basisForProcessing": "consent",
+            "consentScopes": ["necessary"],
+            "eventType": "allow_selected",
+            "consentUrl": "https://x.example/privacy",
+            "consentVersion": "1",
+            "domainsApplied": ["x"],
+        },
+    }
     event = {"e": "pv", "tv": "js-4", "p": "web", "ip": GB_IP, "co": contexts(web_page).decode(),
              "cx": base64.urlsafe_b64encode(contexts(consent)).decode()}  # fmt: skip
     [result] = pipeline.process(orjson.dumps({"schema": PAYLOAD_DATA, "data": [event]}), SOURCE)

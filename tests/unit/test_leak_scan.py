@@ -1,4 +1,4 @@
-"""The leak scan: SDK-made events full of canaries, and not one canary in any form in what leaves the region."""
+"""The leak scan: SDK-made events full of canaries, and not one canary in any form in what leaves."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def leaked(text: str) -> list[str]:
 
 def test_every_hostile_payload_is_routed_home_and_exported(results: list[tuple[str, EventResult]]) -> None:
     # The scan below means something only if copies were made: every event goes to eu and global.
-    exported = Counter(name for name, result in results for out in result.outputs if out.topic == "events.global")
+    exported = Counter(
+        name for name, result in results for out in result.outputs if out.topic == "events.global"
+    )
     assert set(exported) == set(EVERY_FORMAT), exported
     for name, result in results:
         assert result.error is None and result.decision is not None, (name, result.error)
@@ -66,11 +68,14 @@ def test_no_canary_in_any_form_reaches_the_audit_record(results: list[tuple[str,
         assert not leaked(text), f"audit ({name}): {leaked(text)}"
 
 
-def test_the_canaries_do_reach_the_home_region_so_the_scan_can_fail(results: list[tuple[str, EventResult]]) -> None:
+def test_the_canaries_do_reach_the_home_region_so_the_scan_can_fail(
+    results: list[tuple[str, EventResult]],
+) -> None:
     homes = "".join(
         out.value.decode("utf-8", errors="replace") for _, result in results for out in result.outputs
         if out.topic == "events.eu"
     )  # fmt: skip
-    for canary in (canaries.EMAIL, canaries.USER_ID, canaries.ANONYMOUS_ID, canaries.DEVICE_ID, canaries.AD_ID,
-                   canaries.SESSION_ID, canaries.TRAIT_ID, canaries.FIRST, canaries.LAST, canaries.IP):  # fmt: skip
+    for canary in (canaries.EMAIL, canaries.USER_ID, canaries.ANONYMOUS_ID, canaries.DEVICE_ID,
+                   canaries.AD_ID, canaries.SESSION_ID, canaries.TRAIT_ID, canaries.FIRST, canaries.LAST,
+                   canaries.IP):  # fmt: skip
         assert canary in homes

@@ -9,6 +9,7 @@ import pytest
 from snowplow_analytics_sdk.event_transformer import transform
 
 from streams.config import FieldRules
+from streams.export import ExportCopier
 from streams.formats.base import CollectorFormat, PayloadError
 from streams.formats.ga4 import Ga4Format
 from streams.formats.segment import RudderStackFormat, SegmentFormat
@@ -19,9 +20,8 @@ from streams.formats.snowplow_enriched import (
     SnowplowEnrichedTsvFormat,
 )
 from streams.keys import KeyRing, PseudonymKey
-from streams.subject_keys import InMemorySubjectKeys
-from streams.export import ExportCopier
 from streams.personal import PersonalTransforms
+from streams.subject_keys import InMemorySubjectKeys
 from streams.value_scan import ValueScanner
 
 TSV = SnowplowEnrichedTsvFormat()
@@ -115,7 +115,9 @@ def enriched_line(fields: dict[str, str] | None = None, residency: str | None = 
 def pseudonymizing(collector: CollectorFormat) -> ExportCopier:
     """The default policy's global-copy rules under a fixed eu key."""
     keys = KeyRing([PseudonymKey("eu", 1, bytes(range(32)))])
-    return ExportCopier(PersonalTransforms(FieldRules(), "eu", keys, InMemorySubjectKeys()), {}, ValueScanner())
+    return ExportCopier(
+        PersonalTransforms(FieldRules(), "eu", keys, InMemorySubjectKeys()), {}, ValueScanner()
+    )
 
 
 def assert_quotes_nothing(error: PayloadError) -> None:

@@ -1,4 +1,4 @@
-"""Field rules per region and destination: copies that leave hold only what is allowed, and identify no one."""
+"""Field rules per region and destination: copies that leave hold only what is allowed and identify no one."""
 
 from __future__ import annotations
 

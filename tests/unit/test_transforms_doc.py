@@ -60,7 +60,8 @@ def test_the_keep_example_keeps_what_it_says_and_still_pseudonymizes_kept_person
     pipeline = Pipeline(parse_config(policy_with(keeping)), KEYS)
     event = {"type": "identify", "userId": "u-1", "context": {"ip": "81.2.69.142"},
              "traits": {"plan": "pro", "email": "Jane@X.example", "first_name": "Jane", "secret": "s"},
-             "properties": {"plan": "team", "products": [{"sku": "a", "color": "red", "note": "n"}]}}  # fmt: skip
+             "properties": {"plan": "team",
+                            "products": [{"sku": "a", "color": "red", "note": "n"}]}}  # fmt: skip
     [result] = pipeline.process(orjson.dumps(event), Source("events.ingest", 0, 0))
     copy = orjson.loads(next(out.value for out in result.outputs if out.topic == "events.global"))
     assert copy["traits"] == {"plan": "pro"}
