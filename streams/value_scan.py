@@ -107,7 +107,7 @@ class ValueScanner:
         self._max_value_chars = max_value_chars
         # The caller passes one event's own values with each of its strings: keep the last
         # (one attribute, so a reader never pairs one event's values with another's needles).
-        self._own: tuple[tuple[OwnValue, ...], _Needles] = ((), ((), ()))
+        self._own: tuple[tuple[OwnValue, ...], _Own] = ((), _Own((), (), {}))
 
     def clean(
         self,
@@ -139,14 +139,14 @@ class ValueScanner:
                 if budget.chars < grown:
                     return None, {}
                 budget.chars -= grown
-        needles: _Needles | None = None
+        needles: _Own | None = None
         if own:
             key = own if isinstance(own, tuple) else tuple(own)
             last = self._own
             if key is last[0] or key == last[0]:
                 needles = last[1]
             else:
-                needles = _needles(key)
+                needles = _own_values(key)
                 self._own = (key, needles)
         try:
             found = _find(normalized, needles, budget, country, True)
@@ -154,6 +154,8 @@ class ValueScanner:
             return None, {}
         if not found:
             return text, {}
+        if needles is not None and needles.aliases:
+            found = [_aliased(finding, needles.aliases) for finding in found]
         return _rewritten(normalized, found, replace)
 
 
@@ -161,8 +163,17 @@ class _OutOfBudget(Exception):
     """The event's budget ran out during a value: the value is dropped."""
 
 
-# The lower-cased needles, and each with its (kind, value as given).
-_Needles = tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]]
+@dataclass(frozen=True, slots=True)
+class _Own:
+    """One event's own values, prepared for the search."""
+
+    texts: tuple[str, ...]  # what is searched for, lower-cased
+    needles: tuple[tuple[str, str, str], ...]  # (text, kind, value as given)
+    # An email (lower-cased) or a phone number (E.164) found by value that is one of the
+    # event's own is passed as given, so the caller gives it the field's pseudonym.
+    aliases: dict[tuple[str, str], str]
+
+
 _Finding = tuple[int, int, int, str, str]  # (start, -end, rank, kind, value): sorts into resolution order
 # Ranks break ties between findings with the same start and end.
 _OWN, _CARD, _EMAIL, _PHONE, _IP, _DIGEST, _ENCODED = range(7)
@@ -192,7 +203,7 @@ def _rewritten(text: str, found: list[_Finding], replace: Replace) -> tuple[str,
 
 
 def _find(
-    text: str, needles: _Needles | None, budget: ScanBudget, country: str | None, decode: bool
+    text: str, needles: _Own | None, budget: ScanBudget, country: str | None, decode: bool
 ) -> list[_Finding]:
     """Every finding in normalized `text`. Each detector first takes a look that costs
     tens of nanoseconds (a substring test, a count), so a plain value costs little more."""
@@ -200,17 +211,16 @@ def _find(
     if "@" in text:
         _emails(text, found)
     size = len(text)
-    if size >= 7:
+    # Everything but emails, IPv6 and JWTs needs digits (a 32-hex digest without one is a
+    # 1 in 10^13 chance), and a lone UUID or ISO timestamp can hold nothing.
+    if size >= 7 and _DIGIT.search(text) is not None and _PLAIN_SHAPE.fullmatch(text) is None:
         data = text.encode()
         digits = len(data) - len(data.translate(None, b"0123456789"))
-        numbers = digits >= 7 or (digits >= 4 and text.count(".") >= 3)
-        hexes = size >= 32 and len(data) - len(data.translate(None, _HEX_DIGITS)) >= 32
-        if (numbers or hexes) and _PLAIN_SHAPE.fullmatch(text) is None:  # a UUID, an ISO timestamp
-            if numbers:
-                _numbers(text, found, budget, _regions(country))
-            if hexes:
-                _digests(text, found)
-        if decode and digits and size >= 16 and text.lower() != text and text.upper() != text:
+        if digits >= 7 or (digits >= 4 and text.count(".") >= 3):
+            _numbers(text, found, budget, _regions(country))
+        if size >= 32 and len(data) - len(data.translate(None, _HEX_DIGITS)) >= 32:
+            _digests(text, found)
+        if decode and size >= 16 and text.lower() != text and text.upper() != text:
             _base64(text, found, needles, budget, country)
     if ":" in text and ("::" in text or text.count(":") >= 6):  # IPv6 with 3+ groups has '::' or 6+ ':'s
         _ipv6(text, found)
@@ -474,7 +484,7 @@ def _digests(text: str, found: list[_Finding]) -> None:
 
 
 def _base64(
-    text: str, found: list[_Finding], needles: _Needles | None, budget: ScanBudget, country: str | None
+    text: str, found: list[_Finding], needles: _Own | None, budget: ScanBudget, country: str | None
 ) -> None:
     for match in _RUN.finditer(text):
         start = match.start()
@@ -500,7 +510,7 @@ def _base64(
 
 
 def _encoded(
-    text: str, start: int, run: str, needles: _Needles | None, budget: ScanBudget, country: str | None
+    text: str, start: int, run: str, needles: _Own | None, budget: ScanBudget, country: str | None
 ) -> _Finding | None:
     """`run` as an `encoded` finding (text in which something is found), a raw `digest`, or None."""
     body = run.rstrip("=")
@@ -543,14 +553,14 @@ def _charge(budget: ScanBudget, chars: int) -> None:
 # --- the event's own values -----------------------------------------------------------------------------
 
 
-def _own(text: str, found: list[_Finding], needles: _Needles) -> None:
+def _own(text: str, found: list[_Finding], own: _Own) -> None:
     lowered = text.lower()
-    if not any(map(lowered.__contains__, needles[0])):  # the common case, looked at in C
+    if not any(map(lowered.__contains__, own.texts)):  # the common case, looked at in C
         return
     if len(lowered) != len(text):
         lowered = _lowered(text)
     size = len(text)
-    for needle, kind, value in needles[1]:
+    for needle, kind, value in own.needles:
         at = lowered.find(needle)
         if at == -1:
             continue
@@ -577,16 +587,34 @@ def _lowered(text: str) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _needles(own: tuple[OwnValue, ...]) -> _Needles:
+def _own_values(own: tuple[OwnValue, ...]) -> _Own:
     needles: dict[str, tuple[str, str]] = {}
+    aliases: dict[tuple[str, str], str] = {}
     for kind, value in own:
         normalized = _lowered(_normalized(value)).strip()
-        if len(normalized) >= 3:
-            needles.setdefault(normalized, (kind, value))
-        if kind == "name":
-            for word in _NAME_WORD.findall(normalized):
-                needles.setdefault(word, (kind, value))
-    return tuple(needles), tuple((needle, kind, value) for needle, (kind, value) in needles.items())
+        texts = [normalized] + (_NAME_WORD.findall(normalized) if kind == "name" else [])
+        for text in texts:
+            # A slug or a login often drops accents: `josé` is also looked for as `jose`.
+            folded = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+            for needle in (text, folded):
+                if len(needle) >= 3:
+                    needles.setdefault(needle, (kind, value))
+        if kind == "email":
+            aliases.setdefault(("email", normalized), value)
+        elif kind == "phone":
+            number = next(
+                filter(None, (e164(normalized, region) for region in (None, *FALLBACK_REGIONS))), None
+            )
+            if number is not None:
+                aliases.setdefault(("phone", number), value)
+    entries = tuple((needle, kind, value) for needle, (kind, value) in needles.items())
+    return _Own(tuple(needles), entries, aliases)
+
+
+def _aliased(finding: _Finding, aliases: dict[tuple[str, str], str]) -> _Finding:
+    start, negative_end, rank, kind, value = finding
+    given = aliases.get((kind, value.lower() if kind == "email" else value))
+    return finding if given is None else (start, negative_end, rank, kind, given)
 
 
 # --- normalization ------------------------------------------------------------------------------------
