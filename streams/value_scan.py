@@ -139,23 +139,23 @@ class ValueScanner:
                 if budget.chars < grown:
                     return None, {}
                 budget.chars -= grown
-        needles: _Own | None = None
+        prepared: _Own | None = None
         if own:
             key = own if isinstance(own, tuple) else tuple(own)
             last = self._own
             if key is last[0] or key == last[0]:
-                needles = last[1]
+                prepared = last[1]
             else:
-                needles = _own_values(key)
-                self._own = (key, needles)
+                prepared = _own_values(key)
+                self._own = (key, prepared)
         try:
-            found = _find(normalized, needles, budget, country, True)
+            found = _find(normalized, prepared, budget, country, True)
         except _OutOfBudget:
             return None, {}
         if not found:
             return text, {}
-        if needles is not None and needles.aliases:
-            found = [_aliased(finding, needles.aliases) for finding in found]
+        if prepared is not None and prepared.aliases:
+            found = [_aliased(finding, prepared.aliases) for finding in found]
         return _rewritten(normalized, found, replace)
 
 
@@ -203,7 +203,7 @@ def _rewritten(text: str, found: list[_Finding], replace: Replace) -> tuple[str,
 
 
 def _find(
-    text: str, needles: _Own | None, budget: ScanBudget, country: str | None, decode: bool
+    text: str, own: _Own | None, budget: ScanBudget, country: str | None, decode: bool
 ) -> list[_Finding]:
     """Every finding in normalized `text`. Each detector first takes a look that costs
     tens of nanoseconds (a substring test, a count), so a plain value costs little more."""
@@ -221,14 +221,14 @@ def _find(
         if size >= 32 and len(data) - len(data.translate(None, _HEX_DIGITS)) >= 32:
             _digests(text, found)
         if decode and size >= 16 and text.lower() != text and text.upper() != text:
-            _base64(text, found, needles, budget, country)
+            _base64(text, found, own, budget, country)
     if ":" in text and ("::" in text or text.count(":") >= 6):  # IPv6 with 3+ groups has '::' or 6+ ':'s
         _ipv6(text, found)
     if decode and "eyJ" in text:
         for match in _JWT.finditer(text):
             found.append((match.start(), -match.end(), _ENCODED, "encoded", match.group()))
-    if needles:
-        _own(text, found, needles)
+    if own is not None:
+        _own(text, found, own)
     if found and decode and ("pz:" in text or "tk:" in text):
         # The gateway's own pseudonyms and tokens (a copy scanned again) hold random base64,
         # which can read as a digest or hold a digit run; what lies wholly inside one stays.
@@ -484,12 +484,12 @@ def _digests(text: str, found: list[_Finding]) -> None:
 
 
 def _base64(
-    text: str, found: list[_Finding], needles: _Own | None, budget: ScanBudget, country: str | None
+    text: str, found: list[_Finding], own: _Own | None, budget: ScanBudget, country: str | None
 ) -> None:
     for match in _RUN.finditer(text):
         start = match.start()
         run = match.group()
-        whole = _encoded(text, start, run, needles, budget, country)
+        whole = _encoded(text, start, run, own, budget, country)
         if whole is not None and whole[2] == _ENCODED:
             found.append(whole)
             continue
@@ -499,7 +499,7 @@ def _base64(
         if "/" in run or "+" in run:
             position = start
             for piece in _PIECE_SEPARATORS.split(run):
-                finding = _encoded(text, position, piece, needles, budget, country)
+                finding = _encoded(text, position, piece, own, budget, country)
                 if finding is not None:
                     pieces.append(finding)
                 position += len(piece) + 1
@@ -510,7 +510,7 @@ def _base64(
 
 
 def _encoded(
-    text: str, start: int, run: str, needles: _Own | None, budget: ScanBudget, country: str | None
+    text: str, start: int, run: str, own: _Own | None, budget: ScanBudget, country: str | None
 ) -> _Finding | None:
     """`run` as an `encoded` finding (text in which something is found), a raw `digest`, or None."""
     body = run.rstrip("=")
@@ -535,7 +535,7 @@ def _encoded(
     if not _plain(decoded):
         decoded = _normalized(decoded)
         _charge(budget, len(decoded))
-    if _find(decoded, needles, budget, country, False):
+    if _find(decoded, own, budget, country, False):
         return (start, -end, _ENCODED, "encoded", run)
     return None
 
@@ -663,7 +663,7 @@ def _referenced(match: re.Match[str]) -> str:
     if name is None:
         digits = (hexadecimal or decimal).lstrip("0")
         code = int(digits or "0", 16 if hexadecimal else 10) if len(digits) <= 7 else 0x110000
-        if 0xA0 <= code < 0xD800 or 0xE000 <= code < 0xFDD0:
+        if 0x20 <= code < 0x7F or 0xA0 <= code < 0xD800 or 0xE000 <= code < 0xFDD0:
             return chr(code)
         # The rest as html.unescape reads it: controls dropped, C1 read as cp1252, U+FFFD past U+10FFFF.
         return html.unescape(f"&#{min(code, 0x110000)};")
@@ -711,7 +711,7 @@ _DASHES = re.compile(f"[{_DASH_PUNCTUATION}\u2212]")
 _SPACES = re.compile(f"[{_CC}{_SPACE_SEPARATORS}\\\\]")
 
 _PERCENT_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})++")
-_REFERENCE = re.compile(r"&(?:#[xX]([0-9A-Fa-f]++);?|#([0-9]++);?|([A-Za-z][A-Za-z0-9]{0,31}+;?))")
+_REFERENCE = re.compile(r"&(?:#[xX]([0-9A-Fa-f]++);?|#([0-9]++);?|([A-Za-z][A-Za-z0-9]{1,31}+;?))")
 
 # --- patterns -----------------------------------------------------------------------------------------
 
