@@ -107,7 +107,7 @@ class ValueScanner:
         self._max_value_chars = max_value_chars
         # The caller passes one event's own values with each of its strings: keep the last
         # (one attribute, so a reader never pairs one event's values with another's needles).
-        self._own: tuple[tuple[OwnValue, ...], _Needles] = ((), ((), ()))
+        self._own: tuple[tuple[OwnValue, ...], _Own] = ((), _Own((), (), {}))
         # Plain values in which nothing but this event's own values could be found, each lower-cased.
         # Kept values repeat across events (event names, library versions, page paths): a repeat
         # costs a dict lookup and a substring test per own value, not the detectors.
@@ -141,7 +141,7 @@ class ValueScanner:
             normalized = text  # the fast path, most values: what `_plain` says, inline
             lowered = self._clean.get(text)
             if lowered is not None and (
-                not own or not any(map(lowered.__contains__, self._needles_of(own)[0]))
+                not own or not any(map(lowered.__contains__, self._prepared(own).texts))
             ):
                 return text, {}
         else:
@@ -151,19 +151,21 @@ class ValueScanner:
                 if budget.chars < grown:
                     return None, {}
                 budget.chars -= grown
-        needles = self._needles_of(own) if own else None
+        prepared = self._prepared(own) if own else None
         try:
-            found = _find(normalized, needles, budget, country, True)
+            found = _find(normalized, prepared, budget, country, True)
         except _OutOfBudget:
             return None, {}
         if not found:
-            # Not a value with a base64-looking run: what that decodes to is looked into for the
-            # own values, which its words don't show.
+            # Not a value with a base64-looking run: what that decodes to is searched for the own
+            # values, which its plain text doesn't show.
             if plain and len(text) <= _REMEMBERED_LENGTH and not _base64_candidate(text):
                 if len(self._clean) >= _REMEMBERED_VALUES:
                     self._clean.clear()  # attacker-chosen values; correctness never depends on it
                 self._clean[text] = text.lower()
             return text, {}
+        if prepared is not None and prepared.aliases:
+            found = [_aliased(finding, prepared.aliases) for finding in found]
         return _rewritten(normalized, found, replace)
 
     @property
@@ -177,28 +179,42 @@ class ValueScanner:
 
     def needles(self, own: Sequence[OwnValue]) -> tuple[str, ...]:
         """The event's own values as `clean` searches for them (lower-cased, names also word by word)."""
-        return self._needles_of(own)[0] if own else ()
+        return self._prepared(own).texts if own else ()
 
-    def _needles_of(self, own: Sequence[OwnValue]) -> _Needles:
+    def _prepared(self, own: Sequence[OwnValue]) -> _Own:
         key = own if isinstance(own, tuple) else tuple(own)
         last = self._own
         if key is last[0] or key == last[0]:
             return last[1]
-        needles = _needles(key)
-        self._own = (key, needles)
-        return needles
+        prepared = _own_values(key)
+        self._own = (key, prepared)
+        return prepared
 
 
 _REMEMBERED_LENGTH = 256  # longer values rarely repeat
 _REMEMBERED_VALUES = 16_384
 
 
+def _base64_candidate(text: str) -> bool:
+    """Whether `text` may hold a base64 run worth decoding: 16+ characters of mixed case."""
+    return len(text) >= 16 and text.lower() != text and text.upper() != text
+
+
 class _OutOfBudget(Exception):
     """The event's budget ran out during a value: the value is dropped."""
 
 
-# The lower-cased needles, and each with its (kind, value as given).
-_Needles = tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]]
+@dataclass(frozen=True, slots=True)
+class _Own:
+    """One event's own values, prepared for the search."""
+
+    texts: tuple[str, ...]  # what is searched for, lower-cased
+    needles: tuple[tuple[str, str, str], ...]  # (text, kind, value as given)
+    # An email (lower-cased) or a phone number (E.164) found by value that is one of the
+    # event's own is passed as given, so the caller gives it the field's pseudonym.
+    aliases: dict[tuple[str, str], str]
+
+
 _Finding = tuple[int, int, int, str, str]  # (start, -end, rank, kind, value): sorts into resolution order
 # Ranks break ties between findings with the same start and end.
 _OWN, _CARD, _EMAIL, _PHONE, _IP, _DIGEST, _ENCODED = range(7)
@@ -228,7 +244,7 @@ def _rewritten(text: str, found: list[_Finding], replace: Replace) -> tuple[str,
 
 
 def _find(
-    text: str, needles: _Needles | None, budget: ScanBudget, country: str | None, decode: bool
+    text: str, own: _Own | None, budget: ScanBudget, country: str | None, decode: bool
 ) -> list[_Finding]:
     """Every finding in normalized `text`. Each detector first takes a look that costs
     tens of nanoseconds (a substring test, a count), so a plain value costs little more."""
@@ -236,25 +252,24 @@ def _find(
     if "@" in text:
         _emails(text, found)
     size = len(text)
-    if size >= 7:
+    # Everything but emails, IPv6 and JWTs needs digits (a 32-hex digest without one is a
+    # 1 in 10^13 chance), and a lone UUID or ISO timestamp can hold nothing.
+    if size >= 7 and _DIGIT.search(text) is not None and _PLAIN_SHAPE.fullmatch(text) is None:
         data = text.encode()
         digits = len(data) - len(data.translate(None, b"0123456789"))
-        numbers = digits >= 7 or (digits >= 4 and text.count(".") >= 3)
-        hexes = size >= 32 and len(data) - len(data.translate(None, _HEX_DIGITS)) >= 32
-        if (numbers or hexes) and _PLAIN_SHAPE.fullmatch(text) is None:  # a UUID, an ISO timestamp
-            if numbers:
-                _numbers(text, found, budget, _regions(country))
-            if hexes:
-                _digests(text, found)
-        if decode and digits and _base64_candidate(text):
-            _base64(text, found, needles, budget, country)
+        if digits >= 7 or (digits >= 4 and text.count(".") >= 3):
+            _numbers(text, found, budget, _regions(country))
+        if size >= 32 and len(data) - len(data.translate(None, _HEX_DIGITS)) >= 32:
+            _digests(text, found)
+        if decode and _base64_candidate(text):
+            _base64(text, found, own, budget, country)
     if ":" in text and ("::" in text or text.count(":") >= 6):  # IPv6 with 3+ groups has '::' or 6+ ':'s
         _ipv6(text, found)
     if decode and "eyJ" in text:
         for match in _JWT.finditer(text):
             found.append((match.start(), -match.end(), _ENCODED, "encoded", match.group()))
-    if needles:
-        _own(text, found, needles)
+    if own is not None:
+        _own(text, found, own)
     if found and decode and ("pz:" in text or "tk:" in text):
         # The gateway's own pseudonyms and tokens (a copy scanned again) hold random base64,
         # which can read as a digest or hold a digit run; what lies wholly inside one stays.
@@ -262,13 +277,6 @@ def _find(
             first, last = output.span()
             found = [f for f in found if not (first <= f[0] and -f[1] <= last)]
     return found
-
-
-def _base64_candidate(text: str) -> bool:
-    """Whether `text` may hold a base64 run worth decoding: 16+ characters, mixed case, a digit."""
-    return (
-        len(text) >= 16 and text.lower() != text and text.upper() != text and any(c.isdigit() for c in text)
-    )
 
 
 # --- emails -------------------------------------------------------------------------------------------
@@ -517,12 +525,12 @@ def _digests(text: str, found: list[_Finding]) -> None:
 
 
 def _base64(
-    text: str, found: list[_Finding], needles: _Needles | None, budget: ScanBudget, country: str | None
+    text: str, found: list[_Finding], own: _Own | None, budget: ScanBudget, country: str | None
 ) -> None:
     for match in _RUN.finditer(text):
         start = match.start()
         run = match.group()
-        whole = _encoded(text, start, run, needles, budget, country)
+        whole = _encoded(text, start, run, own, budget, country)
         if whole is not None and whole[2] == _ENCODED:
             found.append(whole)
             continue
@@ -532,7 +540,7 @@ def _base64(
         if "/" in run or "+" in run:
             position = start
             for piece in _PIECE_SEPARATORS.split(run):
-                finding = _encoded(text, position, piece, needles, budget, country)
+                finding = _encoded(text, position, piece, own, budget, country)
                 if finding is not None:
                     pieces.append(finding)
                 position += len(piece) + 1
@@ -543,7 +551,7 @@ def _base64(
 
 
 def _encoded(
-    text: str, start: int, run: str, needles: _Needles | None, budget: ScanBudget, country: str | None
+    text: str, start: int, run: str, own: _Own | None, budget: ScanBudget, country: str | None
 ) -> _Finding | None:
     """`run` as an `encoded` finding (text in which something is found), a raw `digest`, or None."""
     body = run.rstrip("=")
@@ -568,7 +576,7 @@ def _encoded(
     if not _plain(decoded):
         decoded = _normalized(decoded)
         _charge(budget, len(decoded))
-    if _find(decoded, needles, budget, country, False):
+    if _find(decoded, own, budget, country, False):
         return (start, -end, _ENCODED, "encoded", run)
     return None
 
@@ -586,14 +594,14 @@ def _charge(budget: ScanBudget, chars: int) -> None:
 # --- the event's own values -----------------------------------------------------------------------------
 
 
-def _own(text: str, found: list[_Finding], needles: _Needles) -> None:
+def _own(text: str, found: list[_Finding], own: _Own) -> None:
     lowered = text.lower()
-    if not any(map(lowered.__contains__, needles[0])):  # the common case, looked at in C
+    if not any(map(lowered.__contains__, own.texts)):  # the common case, looked at in C
         return
     if len(lowered) != len(text):
         lowered = _lowered(text)
     size = len(text)
-    for needle, kind, value in needles[1]:
+    for needle, kind, value in own.needles:
         at = lowered.find(needle)
         if at == -1:
             continue
@@ -619,26 +627,39 @@ def _lowered(text: str) -> str:
     return lowered
 
 
-def _needles(own: tuple[OwnValue, ...]) -> _Needles:
+def _own_values(own: tuple[OwnValue, ...]) -> _Own:
     # Once per event (its own values differ from the last event's): kept cheap for plain values.
     needles: dict[str, tuple[str, str]] = {}
+    aliases: dict[tuple[str, str], str] = {}
     for kind, value in own:
-        if (
-            value.isascii()
-            and value.isprintable()
-            and "%" not in value
-            and "&" not in value
-            and "\\" not in value
-        ):
-            normalized = value.lower().strip()
-        else:
-            normalized = _lowered(_normalized(value)).strip()
-        if len(normalized) >= 3:
-            needles.setdefault(normalized, (kind, value))
-        if kind == "name":
-            for word in _NAME_WORD.findall(normalized):
-                needles.setdefault(word, (kind, value))
-    return tuple(needles), tuple((needle, kind, value) for needle, (kind, value) in needles.items())
+        normalized = value.lower().strip() if _plain(value) else _lowered(_normalized(value)).strip()
+        texts = [normalized, *_NAME_WORD.findall(normalized)] if kind == "name" else [normalized]
+        for text in texts:
+            # A slug or a login often drops accents: `josé` is also looked for as `jose`.
+            folded = text
+            if not text.isascii():
+                folded = "".join(
+                    c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+                )
+            for needle in (text, folded):
+                if len(needle) >= 3:
+                    needles.setdefault(needle, (kind, value))
+        if kind == "email":
+            aliases.setdefault(("email", normalized), value)
+        elif kind == "phone":
+            number = next(
+                filter(None, (e164(normalized, region) for region in (None, *FALLBACK_REGIONS))), None
+            )
+            if number is not None:
+                aliases.setdefault(("phone", number), value)
+    entries = tuple((needle, kind, value) for needle, (kind, value) in needles.items())
+    return _Own(tuple(needles), entries, aliases)
+
+
+def _aliased(finding: _Finding, aliases: dict[tuple[str, str], str]) -> _Finding:
+    start, negative_end, rank, kind, value = finding
+    given = aliases.get((kind, value.lower() if kind == "email" else value))
+    return finding if given is None else (start, negative_end, rank, kind, given)
 
 
 # --- normalization ------------------------------------------------------------------------------------
@@ -687,7 +708,7 @@ def _referenced(match: re.Match[str]) -> str:
     if name is None:
         digits = (hexadecimal or decimal).lstrip("0")
         code = int(digits or "0", 16 if hexadecimal else 10) if len(digits) <= 7 else 0x110000
-        if 0xA0 <= code < 0xD800 or 0xE000 <= code < 0xFDD0:
+        if 0x20 <= code < 0x7F or 0xA0 <= code < 0xD800 or 0xE000 <= code < 0xFDD0:
             return chr(code)
         # The rest as html.unescape reads it: controls dropped, C1 read as cp1252, U+FFFD past U+10FFFF.
         return html.unescape(f"&#{min(code, 0x110000)};")
@@ -735,7 +756,7 @@ _DASHES = re.compile(f"[{_DASH_PUNCTUATION}\u2212]")
 _SPACES = re.compile(f"[{_CC}{_SPACE_SEPARATORS}\\\\]")
 
 _PERCENT_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})++")
-_REFERENCE = re.compile(r"&(?:#[xX]([0-9A-Fa-f]++);?|#([0-9]++);?|([A-Za-z][A-Za-z0-9]{0,31}+;?))")
+_REFERENCE = re.compile(r"&(?:#[xX]([0-9A-Fa-f]++);?|#([0-9]++);?|([A-Za-z][A-Za-z0-9]{1,31}+;?))")
 
 # --- patterns -----------------------------------------------------------------------------------------
 
