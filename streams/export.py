@@ -159,7 +159,7 @@ class _Copy:
         scanner = self.copier._scanner
         # Most kept strings are values seen before with nothing in them (event names, versions, page
         # paths): the scanner remembers them, and then only this event's own values are looked for.
-        remembered = scanner.remembered_clean
+        remembered = scanner.remembered_clean(self.country)
         needles = scanner.needles(own)
         budget = self.budget
         for container, key, text, label, original in self.pending:

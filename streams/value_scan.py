@@ -108,10 +108,11 @@ class ValueScanner:
         # The caller passes one event's own values with each of its strings: keep the last
         # (one attribute, so a reader never pairs one event's values with another's needles).
         self._own: tuple[tuple[OwnValue, ...], _Own] = ((), _Own((), (), {}))
-        # Plain values in which nothing but this event's own values could be found, each lower-cased.
-        # Kept values repeat across events (event names, library versions, page paths): a repeat
-        # costs a dict lookup and a substring test per own value, not the detectors.
-        self._clean: dict[str, str] = {}
+        # Plain values in which nothing but this event's own values could be found, each lower-cased,
+        # per country (a digit run may be a phone number in one country and not in another). Kept
+        # values repeat across events (event names, library versions, page paths): a repeat costs a
+        # dict lookup and a substring test per own value, not the detectors.
+        self._clean: dict[str | None, dict[str, str]] = {}
 
     def clean(
         self,
@@ -139,7 +140,7 @@ class ValueScanner:
         )
         if plain:
             normalized = text  # the fast path, most values: what `_plain` says, inline
-            lowered = self._clean.get(text)
+            lowered = self.remembered_clean(country).get(text)
             if lowered is not None and (
                 not own or not any(map(lowered.__contains__, self._prepared(own).texts))
             ):
@@ -160,22 +161,27 @@ class ValueScanner:
             # Not a value with a base64-looking run: what that decodes to is searched for the own
             # values, which its plain text doesn't show.
             if plain and len(text) <= _REMEMBERED_LENGTH and not _base64_candidate(text):
-                if len(self._clean) >= _REMEMBERED_VALUES:
-                    self._clean.clear()  # attacker-chosen values; correctness never depends on it
-                self._clean[text] = text.lower()
+                remembered = self.remembered_clean(country)
+                if len(remembered) >= _REMEMBERED_VALUES:
+                    remembered.clear()  # attacker-chosen values; correctness never depends on it
+                remembered[text] = text.lower()
             return text, {}
         if prepared is not None and prepared.aliases:
             found = [_aliased(finding, prepared.aliases) for finding in found]
         return _rewritten(normalized, found, replace)
 
-    @property
-    def remembered_clean(self) -> dict[str, str]:
-        """Plain values already scanned with nothing found but possibly own values, each lower-cased.
+    def remembered_clean(self, country: str | None) -> dict[str, str]:
+        """Plain values already scanned for `country` with nothing found but own values, lower-cased.
 
         A caller that looks a value up here and finds none of the event's `needles` in it may keep
-        the value as it is: `clean` would return it unchanged.
+        the value as it is: `clean` with that country would return it unchanged.
         """
-        return self._clean
+        remembered = self._clean.get(country)
+        if remembered is None:
+            if len(self._clean) >= _REMEMBERED_COUNTRIES:
+                self._clean.clear()
+            remembered = self._clean[country] = {}
+        return remembered
 
     def needles(self, own: Sequence[OwnValue]) -> tuple[str, ...]:
         """The event's own values as `clean` searches for them (lower-cased, names also word by word)."""
@@ -193,6 +199,7 @@ class ValueScanner:
 
 _REMEMBERED_LENGTH = 256  # longer values rarely repeat
 _REMEMBERED_VALUES = 16_384
+_REMEMBERED_COUNTRIES = 300  # every ISO country and None, with room to spare
 
 
 def _base64_candidate(text: str) -> bool:
@@ -412,7 +419,16 @@ def _digit_run(
         return None
     if len(run) in (10, 13) and run.startswith("1"):  # epoch seconds / milliseconds, 2001-2033
         return None
-    return _national(run, budget, regions) or _valid("+" + run, None, budget)
+    # Most runs of 8-15 digits validate as a number somewhere (order ids, SKUs), so a bare run is
+    # read only where a phone number is likely: in the event's own country, with its country code
+    # ("+" + run), or, starting with the trunk prefix 0 that order ids rarely have, anywhere we try.
+    if run.startswith("0"):
+        tried = regions
+    elif regions is FALLBACK_REGIONS:  # no country: _regions gives the fallbacks alone
+        tried = ()
+    else:
+        tried = regions[:1]
+    return _national(run, budget, tried) or _valid("+" + run, None, budget)
 
 
 def _national(text: str, budget: ScanBudget, regions: tuple[str, ...]) -> str | None:

@@ -197,16 +197,27 @@ def test_a_phone_in_arabic_indic_digits_is_found() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "e164"),
-    [("2025550143", "+12025550143"), ("call 02079460958 now", "+442079460958"),
-     ("/users/442079460958/profile", "+442079460958"), ("tel:442079460958", "+442079460958")],
+    ("text", "country", "e164"),
+    [("2025550143", "US", "+12025550143"), ("call 02079460958 now", None, "+442079460958"),
+     ("/users/442079460958/profile", None, "+442079460958"), ("tel:442079460958", None, "+442079460958")],
 )  # fmt: skip
-def test_a_plain_digit_run_that_is_a_valid_phone_is_found(text: str, e164: str) -> None:
-    assert _clean(text)[1] == [("phone", e164)]
+def test_a_plain_digit_run_that_is_a_valid_phone_is_found(text: str, country: str | None, e164: str) -> None:
+    assert _clean(text, country=country)[1] == [("phone", e164)]
+
+
+@pytest.mark.parametrize(
+    ("text", "country"), [("ref 30901820", "GB"), ("/p/2024112812", None), ("88123456789", "US")]
+)
+def test_a_bare_digit_run_is_a_phone_only_where_one_is_likely(text: str, country: str | None) -> None:
+    # Most runs of 8-15 digits are a valid number somewhere (order ids, SKUs): a bare run counts
+    # in the event's own country, with its country code, or starting with the trunk prefix 0.
+    assert _clean(text, country=country) == (text, [])
+    assert _clean("ref 30901820", country="DE")[1] == [("phone", "+4930901820")]
 
 
 def test_two_numbers_side_by_side_are_both_found() -> None:
-    assert _clean("2025550143 2025550144")[1] == [("phone", "+12025550143"), ("phone", "+12025550144")]
+    found = _clean("2025550143 2025550144", country="US")[1]
+    assert found == [("phone", "+12025550143"), ("phone", "+12025550144")]
 
 
 def test_national_numbers_are_read_in_the_events_country_first() -> None:
