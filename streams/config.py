@@ -334,6 +334,10 @@ class GenericFormatSettings(_Strict):
 
 class FormatSettings(_Strict):
     generic: GenericFormatSettings | None = None
+    # The most events one payload may hold (a Segment or Snowplow batch, a GA4 body holds 25 at
+    # most); a payload with more is dead-lettered whole, with the reason, rather than stall its
+    # partition for seconds.
+    max_events_per_payload: int = Field(default=500, ge=1, le=100_000)
 
 
 class KmsSettings(_Strict):

@@ -47,6 +47,7 @@ from streams.value_scan import ScanBudget, ValueScanner
 # Keep paths per format name; "*" holds the ones that apply to every format.
 KeepPaths = Mapping[str, Sequence[tuple[str, tuple[Step, ...]]]]
 MAX_DROPPED_LISTED = 64  # an audit record names this many dropped paths, then counts the rest
+MAX_OWN_VALUES = 256  # identifiers one event may carry before its copy keeps no scanned string
 _LABEL_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]{0,63}")
 _IGLU = re.compile(r"iglu:([A-Za-z0-9_.-]+)/([A-Za-z0-9_-]+)/jsonschema/[0-9]+-[0-9]+-[0-9]+")
 _LARGE_NUMBER = 10**6  # a number this large may be a phone or card number written as digits
@@ -155,6 +156,12 @@ class _Copy:
 
     def run(self, view: dict[str, Any], root: Obj) -> dict[str, Any]:
         kept = self.object(view, root)
+        if len(self.found) > MAX_OWN_VALUES:
+            # More identifiers than a copy can look for in bounded time (an event made to stall the
+            # scan): nothing the scan would have to clear of them leaves. Fail closed.
+            self._drop_pending()
+            self._list_drops()
+            return kept
         self.own = own = tuple(self.found.values())
         scanner = self.copier._scanner
         # Most kept strings are values seen before with nothing in them (event names, versions, page
@@ -468,13 +475,28 @@ class _Copy:
             else:
                 collect_strong(key, value, self.found)
 
+    def _drop_pending(self) -> None:
+        for container, key, _text, label, _original in self.pending:
+            self.drops.append((label, None))
+            if container.__class__ is list:
+                container[key] = _HOLE
+                self.compact.append(container)
+            else:
+                container.pop(key, None)
+        for holed in self.compact:
+            holed[:] = [item for item in holed if item is not _HOLE]
+        self.pending = []
+
     def _list_drops(self) -> None:
         # A key comes from the event and may itself be personal (an email used as a key):
         # the audit names it only when it looks like a field name and isn't one of the event's values.
         listed = self.report.dropped
         seen = set(listed)
         own: frozenset[str] | None = None
-        for label, key in self.drops:
+        for position, (label, key) in enumerate(self.drops):
+            if len(listed) >= MAX_DROPPED_LISTED:
+                self.report.dropped_more += len(self.drops) - position  # counted, not each labelled
+                break
             if key is not None:
                 if own is None:
                     own = _own_words(self.own)
@@ -483,10 +505,7 @@ class _Copy:
             if label in seen:
                 continue
             seen.add(label)
-            if len(listed) < MAX_DROPPED_LISTED:
-                listed.append(label)
-            else:
-                self.report.dropped_more += 1
+            listed.append(label)
 
     def _safe_key(self, key: str) -> bool:
         """Whether a key a destination keeps by wildcard may leave (the scan finds nothing in it).

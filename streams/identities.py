@@ -121,6 +121,9 @@ _OWN_KINDS = {
     Treat.NAME: "name",
 }
 _MIN_OWN_LENGTH = 3  # shorter values would match inside ordinary words and numbers
+# Past this many, the copy holds no scanned string at all (streams/export.py MAX_OWN_VALUES): one
+# more than it is enough to know.
+_MAX_OWN_GATHERED = 257
 
 
 _MAX_DEPTH = 64  # decoded events are bounded by the writer's depth; this bounds the walk regardless
@@ -224,7 +227,7 @@ def _add(found: dict[str, OwnValue], kind: str, value: Any, depth: int = 0) -> N
     if isinstance(value, bool) or not isinstance(value, str | int):
         return
     text = value.strip() if isinstance(value, str) else str(value)
-    if len(text) >= _MIN_OWN_LENGTH:
+    if len(text) >= _MIN_OWN_LENGTH and len(found) <= _MAX_OWN_GATHERED:
         found.setdefault(text.lower(), (kind, text))
 
 

@@ -26,6 +26,11 @@ _JSON_TYPE_NAMES = {list: "array", str: "string", int: "number", float: "number"
 _JSON_TYPE_NAMES[type(None)] = "null"
 _JSON_TYPE_NAMES[BigInt] = "number"
 
+# Events one payload may hold (formats.max_events_per_payload). Collectors batch tens to hundreds
+# (the Segment and RudderStack libraries flush at 20-100, GA4 allows 25, Snowplow trackers send
+# 1-10 per request); a payload of thousands is an attack or a bug, and would stall its partition.
+MAX_EVENTS_PER_PAYLOAD = 500
+
 # Detection order: the most specific test first. RudderStack before Segment, because a
 # RudderStack event is a Segment event plus the fields RudderStack's server adds.
 BUILT_IN_FORMATS: tuple[CollectorFormat, ...] = (
@@ -46,14 +51,27 @@ class Decoder:
         self,
         formats: tuple[CollectorFormat, ...] = BUILT_IN_FORMATS,
         pinned: Mapping[str, CollectorFormat] | None = None,
+        max_events: int = MAX_EVENTS_PER_PAYLOAD,
     ) -> None:
         self.formats = {collector.name: collector for collector in formats}
+        self._max_events = max_events
         self._json_formats = tuple(f for f in formats if f.reads_json and f.name != GenericJsonFormat.name)
         self._text_formats = tuple(f for f in formats if not f.reads_json)
         self._pinned = dict(pinned or {})
 
     def decode(self, raw: bytes, topic: str | None = None) -> Payload:
         """Parse and split a payload; raises PayloadError with a reason that never quotes the input."""
+        payload = self._decoded(raw, topic)
+        count = len(payload.events)
+        if count > self._max_events:
+            # One payload is one unit of work: thousands of events in one (a Segment batch of tiny
+            # events) would stall its partition. Held whole, with the reason; a replay can take it.
+            raise PayloadError(
+                f"payload holds {count} events, more than formats.max_events_per_payload ({self._max_events})"
+            )
+        return payload
+
+    def _decoded(self, raw: bytes, topic: str | None) -> Payload:
         if not raw:
             raise PayloadError("empty payload")
         pinned = self._pinned.get(topic) if topic is not None else None
@@ -107,7 +125,7 @@ def decoder_for(config: GatewayConfig) -> Decoder:
         formats.append(GenericJsonFormat(_only(fields, enabled), personal))
     by_name = {collector.name: collector for collector in formats}
     pinned = {topic: by_name[name] for topic, name in config.topics.ingest_formats.items()}
-    return Decoder(tuple(formats), pinned)
+    return Decoder(tuple(formats), pinned, config.formats.max_events_per_payload)
 
 
 def _fields(

@@ -38,7 +38,7 @@ def test_every_line_yields_objects_that_follow_the_contract() -> None:
             "line", "index", "format", "region", "signal", "country", "reason", "ignored",
             "policy_version", "outputs", "error", "audit",
         }  # fmt: skip
-        assert obj["policy_version"] == "2026-11-28.1"
+        assert obj["policy_version"] == "2026-12-02.1"
     eu, bad, cn, held, empty = objects
     assert (eu["format"], eu["region"], eu["signal"], eu["country"]) == ("segment", "eu", "ip", "GB")
     assert eu["reason"] == "ip: GB -> eu (context.ip)" and eu["ignored"] == [] and eu["error"] is None
@@ -135,7 +135,7 @@ def test_check_config_accepts_both_shipped_policies() -> None:
     for name in ("policy.yaml", "minimal.yaml"):
         done = run_check_config(REPO / "config" / name)
         assert done.returncode == 0, done.stderr
-        assert b": ok (policy 2026-11-28.1, sha256:" in done.stdout and b", 6 regions" in done.stdout
+        assert b": ok (policy 2026-12-02.1, sha256:" in done.stdout and b", 6 regions" in done.stdout
         assert (
             b"copies: eu -> global (pseudonymized); us -> global (pseudonymized); cn -> nowhere"
             in done.stdout

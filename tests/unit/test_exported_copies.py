@@ -481,3 +481,24 @@ def test_an_event_with_both_ue_pr_and_ue_px_is_dead_lettered(pipeline: Pipeline)
     [result] = pipeline.process(orjson.dumps({"schema": PAYLOAD_DATA, "data": [event]}), SOURCE)
     assert [out.topic for out in result.outputs] == ["events.dead-letter"]
     assert result.error is not None and result.error.reason == "snowplow event carries both ue_pr and ue_px"
+
+
+def test_an_event_with_more_identifiers_than_a_copy_can_look_for_keeps_no_scanned_string(
+    pipeline: Pipeline,
+) -> None:
+    from streams.export import MAX_OWN_VALUES
+
+    ids = {f"contact{i}_email": f"user{i}@x.example" for i in range(MAX_OWN_VALUES + 1)}
+    copy, audited = exported(pipeline, track(event="Signed Up", properties=ids))
+    assert "event" not in copy and "messageId" not in copy  # kept strings: none leaves
+    assert copy["userId"] == pseudonym("u-123", EU_KEY)  # transformed ids still do
+    assert len(audited["dropped"]) == 64 and audited["dropped_more"] > MAX_OWN_VALUES - 64
+
+
+def test_a_payload_with_more_events_than_the_limit_is_dead_lettered_whole(pipeline: Pipeline) -> None:
+    event = track()
+    [result] = pipeline.process(orjson.dumps({"batch": [event] * 501}), SOURCE)
+    assert [out.topic for out in result.outputs] == ["events.dead-letter"]
+    assert result.error is not None
+    assert result.error.reason == "payload holds 501 events, more than formats.max_events_per_payload (500)"
+    assert len(pipeline.process(orjson.dumps({"batch": [event] * 500}), SOURCE)) == 500

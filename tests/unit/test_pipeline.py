@@ -117,7 +117,7 @@ def test_decision_travels_in_headers(pipeline: Pipeline) -> None:
     assert headers["rg-signal"] == b"ip"
     assert headers["rg-reason"] == b"ip: GB -> eu (context.ip)"
     assert "rg-ignored" not in headers
-    assert headers["rg-policy-version"] == b"2026-11-28.1"
+    assert headers["rg-policy-version"] == b"2026-12-02.1"
 
 
 def test_the_input_key_never_travels_with_the_global_copy(pipeline: Pipeline) -> None:
