@@ -502,3 +502,28 @@ def test_a_payload_with_more_events_than_the_limit_is_dead_lettered_whole(pipeli
     assert result.error is not None
     assert result.error.reason == "payload holds 501 events, more than formats.max_events_per_payload (500)"
     assert len(pipeline.process(orjson.dumps({"batch": [event] * 500}), SOURCE)) == 500
+
+
+@pytest.mark.parametrize(
+    "message_id",
+    [
+        "+44 20 7946 0958",
+        "amFuZUB4LmV4YW1wbGU",
+        "jane@x.example",
+        "81.2.69.142",
+        "9e107d9d372bb6826bd81d3542a419d6",
+    ],
+)
+def test_an_event_id_the_value_scan_flags_is_audited_as_its_pseudonym(
+    pipeline: Pipeline, message_id: str
+) -> None:
+    # base64 of jane@x.example without its padding, a phone, an email, an IP, an MD5: none may
+    # reach the audit topic, which is read outside the event's region.
+    [result] = pipeline.process(orjson.dumps(track(messageId=message_id)), SOURCE)
+    assert result.audit["event_id"].startswith("pz:eu:1:")
+    assert message_id not in orjson.dumps(result.audit).decode()
+
+
+def test_a_generated_event_id_is_audited_as_it_is(pipeline: Pipeline) -> None:
+    [result] = pipeline.process(orjson.dumps(track(messageId="ajs-next-8f1c2a7e3b4d")), SOURCE)
+    assert result.audit["event_id"] == "ajs-next-8f1c2a7e3b4d"
