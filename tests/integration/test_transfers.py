@@ -48,7 +48,8 @@ topics:
   audit: t{run}.audit
   erasure: t{run}.erasure
 destinations:
-  global: {{topic: t{run}.global, purpose: analytics}}
+  # traits.email: an email kept by path is still an email, tokenized or pseudonymized as the rules say.
+  global: {{topic: t{run}.global, purpose: analytics, keep: [traits.email]}}
 regions:
   eu: {{countries: [EU27, IS, LI, "NO", CH, GB], topic: t{run}.eu, transfers: {{global: {rules}}}}}
   us: {{countries: [US], topic: t{run}.us, transfers: {{global: {rules}}}}}
