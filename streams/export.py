@@ -94,13 +94,19 @@ class ExportCopier:
         envelope: dict[str, Any],
         subject: str | None,
         country: str | None = None,
+        budget: ScanBudget | None = None,
     ) -> tuple[bytes, CopyReport]:
-        """The copy's bytes, in the event's own format, and what was kept, transformed and dropped."""
+        """The copy's bytes, in the event's own format, and what was kept, transformed and dropped.
+
+        `budget` is what the value scan may still spend; the pipeline shares one across a payload,
+        so a batch can't multiply the work one event is allowed.
+        """
         report = CopyReport()
         report.key_version = self.transforms.begin()
         root = self.allowlist(collector).root
         view = collector.expanded(event)
-        kept = _Copy(self, report, subject, country, _traits_of(collector.personal)).run(view, root)
+        copy = _Copy(self, report, subject, country, _traits_of(collector.personal), budget or ScanBudget())
+        kept = copy.run(view, root)
         return collector.encode(collector.compacted(kept), envelope), report
 
 
@@ -124,8 +130,8 @@ class _Copy:
     """
 
     __slots__ = (
-        "budget", "clean", "compact", "copier", "country", "drops", "found", "keys", "own", "pending",
-        "pseudonym", "replace", "report", "subject", "traits",
+        "budget", "clean", "compact", "copier", "country", "drops", "found", "keys", "own", "own_words",
+        "pending", "pseudonym", "replace", "report", "schemas", "subject", "traits",
     )  # fmt: skip
 
     def __init__(
@@ -135,6 +141,7 @@ class _Copy:
         subject: str | None,
         country: str | None,
         traits: _Traits,
+        budget: ScanBudget,
     ) -> None:
         self.copier = copier
         self.report = report
@@ -146,9 +153,13 @@ class _Copy:
         # Kept strings to scan: (container, key or index, text, label, what the container holds).
         self.pending: list[tuple[Any, Any, str, str, Any]] = []
         self.keys: list[tuple[dict[str, Any], str, str]] = []  # wildcard-kept keys: (container, key, parent)
-        self.drops: list[tuple[str, str | None]] = []  # (label, None) or (parent label, a key from the event)
+        # (label, None), or (parent label, a key from the event or an entity's _SchemaName)
+        self.drops: list[tuple[str, str | None]] = []
         self.compact: list[list[Any]] = []  # lists a dropped pending leaves a hole in
-        self.budget = ScanBudget()
+        # Kept self-describing documents whose schema no allowlist names: (document, vendor/name, label).
+        self.schemas: list[tuple[dict[str, Any], str, str]] = []
+        self.own_words: frozenset[str] | None = None
+        self.budget = budget
         self.clean = copier._scanner.clean
         transforms = copier.transforms
         self.pseudonym = transforms.pseudonym
@@ -196,6 +207,13 @@ class _Copy:
             if self.clean(key, _refuse, own, self.budget, self.country)[0] is not key:
                 container.pop(key, None)
                 self.drops.append((parent, key))
+        for document, name, label in self.schemas:
+            if not self._name_safe(name):
+                # A schema name that holds personal data (a name, a number) can't leave: the event
+                # or entity leaves under a schema that says it was withheld, with none of its data.
+                document.clear()
+                document.update({"schema": WITHHELD_SCHEMA, "data": {}})
+                self.drops.append((label, _SchemaName(name)))
         self._list_drops()
         return kept
 
@@ -360,8 +378,13 @@ class _Copy:
         cls = value.__class__
         if cls is str:
             return _Pending(value, label)
-        if cls is bool or cls is float:
+        if cls is bool:
             return value
+        if cls is float:
+            # A phone or a card number sent as a JSON float (447946095812.0) is still that number.
+            if -_LARGE_NUMBER < value < _LARGE_NUMBER or not value.is_integer():
+                return value
+            return _Pending(str(int(value)), label, value)
         if isinstance(value, int):
             if -_LARGE_NUMBER < value < _LARGE_NUMBER:
                 return value
@@ -426,7 +449,7 @@ class _Copy:
             if data_rule is None and name is not None:
                 data_rule = rule.any
             if data_rule is None:
-                self.drops.append((f"{rule.label}[{name or '<schema>'}]", None))
+                self.drops.append((rule.label, _SchemaName(name or "")))
                 collect_traits(item, self.found)  # an entity's name and id are its person's
                 continue
             data = self.value(item.get("data"), data_rule) if item.get("data") is not None else None
@@ -435,7 +458,10 @@ class _Copy:
                 continue
             if data is _EMPTIED:
                 continue  # an entity none of whose fields may leave (a position that generalize drops)
-            out.append({"schema": schema, "data": data})
+            entity: dict[str, Any] = {"schema": schema, "data": data}
+            if data_rule is rule.any and name is not None:  # a schema no allowlist names: anything
+                self.schemas.append((entity, name, rule.label))
+            out.append(entity)
         return out
 
     def described(self, document: dict[str, Any], rule: Described) -> Any:
@@ -450,14 +476,18 @@ class _Copy:
             if data is not None:
                 self.drops.append((f"{rule.label}.data", None))
                 collect_traits(data, self.found)
-            return {"schema": schema, "data": {}}
-        new = self.value(data, data_rule) if data is not None else None
-        if new is DROP:
-            self.drops.append((data_rule.label, None))
-            new = {}
-        elif new is _EMPTIED:
-            new = {}
-        return {"schema": schema, "data": new}
+            kept: dict[str, Any] = {"schema": schema, "data": {}}
+        else:
+            new = self.value(data, data_rule) if data is not None else None
+            if new is DROP:
+                self.drops.append((data_rule.label, None))
+                new = {}
+            elif new is _EMPTIED:
+                new = {}
+            kept = {"schema": schema, "data": new}
+        if name not in rule.by_schema:  # its name leaves too: looked at once the own values are known
+            self.schemas.append((kept, name, rule.label))
+        return kept
 
     # -- what was dropped ----------------------------------------------------------------------------
 
@@ -492,20 +522,36 @@ class _Copy:
         # the audit names it only when it looks like a field name and isn't one of the event's values.
         listed = self.report.dropped
         seen = set(listed)
-        own: frozenset[str] | None = None
         for position, (label, key) in enumerate(self.drops):
             if len(listed) >= MAX_DROPPED_LISTED:
                 self.report.dropped_more += len(self.drops) - position  # counted, not each labelled
                 break
-            if key is not None:
-                if own is None:
-                    own = _own_words(self.own)
-                shown = key if _LABEL_KEY.fullmatch(key) and key.lower() not in own else "<key>"
+            if key.__class__ is _SchemaName:
+                shown = key if _SCHEMA_NAME.fullmatch(key) and self._name_safe(key) else "<schema>"
+                label = f"{label}[{shown}]"
+            elif key is not None:
+                shown = key if _LABEL_KEY.fullmatch(key) and self._name_safe(key) else "<key>"
                 label = f"{label}.{shown}" if label else shown
             if label in seen:
                 continue
             seen.add(label)
             listed.append(label)
+
+    def _name_safe(self, name: str) -> bool:
+        """Whether a name from the event (a key, a schema's vendor/name) may be written where it leaves.
+
+        Not when it holds five digits or more (a phone, a card, an IP, an id), one of this event's
+        own values or name words even glued into it (`JaneDoe`, `user-8812-cart`), or anything the
+        value scan finds.
+        """
+        if sum(map(str.isdigit, name)) >= 5:
+            return False
+        if self.own_words is None:
+            self.own_words = _own_words(self.own)
+        squashed = _NOT_ALNUM.sub("", name.lower())
+        if any(word in squashed for word in self.own_words):
+            return False
+        return self.clean(name, _refuse, self.own, self.budget, self.country)[0] is name
 
     def _safe_key(self, key: str) -> bool:
         """Whether a key a destination keeps by wildcard may leave (the scan finds nothing in it).
@@ -517,9 +563,23 @@ class _Copy:
 
 
 def _own_words(own: tuple[OwnValue, ...]) -> frozenset[str]:
-    words = {value.lower() for _, value in own}
-    words |= {word.lower() for kind, value in own if kind == "name" for word in value.split()}
-    return frozenset(words)
+    """The own values, and each word of a name, lower-cased with only letters and digits left."""
+    words = {_NOT_ALNUM.sub("", value.lower()) for _, value in own}
+    names = [value for kind, value in own if kind == "name"]
+    words |= {_NOT_ALNUM.sub("", word.lower()) for value in names for word in value.split()}
+    return frozenset(word for word in words if len(word) >= 3)
+
+
+class _SchemaName(str):
+    """A dropped entity's schema vendor/name, listed as `label[vendor/name]`."""
+
+    __slots__ = ()
+
+
+_NOT_ALNUM = re.compile(r"[\W_]+")
+_SCHEMA_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}/[A-Za-z0-9_-]{1,128}")
+# What a self-describing event or an entity leaves as when its schema's name can't leave.
+WITHHELD_SCHEMA = "iglu:io.residencygateway/withheld/jsonschema/1-0-0"
 
 
 _HOLE = object()  # where a dropped string sat in a list, until the list is compacted
@@ -562,21 +622,22 @@ def _schema_name(schema: str) -> str | None:
 
 
 def _without_query(url: str) -> str:
-    """A URL (or path) without its query, fragment, path parameters (;jsessionid=) or user info."""
-    cut = len(url)
-    for mark in ("?", "#", ";"):
-        at = url.find(mark)
-        if 0 <= at < cut:
-            cut = at
-    url = url[:cut]
-    scheme_end = url.find("://")
-    if scheme_end >= 0:
-        host_start = scheme_end + 3
+    """A URL (or path) without its query, fragment, path parameters (;jsessionid=) or user info.
+
+    The marks count however they are written: percent-encoded once or more (`%3F`, `%253F`) or
+    fullwidth, since the value scan decodes them and would otherwise bring the query back.
+    """
+    mark = _QUERY_MARK.search(url)
+    if mark is not None:
+        url = url[: mark.start()]
+    start = url.find("//")  # scheme://host or a scheme-relative //host
+    if start >= 0:
+        host_start = start + 2
         host_end = url.find("/", host_start)
         host_end = len(url) if host_end < 0 else host_end
-        at = url.rfind("@", host_start, host_end)
-        if at >= 0:
-            url = url[:host_start] + url[at + 1 :]
+        ends = [match.end() for match in _USER_INFO_END.finditer(url, host_start, host_end)]
+        if ends:
+            url = url[:host_start] + url[ends[-1] :]
     return url
 
 
@@ -586,14 +647,16 @@ def _origin(url: str) -> str | None:
     if scheme_end <= 0:
         return None
     host_start = scheme_end + 3
-    end = len(url)
-    for mark in ("/", "?", "#"):
-        at = url.find(mark, host_start)
-        if 0 <= at < end:
-            end = at
-    host = url[host_start:end]
-    host = host.rpartition("@")[2]
-    return url[:host_start] + host
+    end = _HOST_END.search(url, host_start)
+    without = _without_query(url[: end.start() if end is not None else len(url)])
+    return without if without.startswith(url[:host_start]) else None
+
+
+# Where a URL's query, fragment or path parameters start, however the mark is written.
+_QUERY_MARK = re.compile(r"[?#;\uff1f\uff03\uff1b]|%(?:25)*(?:3[fFbB]|23)")
+# The end of user info (`user:password@`), percent-encoded or not.
+_USER_INFO_END = re.compile(r"@|%(?:25)*40")
+_HOST_END = re.compile(r"[/?#\\]|%(?:25)*(?:2[fF]|3[fF]|23)")
 
 
 def _set_path_rule(root: Obj, text: str, transform: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from streams.allowlist import Treat
 from streams.erasure import normalize_subject
-from streams.formats.base import CollectorFormat, get_path
+from streams.formats.base import EACH, CollectorFormat, get_path
 
 # The kinds of own value, as the value scan and the field rules name them.
 OwnValue = tuple[str, str]
@@ -229,6 +229,47 @@ def _add(found: dict[str, OwnValue], kind: str, value: Any, depth: int = 0) -> N
     text = value.strip() if isinstance(value, str) else str(value)
     if len(text) >= _MIN_OWN_LENGTH and len(found) <= _MAX_OWN_GATHERED:
         found.setdefault(text.lower(), (kind, text))
+
+
+def own_ids(event: dict[str, Any], collector: CollectorFormat) -> tuple[OwnValue, ...]:
+    """The event's ids and names from its id fields and trait containers, read without a copy's walk.
+
+    For what isn't a copy (the audit record's event id), where a walk of the whole event would
+    cost more than the check it serves.
+    """
+    found: dict[str, OwnValue] = {}
+    personal = collector.personal
+    for kind in ("user_id", "anonymous_id", "email", "phone"):
+        for path in getattr(personal, kind):
+            for value in _values_at(event, path):
+                _add(found, kind, value)
+    for path in personal.trait_containers:
+        for container in _values_at(event, path):
+            _traits(container, found, 0)
+    return tuple(found.values())
+
+
+def _values_at(document: Any, path: tuple[str | int, ...]) -> list[Any]:
+    """Every value at `path`; EACH stands for every element of a list, "x*" for every key starting "x"."""
+    nodes = [document]
+    for key in path:
+        following: list[Any] = []
+        for at in nodes:
+            if key == EACH:
+                if at.__class__ is list:
+                    following.extend(item for item in at if item is not None)
+            elif at.__class__ is dict:
+                if isinstance(key, str) and len(key) > 1 and key.endswith("*"):
+                    prefix = key[:-1]
+                    following.extend(v for k, v in at.items() if k.startswith(prefix) and v is not None)
+                else:
+                    value = at.get(key)
+                    if value is not None:
+                        following.append(value)
+        nodes = following
+        if not nodes:
+            break
+    return nodes
 
 
 def subject_of(event: dict[str, Any], collector: CollectorFormat) -> str | None:

@@ -19,6 +19,11 @@ from streams.jurisdiction import Decision, Jurisdictions
 from streams.keys import KeyRing, KeyUnavailable
 from streams.routing import Output, Router, Source, item_bytes
 from streams.subject_keys import InMemorySubjectKeys, SubjectKeys
+from streams.value_scan import ScanBudget
+
+# The value scan's budget per payload: characters it may scan and phone numbers it may validate.
+PAYLOAD_SCAN_CHARS = 262_144
+PAYLOAD_PHONE_VALIDATIONS = 256
 
 
 @dataclass(slots=True)
@@ -76,6 +81,9 @@ class Pipeline:
             audit = audit_record(entry, topic, partition, offset, 0, policy_hash)
             return [EventResult(0, None, [dead], undecodable, None, audit)]
         collector, envelope = payload.format, payload.envelope
+        # What the value scan may spend on the whole payload: a batch can't multiply what one event
+        # may cost (past it, copies keep no more scanned strings: fail closed).
+        budget = ScanBudget(chars=PAYLOAD_SCAN_CHARS, validations=PAYLOAD_PHONE_VALIDATIONS)
         classify = self._jurisdictions.classify
         name = collector.name
         results = []
@@ -100,11 +108,13 @@ class Pipeline:
                     value = event.raw if event.raw is not None else collector.encode(body, envelope)
                     held = router.quarantined(decision, value, source, index, key)
                     outputs = [held]
-                    event_id = router.audit_id(collector.event_id(body))
+                    event_id = router.audit_id(body, collector)
                     entry = AuditEntry("quarantined", None, decision.reason, event_id, name)
                     entry.outputs.append(AuditedOutput(held.topic, "quarantine"))
                 else:
-                    outputs, entry = router.routed(decision, body, event.raw, collector, envelope, key)
+                    outputs, entry = router.routed(
+                        decision, body, event.raw, collector, envelope, key, budget
+                    )
             except KeyUnavailable:
                 raise
             except PayloadError as raised:  # e.g. Snowplow contexts that aren't JSON

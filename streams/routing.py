@@ -12,7 +12,7 @@ from streams.consent import DEFAULT_PURPOSES, Consent, ConsentGate, consent_of
 from streams.export import ExportCopier
 from streams.formats.base import CollectorFormat, PayloadError
 from streams.formats.exact_json import write_json
-from streams.identities import subject_of
+from streams.identities import own_ids, subject_of
 from streams.jurisdiction import Decision
 from streams.keys import KeyRing
 from streams.outcomes import Outcome
@@ -151,12 +151,13 @@ class Router:
         collector: CollectorFormat,
         envelope: dict[str, Any],
         key: bytes | None,
+        budget: ScanBudget | None = None,
     ) -> tuple[list[Output], AuditEntry]:
         region = decision.region
         assert region is not None
         plan = self._regions[region]
         headers = [*plan.headers, *decision.headers]
-        event_id = self.audit_id(collector.event_id(body), plan)
+        event_id = self.audit_id(body, collector, plan)
         audit = AuditEntry("routed", region, decision.reason, event_id, collector.name)
         subjects = self._subjects
         subject = None
@@ -173,7 +174,7 @@ class Router:
         outputs: list[Output] = []
         if erased:
             audit.reason += "; subject erased"
-            value, report = plan.erased_home.apply(body, collector, envelope, subject, country)
+            value, report = plan.erased_home.apply(body, collector, envelope, subject, country, budget)
             outputs.append(Output(plan.topic, value, region, Outcome.ROUTED, headers, key))
             audit.outputs.append(_audited(plan.topic, self._erasure_rules, report, listed=False))
             audit.key_version = report.key_version
@@ -182,7 +183,7 @@ class Router:
             outputs.append(Output(plan.topic, value, region, Outcome.ROUTED, headers, key))
             audit.outputs.append(AuditedOutput(plan.topic, FULL))
         else:
-            value, report = plan.home.apply(body, collector, envelope, subject, country)
+            value, report = plan.home.apply(body, collector, envelope, subject, country, budget)
             outputs.append(Output(plan.topic, value, region, Outcome.ROUTED, headers, key))
             audit.outputs.append(_audited(plan.topic, plan.home_rules, report, listed=False))
             audit.key_version = report.key_version
@@ -196,23 +197,28 @@ class Router:
                     audit.withheld.append(transfer.destination)
                     continue
             copier = transfer.erased if erased else transfer.copier
-            value, report = copier.apply(body, collector, envelope, subject, country)
+            value, report = copier.apply(body, collector, envelope, subject, country, budget)
             # The input key may be a user id, so a copy leaves without it.
             outputs.append(Output(transfer.topic, value, transfer.destination, Outcome.EXPORTED, headers))
             audit.outputs.append(_audited(transfer.topic, transfer.rules, report, listed=True))
             audit.key_version = report.key_version
         return outputs, audit
 
-    def audit_id(self, event_id: str | None, plan: _RegionPlan | None = None) -> str | None:
+    def audit_id(
+        self, body: dict[str, Any], collector: CollectorFormat, plan: _RegionPlan | None = None
+    ) -> str | None:
         """The event's id as the audit topic may carry it: as it is, its pseudonym, or None (coordinates).
 
         The audit topic is read outside the event's region, and an app may put anything in its
-        event id: one the value scan flags (an email, a phone, base64 of an email) is written as
-        its pseudonym when the event has a region, and as the event's coordinates otherwise.
+        event id: one the value scan flags (an email, a phone, base64 of an email, the event's own
+        user id or name) is written as its pseudonym when the event has a region, and as the
+        event's coordinates otherwise.
         """
+        event_id = collector.event_id(body)
         if event_id is None:
             return None
-        cleaned, _found = self._scanner.clean(event_id, _flagged, (), ScanBudget(), None)
+        own = own_ids(body, collector)
+        cleaned, _found = self._scanner.clean(event_id, _flagged, own, ScanBudget(), None)
         if cleaned is event_id and audit_event_id_is_plain(event_id):
             return event_id
         if plan is None:

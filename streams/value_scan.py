@@ -71,6 +71,7 @@ measures it.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import html
 import re
@@ -80,6 +81,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from html.entities import html5
+
+import phonenumbers
 
 from streams.phones import FALLBACK_REGIONS, e164, is_region
 
@@ -145,7 +148,9 @@ class ValueScanner:
                 not own or not any(map(lowered.__contains__, self._prepared(own).texts))
             ):
                 return text, {}
-        else:
+            if _SPELLED_OUT.search(text) is not None:  # `jane (at) x (dot) example`: normalized below
+                plain = False
+        if not plain:
             normalized = _normalized(text)
             grown = len(normalized) - size  # NFKC can expand a character up to 18 times
             if grown > 0:
@@ -649,7 +654,21 @@ def _own_values(own: tuple[OwnValue, ...]) -> _Own:
     aliases: dict[tuple[str, str], str] = {}
     for kind, value in own:
         normalized = value.lower().strip() if _plain(value) else _lowered(_normalized(value)).strip()
-        texts = [normalized, *_NAME_WORD.findall(normalized)] if kind == "name" else [normalized]
+        texts = [normalized]
+        if kind == "name":
+            words = _NAME_WORD.findall(normalized)
+            texts += words
+            if len(words) > 1:
+                texts.append("".join(words))  # glued in a handle or a slug: `JaneDoe`
+        if len(value) >= 3:
+            # The value as base64 (either alphabet, unpadded) and as hex: an encoding of a known value
+            # is found by what it is, whatever its length.
+            raw = value.strip().encode("utf-8", "surrogatepass")
+            texts += [
+                base64.b64encode(raw).decode().rstrip("=").lower(),  # matched, like all, ignoring case
+                base64.urlsafe_b64encode(raw).decode().rstrip("=").lower(),
+                raw.hex(),
+            ]
         for text in texts:
             # A slug or a login often drops accents: `josé` is also looked for as `jose`.
             folded = text
@@ -668,6 +687,10 @@ def _own_values(own: tuple[OwnValue, ...]) -> _Own:
             )
             if number is not None:
                 aliases.setdefault(("phone", number), value)
+                # Written without its country code, as a number is inside its own country.
+                national = str(phonenumbers.parse(number, None).national_number)
+                if len(national) >= 7:
+                    needles.setdefault(national, (kind, value))
     entries = tuple((needle, kind, value) for needle, (kind, value) in needles.items())
     return _Own(tuple(needles), entries, aliases)
 
@@ -690,8 +713,10 @@ def _normalized(text: str) -> str:
     # Rounds, because each step can reveal work for another: `%EF%BC%A0` is a fullwidth '@'
     # only NFKC reads, `％40` a '%40' only NFKC reveals, `%\u200b40` an escape once the
     # zero-width space is gone. Every step is idempotent, so a round that changes nothing ends it.
-    for _ in range(3):
+    for _ in range(_ROUNDS):
         before = text
+        if "\\" in text:  # JavaScript and JSON escapes written into text: `\u0040` is '@'
+            text = _JS_ESCAPE.sub(_js_unescaped, text)
         if "%" in text:
             text = _PERCENT_ESCAPES.sub(_percent_decoded, text)
         if "&" in text:
@@ -701,11 +726,28 @@ def _normalized(text: str) -> str:
             text = _DELETED.sub("", text)
         if text == before:
             break
+    if _SPELLED_OUT.search(text) is not None:
+        # An email spelled out for people: `jane (at) x (dot) example`, `jane [at] x`, `jane @ x`.
+        text = _SPELLED_DOT.sub(".", _SPELLED_AT.sub("@", text))
     if text.isascii():
         return text.translate(_ASCII_SPACES)
     text = _OTHER_DIGIT.sub(_ascii_digit, text)
     text = _DASHES.sub("-", text)
     return _SPACES.sub(" ", text)
+
+
+def _js_unescaped(match: re.Match[str]) -> str:
+    character = chr(int(match.group(1), 16))
+    return character if not 0xD800 <= ord(character) <= 0xDFFF else " "  # a lone surrogate: nothing
+
+
+# Each round undoes one layer (percent-encoding, HTML references, escapes); past this many layers a
+# value is odd enough that what is left of it is scanned as it is.
+_ROUNDS = 6
+_JS_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})")
+_SPELLED_OUT = re.compile(r"[(\[{<]\s*(?:at|dot)\s*[)\]}>]|\s@\s", re.IGNORECASE)
+_SPELLED_AT = re.compile(r"\s*[(\[{<]\s*at\s*[)\]}>]\s*|\s+@\s+", re.IGNORECASE)
+_SPELLED_DOT = re.compile(r"\s*[(\[{<]\s*dot\s*[)\]}>]\s*", re.IGNORECASE)
 
 
 def _percent_decoded(match: re.Match[str]) -> str:

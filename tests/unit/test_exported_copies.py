@@ -527,3 +527,71 @@ def test_an_event_id_the_value_scan_flags_is_audited_as_its_pseudonym(
 def test_a_generated_event_id_is_audited_as_it_is(pipeline: Pipeline) -> None:
     [result] = pipeline.process(orjson.dumps(track(messageId="ajs-next-8f1c2a7e3b4d")), SOURCE)
     assert result.audit["event_id"] == "ajs-next-8f1c2a7e3b4d"
+
+
+# --- what a red-team probe found, each fixed by its principle -------------------------------------
+
+
+def test_an_encoded_query_mark_still_ends_a_kept_url(pipeline: Pipeline) -> None:
+    url = "https://s.example/search%3Fq%3DJohn%2BSmith"
+    relative = "//john.smith:secret@s.example/x"
+    copy, _ = exported(pipeline, track(context={"page": {"url": url, "path": "/a%253Fq=Jane"}},
+                                       properties={"url": relative}))  # fmt: skip
+    assert copy["context"]["page"] == {"url": "https://s.example/search", "path": "/a"}
+    assert copy["properties"]["url"] == "//s.example/x"
+
+
+def test_the_events_own_ids_and_names_are_found_in_their_other_spellings(pipeline: Pipeline) -> None:
+    import base64
+
+    own_id = "jd8812"
+    path = f"/a/{base64.b64encode(own_id.encode()).decode()}/b/{own_id.encode().hex()}/c/JaneDoe/d"
+    event = track(userId=own_id, traits={"name": "Jane Doe"}, context={"page": {"path": path}})
+    copy, _ = exported(pipeline, event)
+    kept = copy["context"]["page"]["path"]
+    assert "amQ4ODEy" not in kept and "6a6438383132" not in kept and "JaneDoe" not in kept
+
+
+def test_an_email_spelled_out_for_people_is_found(pipeline: Pipeline) -> None:
+    copy, audited = exported(pipeline, track(event="mail jane.doe (at) example (dot) org"))
+    assert "jane" not in copy["event"] and audited["found_in_text"] == {"email": 1}
+
+
+def test_a_phone_number_sent_as_a_json_float_is_found(pipeline: Pipeline) -> None:
+    copy, _ = exported(pipeline, track(properties={"quantity": 447946095812.0, "price": 12.5}))
+    assert copy["properties"]["price"] == 12.5
+    assert str(copy["properties"]["quantity"]).startswith("pz:eu:1:")
+
+
+def test_a_schema_name_holding_personal_data_leaves_as_withheld(pipeline: Pipeline) -> None:
+    from streams.export import WITHHELD_SCHEMA
+
+    unstruct = {
+        "schema": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0",
+        "data": {"schema": "iglu:com.acme/call_447946095812/jsonschema/1-0-0", "data": {"x": 1}},
+    }
+    event = {"e": "ue", "tv": "js-4", "p": "web", "ip": GB_IP, "ue_pr": orjson.dumps(unstruct).decode()}
+    body, audited = exported(pipeline, {"schema": PAYLOAD_DATA, "data": [event]})
+    [copy] = body["data"]
+    assert orjson.loads(copy["ue_pr"])["data"] == {"schema": WITHHELD_SCHEMA, "data": {}}
+    assert "447946095812" not in orjson.dumps(audited).decode()
+
+
+@pytest.mark.parametrize("key", ["p447946095812", "ip-81-2-69-142", "jane_doe", "JaneDoe", "u-123-cart"])
+def test_a_dropped_key_holding_personal_data_is_not_named_in_the_audit(pipeline: Pipeline, key: str) -> None:
+    _, audited = exported(pipeline, track(traits={"name": "Jane Doe"}, properties={key: 1}))
+    assert "properties.<key>" in audited["dropped"]
+    assert key.lower() not in orjson.dumps(audited).decode().lower()
+
+
+def test_a_batch_shares_one_scan_budget_so_it_cant_multiply_the_work(pipeline: Pipeline) -> None:
+    import base64
+
+    # Base64-looking kept strings are decoded and scanned each time; 200 events of 8 kB of them
+    # would be 1.6 MB of scanning without a budget per payload. Past it, kept strings are dropped.
+    blob = base64.b64encode(bytes(range(256)) * 24).decode()
+    events = [track(event=f"e{n}", context={"campaign": {"name": blob}}) for n in range(200)]
+    results = pipeline.process(orjson.dumps({"batch": events}), SOURCE)
+    copies = [orjson.loads(out.value) for r in results for out in r.outputs if out.topic == "events.global"]
+    kept = sum(1 for copy in copies if "name" in copy["context"].get("campaign", {}))
+    assert len(copies) == 200 and 0 < kept < 40
