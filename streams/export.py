@@ -736,7 +736,9 @@ def _traits_of(personal: PersonalFields) -> _Traits:
     exact: set[str] = set()
     prefixes: list[str] = []
     for path in personal.trait_containers:
-        if any(part == EACH for part in path[1:]) or not all(isinstance(part, str) for part in path):
+        while path and path[-1] == EACH:
+            path = path[:-1]  # a list of entities under a key of its own (enriched JSON): the key
+        if any(part == EACH for part in path) or not all(isinstance(part, str) for part in path):
             continue  # lists of entities: a dropped entity is looked into as a whole (_Copy.entities)
         text = ".".join(str(part) for part in path)
         if text.endswith("*"):

@@ -217,7 +217,13 @@ class Router:
         event_id = collector.event_id(body)
         if event_id is None:
             return None
-        own = own_ids(body, collector)
+        try:
+            own = own_ids(collector.expanded(body), collector)  # Snowplow's entities decoded
+        except PayloadError:
+            own = ()
+            if plan is not None:  # what can't be read can't be checked: the id leaves as its pseudonym
+                return plan.erased_home.transforms.pseudonym(event_id, "event_id")
+            return None
         cleaned, _found = self._scanner.clean(event_id, _flagged, own, ScanBudget(), None)
         if cleaned is event_id and audit_event_id_is_plain(event_id):
             return event_id

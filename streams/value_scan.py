@@ -139,7 +139,12 @@ class ValueScanner:
             return None, {}
         budget.chars -= size
         plain = (
-            text.isascii() and text.isprintable() and "%" not in text and "&" not in text and "\\" not in text
+            text.isascii()
+            and text.isprintable()
+            and "%" not in text
+            and "&" not in text
+            and "\\" not in text
+            and "<" not in text
         )
         if plain:
             normalized = text  # the fast path, most values: what `_plain` says, inline
@@ -681,6 +686,9 @@ def _own_values(own: tuple[OwnValue, ...]) -> _Own:
                     needles.setdefault(needle, (kind, value))
         if kind == "email":
             aliases.setdefault(("email", normalized), value)
+            local = normalized.rpartition("@")[0]
+            if len(local) >= 4:  # the address's person on their own: a handle, a login
+                needles.setdefault(local, (kind, value))
         elif kind == "phone":
             number = next(
                 filter(None, (e164(normalized, region) for region in (None, *FALLBACK_REGIONS))), None
@@ -706,7 +714,14 @@ def _aliased(finding: _Finding, aliases: dict[tuple[str, str], str]) -> _Finding
 
 def _plain(text: str) -> bool:
     """Whether normalization would leave `text` as it is: the fast path, most values."""
-    return text.isascii() and text.isprintable() and "%" not in text and "&" not in text and "\\" not in text
+    return (
+        text.isascii()
+        and text.isprintable()
+        and "%" not in text
+        and "&" not in text
+        and "\\" not in text
+        and "<" not in text
+    )
 
 
 def _normalized(text: str) -> str:
@@ -719,6 +734,8 @@ def _normalized(text: str) -> str:
             text = _JS_ESCAPE.sub(_js_unescaped, text)
         if "%" in text:
             text = _PERCENT_ESCAPES.sub(_percent_decoded, text)
+        if "<" in text:  # markup between the parts of a value: `+44 20 <b>7946</b> 0958`
+            text = _MARKUP.sub("", text)
         if "&" in text:
             text = _REFERENCE.sub(_referenced, text)
         if not text.isascii():
@@ -744,6 +761,7 @@ def _js_unescaped(match: re.Match[str]) -> str:
 # Each round undoes one layer (percent-encoding, HTML references, escapes); past this many layers a
 # value is odd enough that what is left of it is scanned as it is.
 _ROUNDS = 6
+_MARKUP = re.compile(r"<!--.{0,256}?-->|</?[A-Za-z][^<>]{0,64}>", re.DOTALL)
 _JS_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})")
 _SPELLED_OUT = re.compile(r"[(\[{<]\s*(?:at|dot)\s*[)\]}>]|\s@\s", re.IGNORECASE)
 _SPELLED_AT = re.compile(r"\s*[(\[{<]\s*at\s*[)\]}>]\s*|\s+@\s+", re.IGNORECASE)

@@ -595,3 +595,34 @@ def test_a_batch_shares_one_scan_budget_so_it_cant_multiply_the_work(pipeline: P
     copies = [orjson.loads(out.value) for r in results for out in r.outputs if out.topic == "events.global"]
     kept = sum(1 for copy in copies if "name" in copy["context"].get("campaign", {}))
     assert len(copies) == 200 and 0 < kept < 40
+
+
+def test_markup_between_the_parts_of_a_value_hides_nothing(pipeline: Pipeline) -> None:
+    copy, _ = exported(
+        pipeline, track(properties={"name": "call +44 20 <b>7946</b> 0958 or bob<i>@</i>x.org"})
+    )
+    assert "7946" not in copy["properties"]["name"] and "bob" not in copy["properties"]["name"]
+
+
+def test_an_own_emails_local_part_on_its_own_is_the_persons(pipeline: Pipeline) -> None:
+    copy, _ = exported(
+        pipeline, track(traits={"email": "jdoe77@mailbox.example"}, properties={"name": "by jdoe77"})
+    )
+    assert "jdoe77" not in copy["properties"]["name"]
+
+
+def test_a_snowplow_event_id_that_is_an_entitys_name_is_audited_as_a_pseudonym(pipeline: Pipeline) -> None:
+    user = {"schema": "iglu:com.acme/user/jsonschema/1-0-0", "data": {"name": "Marguerite Zylstra"}}
+    entities = {"schema": CONTEXTS, "data": [user]}
+    event = {"e": "pv", "tv": "js-4", "p": "web", "ip": GB_IP, "eid": "marguerite-zylstra",
+             "co": orjson.dumps(entities).decode()}  # fmt: skip
+    [result] = pipeline.process(orjson.dumps({"schema": PAYLOAD_DATA, "data": [event]}), SOURCE)
+    assert result.audit["event_id"].startswith("pz:eu:1:")
+
+
+def test_a_custom_enriched_json_entitys_name_is_the_persons(pipeline: Pipeline) -> None:
+    event = {"event_id": "e-1", "collector_tstamp": "2026-11-28T13:45:12.345Z", "v_etl": "enrich-5",
+             "user_ipaddress": GB_IP, "se_category": "Marguerite Zylstra cust-5521",
+             "contexts_com_acme_user_1": [{"name": "Marguerite Zylstra", "id": "cust-5521"}]}  # fmt: skip
+    copy, _ = exported(pipeline, event)
+    assert "Marguerite" not in copy["se_category"] and "cust-5521" not in copy["se_category"]
