@@ -30,6 +30,9 @@ class CopyReport:
     key_version: int | None = None
     dropped: list[str] = field(default_factory=list)  # paths an allowlist didn't name, or a rule dropped
     dropped_more: int = 0  # dropped paths past the ones listed
+    # The event's own identifying values the copy gathered ((kind, value)); never written anywhere,
+    # they let the audit record check the event's id without reading the event again.
+    own: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)

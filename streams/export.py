@@ -107,6 +107,7 @@ class ExportCopier:
         view = collector.expanded(event)
         copy = _Copy(self, report, subject, country, _traits_of(collector.personal), budget or ScanBudget())
         kept = copy.run(view, root)
+        report.own = copy.own
         return collector.encode(collector.compacted(kept), envelope), report
 
 

@@ -12,7 +12,7 @@ from streams.consent import DEFAULT_PURPOSES, Consent, ConsentGate, consent_of
 from streams.export import ExportCopier
 from streams.formats.base import CollectorFormat, PayloadError
 from streams.formats.exact_json import write_json
-from streams.identities import own_ids, subject_of
+from streams.identities import OwnValue, own_ids, subject_of
 from streams.jurisdiction import Decision
 from streams.keys import KeyRing
 from streams.outcomes import Outcome
@@ -157,8 +157,7 @@ class Router:
         assert region is not None
         plan = self._regions[region]
         headers = [*plan.headers, *decision.headers]
-        event_id = self.audit_id(body, collector, plan)
-        audit = AuditEntry("routed", region, decision.reason, event_id, collector.name)
+        audit = AuditEntry("routed", region, decision.reason, None, collector.name)
         subjects = self._subjects
         subject = None
         erased = False
@@ -168,6 +167,7 @@ class Router:
         if erased and self._suppress_erased:
             audit.outcome = "suppressed"
             audit.reason += "; subject erased"
+            audit.event_id = self.audit_id(body, collector, plan)
             return [], audit
         # A phone number written without its country code is read in the event's own country.
         country = decision.country or plan.phone_country
@@ -189,6 +189,7 @@ class Router:
             audit.key_version = report.key_version
         consent: Consent | None = None
         consent_read = False
+        own: tuple[OwnValue, ...] | None = None
         for transfer in plan.transfers:
             if transfer.purpose is not None:
                 if not consent_read:
@@ -202,10 +203,17 @@ class Router:
             outputs.append(Output(transfer.topic, value, transfer.destination, Outcome.EXPORTED, headers))
             audit.outputs.append(_audited(transfer.topic, transfer.rules, report, listed=True))
             audit.key_version = report.key_version
+            own = report.own
+        # The event's own values, as its copy gathered them, tell whether its id may be audited as it is.
+        audit.event_id = self.audit_id(body, collector, plan, own)
         return outputs, audit
 
     def audit_id(
-        self, body: dict[str, Any], collector: CollectorFormat, plan: _RegionPlan | None = None
+        self,
+        body: dict[str, Any],
+        collector: CollectorFormat,
+        plan: _RegionPlan | None = None,
+        own: tuple[OwnValue, ...] | None = None,
     ) -> str | None:
         """The event's id as the audit topic may carry it: as it is, its pseudonym, or None (coordinates).
 
@@ -217,13 +225,11 @@ class Router:
         event_id = collector.event_id(body)
         if event_id is None:
             return None
-        try:
-            own = own_ids(collector.expanded(body), collector)  # Snowplow's entities decoded
-        except PayloadError:
-            own = ()
-            if plan is not None:  # what can't be read can't be checked: the id leaves as its pseudonym
-                return plan.erased_home.transforms.pseudonym(event_id, "event_id")
-            return None
+        if own is None:  # no copy gathered them: read the id fields and traits
+            try:
+                own = own_ids(collector.expanded(body), collector)  # Snowplow's entities decoded
+            except PayloadError:  # what can't be read can't be checked: the id leaves as its pseudonym
+                return None if plan is None else plan.erased_home.transforms.pseudonym(event_id, "event_id")
         cleaned, _found = self._scanner.clean(event_id, _flagged, own, ScanBudget(), None)
         if cleaned is event_id and audit_event_id_is_plain(event_id):
             return event_id

@@ -669,11 +669,11 @@ def _own_values(own: tuple[OwnValue, ...]) -> _Own:
             # The value as base64 (either alphabet, unpadded) and as hex: an encoding of a known value
             # is found by what it is, whatever its length.
             raw = value.strip().encode("utf-8", "surrogatepass")
-            texts += [
-                base64.b64encode(raw).decode().rstrip("=").lower(),  # matched, like all, ignoring case
-                base64.urlsafe_b64encode(raw).decode().rstrip("=").lower(),
-                raw.hex(),
-            ]
+            # Matched, like every needle, ignoring case; base64url differs only in `-_` for `+/`.
+            encoded = base64.b64encode(raw).decode().rstrip("=").lower()
+            texts.append(encoded)
+            if "+" in encoded or "/" in encoded:
+                texts.append(encoded.replace("+", "-").replace("/", "_"))
         for text in texts:
             # A slug or a login often drops accents: `josé` is also looked for as `jose`.
             folded = text
