@@ -696,11 +696,17 @@ def _own_values(own: tuple[OwnValue, ...]) -> _Own:
             if number is not None:
                 aliases.setdefault(("phone", number), value)
                 # Written without its country code, as a number is inside its own country.
-                national = str(phonenumbers.parse(number, None).national_number)
+                national = _national_number(number)
                 if len(national) >= 7:
                     needles.setdefault(national, (kind, value))
     entries = tuple((needle, kind, value) for needle, (kind, value) in needles.items())
     return _Own(tuple(needles), entries, aliases)
+
+
+@lru_cache(maxsize=4096)
+def _national_number(e164_number: str) -> str:
+    """`+442079460958` → `2079460958`: the number as written inside its own country, less the trunk 0."""
+    return str(phonenumbers.parse(e164_number, None).national_number)
 
 
 def _aliased(finding: _Finding, aliases: dict[tuple[str, str], str]) -> _Finding:
