@@ -116,6 +116,7 @@ class ValueScanner:
         # values repeat across events (event names, library versions, page paths): a repeat costs a
         # dict lookup and a substring test per own value, not the detectors.
         self._clean: dict[str | None, dict[str, str]] = {}
+        self._seen_once: set[str] = set()
 
     def clean(
         self,
@@ -171,10 +172,18 @@ class ValueScanner:
             # Not a value with a base64-looking run: what that decodes to is searched for the own
             # values, which its plain text doesn't show.
             if plain and len(text) <= _REMEMBERED_LENGTH and not _base64_candidate(text):
-                remembered = self.remembered_clean(country)
-                if len(remembered) >= _REMEMBERED_VALUES:
-                    remembered.clear()  # attacker-chosen values; correctness never depends on it
-                remembered[text] = text.lower()
+                # Remembered the second time it is seen: values seen once (event ids, session ids)
+                # would otherwise fill the table and push out the ones that recur.
+                seen = self._seen_once
+                if text in seen:
+                    remembered = self.remembered_clean(country)
+                    if len(remembered) >= _REMEMBERED_VALUES:
+                        remembered.clear()  # attacker-chosen values; correctness never depends on it
+                    remembered[text] = text.lower()
+                else:
+                    if len(seen) >= _REMEMBERED_VALUES:
+                        seen.clear()
+                    seen.add(text)
             return text, {}
         if prepared is not None and prepared.aliases:
             found = [_aliased(finding, prepared.aliases) for finding in found]
