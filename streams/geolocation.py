@@ -26,6 +26,11 @@ _MAX_IPV4 = 2**32 - 1
 # geoip2fast numbers its special ranges (private, loopback, multicast...) below this id.
 _FIRST_COUNTRY_ID = 16
 _IPV4_MAPPED_PREFIX = 0xFFFF << 32
+# IPv6 prefixes whose addresses carry an IPv4 address, which is what places them: NAT64's
+# well-known prefix 64:ff9b::/96 (RFC 6052, the IPv4 in the last 32 bits) and 6to4's 2002::/16
+# (RFC 3056, the IPv4 in the 32 bits after the prefix).
+NAT64_PREFIX = 0x64FF9B << 96
+_6TO4 = 0x2002
 # IPv4 special-purpose ranges (RFC 6890 and its updates), as (network, prefix length): none of
 # them is a place, whatever a data file says about it.
 SPECIAL_IPV4: tuple[tuple[int, int], ...] = tuple(
@@ -132,8 +137,9 @@ class IpGeolocator:
                 address = int.from_bytes(socket.inet_pton(socket.AF_INET6, ip), "big")
             except (OSError, ValueError):  # ValueError: non-ASCII text, or a NUL inside
                 return INVALID
-            if address >> 32 == 0xFFFF:  # ::ffff:a.b.c.d is an IPv4 address in IPv6 clothing
-                return self._ipv4_country(address - _IPV4_MAPPED_PREFIX)
+            carried = embedded_ipv4(address)
+            if carried is not None:
+                return self._ipv4_country(carried)
             if not is_public_ipv6(address):
                 return NOT_PUBLIC
             return self._ipv6.find(address)
@@ -148,6 +154,17 @@ class IpGeolocator:
         if not is_public_ipv4(address):
             return NOT_PUBLIC
         return self._ipv4.find(address)
+
+
+def embedded_ipv4(address: int) -> int | None:
+    """The IPv4 address an IPv6 address (as an int) carries: ::ffff:a.b.c.d, NAT64 or 6to4; else None."""
+    if address >> 32 == 0xFFFF:  # ::ffff:a.b.c.d is an IPv4 address in IPv6 clothing
+        return address - _IPV4_MAPPED_PREFIX
+    if address >> 32 == NAT64_PREFIX >> 32:
+        return address & _MAX_IPV4
+    if address >> 112 == _6TO4:
+        return (address >> 80) & _MAX_IPV4
+    return None
 
 
 def is_public_ipv4(address: int) -> bool:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from streams.countries import KNOWN_COUNTRIES
-from streams.formats.base import SIGNAL_NAMES, SignalEvidence, Signals, Unreadable
+from streams.formats.base import SIGNAL_NAMES, Signals, Unreadable
 from streams.geolocation import Geolocator, IpCountry
 from streams.weak_signals import country_of_locale, country_of_timezone
 
@@ -109,53 +109,28 @@ class Jurisdictions:
             (SIGNAL_NAMES.index(name), interpreters[name], {}) for name in signals
         ]
         self._ip_slot = SIGNAL_NAMES.index("ip")
-        self._outranked: dict[object, Finding] = {}
         self._decisions: dict[tuple[Finding, ...], Decision] = {}
 
     def classify(self, signals: Signals) -> Decision:
         findings: list[Finding] = []
+        ip_slot = self._ip_slot
         for slot, interpret, cache in self._readers:
             evidence = signals[slot]
             if not evidence:
                 continue
-            if slot == self._ip_slot:
-                self._read_ips(evidence, interpret, cache, findings)
-                continue
             for item in evidence:
-                finding = cache.get(item)
+                # IPs are many and their answers few, so IP findings are interned on the
+                # geolocator's answer (which it caches), not on the address.
+                read: tuple[_IpToken, str] = (self._ip_token(item[0]), item[1]) if slot == ip_slot else item
+                finding = cache.get(read)
                 if finding is None:
-                    finding = _remember(cache, item, interpret(*item))
+                    finding = _remember(cache, read, interpret(*read))
                 findings.append(finding)
         key = tuple(findings)
         decision = self._decisions.get(key)
         if decision is None:
             decision = _remember(self._decisions, key, self._decide(key))
         return decision
-
-    def _read_ips(
-        self,
-        evidence: SignalEvidence,
-        interpret: Callable[[Any, str], Finding],
-        cache: dict[object, Finding],
-        findings: list[Finding],
-    ) -> None:
-        # IP fields are in precedence order (RudderStack's context.ip before request_ip): the
-        # first present one decides, the others are only explained. IPs are many and their
-        # answers few, so findings are interned on the answer, which the geolocator caches.
-        value, first_field = evidence[0]
-        key = (self._ip_token(value), first_field)
-        finding = cache.get(key)
-        if finding is None:
-            finding = _remember(cache, key, interpret(*key))
-        findings.append(finding)
-        for value, label in evidence[1:]:
-            outranked_key = (self._ip_token(value), label, first_field)
-            finding = self._outranked.get(outranked_key)
-            if finding is None:
-                said = interpret(outranked_key[0], label)
-                finding = Finding("ip", None, None, False, False, f"{said.text}, outranked by {first_field}")
-                finding = _remember(self._outranked, outranked_key, finding)
-            findings.append(finding)
 
     def _ip_token(self, value: str | Unreadable) -> _IpToken:
         return self._geolocator.lookup(value) if isinstance(value, str) and value else value
@@ -176,9 +151,11 @@ class Jurisdictions:
             return _decided_by(usable[0], findings)
         if self._on_conflict == "precedence":
             # Precedence ranks signals, not two fields of one signal: two declarations (or two
-            # CDN headers) that disagree have nothing to rank them by.
+            # CDN headers) that disagree have nothing to rank them by. IP fields are the
+            # exception: their order is a precedence (RudderStack's context.ip, which the SDK
+            # or the app set, before request_ip, the address that called its server).
             top = [f for f in usable if f.signal == usable[0].signal]
-            if len({f.place for f in top}) > 1:
+            if usable[0].signal != "ip" and len({f.place for f in top}) > 1:
                 return _conflict(top, findings)
             return _decided_by(usable[0], findings)
         if self._on_conflict == "strictest":

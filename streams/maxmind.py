@@ -12,7 +12,15 @@ from typing import Any
 import maxminddb
 
 from streams.countries import KNOWN_COUNTRIES
-from streams.geolocation import INVALID, NOT_PUBLIC, UNKNOWN, IpCountry, is_public_ipv4, is_public_ipv6
+from streams.geolocation import (
+    INVALID,
+    NOT_PUBLIC,
+    UNKNOWN,
+    IpCountry,
+    embedded_ipv4,
+    is_public_ipv4,
+    is_public_ipv6,
+)
 
 NOT_A_COUNTRY = IpCountry(None, "not-a-country")
 # One answer object per country, so equal answers are also identical (cheap to hash and compare).
@@ -62,15 +70,13 @@ class MaxMindGeolocator:
         if isinstance(address, ipaddress.IPv6Address):
             # The rule is ours, not the file's: only 2000::/3 is global unicast, whatever the
             # database holds for the rest (its IPv4 tree sits at ::/96, so "::8.8.8.8" would
-            # be answered as 8.8.8.8). ::ffff:a.b.c.d is an IPv4 address written as IPv6.
-            mapped = address.ipv4_mapped
-            if mapped is None and not is_public_ipv6(int(address)):
-                return NOT_PUBLIC
-            # Judge, and look up, the address the database will really answer for: MaxMind's
-            # files alias ::ffff:0:0/96 and 2002::/16 onto the IPv4 tree.
-            carried = mapped or address.sixtofour
+            # be answered as 8.8.8.8). An address that carries an IPv4 address (::ffff:a.b.c.d,
+            # NAT64's 64:ff9b::/96, 6to4's 2002::/16) is judged, and looked up, as that IPv4.
+            carried = embedded_ipv4(int(address))
             if carried is not None:
-                address = carried
+                address = ipaddress.IPv4Address(carried)
+            elif not is_public_ipv6(int(address)):
+                return NOT_PUBLIC
         if isinstance(address, ipaddress.IPv4Address) and not is_public_ipv4(int(address)):
             return NOT_PUBLIC
         if not address.is_global or address.is_multicast:

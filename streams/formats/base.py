@@ -175,12 +175,13 @@ class CollectorFormat(ABC):
             found.append(tuple(evidence))
         return (found[0], found[1], found[2], found[3], found[4])
 
-    def evidence_reader(self, path: Path) -> EvidenceReader:
-        """How to read the signal field at `path`; formats whose events nest documents (Snowplow) choose.
+    def evidence_reader(self, signal: str, path: Path) -> EvidenceReader:
+        """How to read `signal` at `path`; formats whose events nest documents (Snowplow) choose.
 
         Chosen once per field when the format is built, so reading an event dispatches nothing.
+        A declaration is read by `read_declared`: the app chose to say it, so it counts in any case.
         """
-        return read_evidence
+        return read_declared if signal == "declared" else read_evidence
 
     def expanded(self, event: dict[str, Any]) -> dict[str, Any]:
         """The event with encoded documents inside it decoded, so transforms can reach their fields.
@@ -210,8 +211,8 @@ class CollectorFormat(ABC):
 
     def _readers(self, fields: SignalFields) -> tuple[tuple[tuple[EvidenceReader, Path, str], ...], ...]:
         return tuple(
-            tuple((self.evidence_reader(path), path, path_text(path)) for path in paths)
-            for paths in fields.in_order()
+            tuple((self.evidence_reader(signal, path), path, path_text(path)) for path in paths)
+            for signal, paths in zip(SIGNAL_NAMES, fields.in_order(), strict=True)
         )
 
 
@@ -232,32 +233,43 @@ def json_bytes(value: Any) -> bytes:
 
 
 def read_evidence(
-    document: Any, path: Path, label: str | None, into: list[Evidence], above: Path = ()
+    document: Any,
+    path: Path,
+    label: str | None,
+    into: list[Evidence],
+    above: Path = (),
+    null_at: int = -1,
 ) -> None:
     """Add to `into` what `path` holds in `document` (itself at `above` in the event) as evidence.
 
-    Absent or null is no evidence. Anything else that isn't a string, at the field or on the
-    way to it (a string where an object is needed), is evidence that can't be read: the
-    signal is present, so the event must not be decided as if it weren't. EACH in `path`
-    reads every element of a list. A None label is the path's own text.
+    Absent or null is no evidence, except a null at path position `null_at` (see `read_declared`).
+    Anything else that isn't a string, at the field or on the way to it (a string where an
+    object is needed), is evidence that can't be read: the signal is present, so the event
+    must not be decided as if it weren't. EACH in `path` reads every element of a list. A
+    None label is the path's own text.
     """
     node = document
     for depth, key in enumerate(path):
         if isinstance(node, dict) and key != EACH:
-            node = node.get(key)
-            if node is None:
+            child = node.get(key)
+            if child is None:
+                if depth == null_at and key in node:
+                    _add_null(above, path, depth, label, into)
                 return
+            node = child
             continue
         if node is None:
             return
         here = (*above, *path[:depth])
         if key == EACH and isinstance(node, list):
             for index, item in enumerate(node):
-                read_evidence(item, path[depth + 1 :], None, into, (*here, index))
+                read_evidence(item, path[depth + 1 :], None, into, (*here, index), null_at - depth - 1)
             return
         if isinstance(node, list) and isinstance(key, int):
             node = node[key] if -len(node) <= key < len(node) else None
             if node is None:
+                if depth == null_at:
+                    _add_null(above, path, depth, label, into)
                 return
             continue
         needed = "an array" if isinstance(key, int) or key == EACH else "an object"
@@ -268,6 +280,78 @@ def read_evidence(
         return
     evidence = node if isinstance(node, str) else _NOT_A_STRING.get(type(node)) or _not_a_string(node)
     into.append((evidence, _label(above, path, label)))
+
+
+def read_declared(
+    document: Any,
+    path: Path,
+    label: str | None,
+    into: list[Evidence],
+    above: Path = (),
+    null_at: int | None = None,
+) -> None:
+    """`read_evidence` for a declaration: its keys match in any case, and a null at the field holds.
+
+    The field is path position `null_at` (the last unless said; GA4's user property is the
+    one before `value`). Any key of the path that is absent is looked for in another case
+    (`context.Residency`); the field is also looked for in other cases when present, so
+    `residency` and `Residency` are two findings, which conflict if they disagree. A null at
+    the field is present evidence that can't be read: the app sent the key to say something.
+    Nulls on the way to it are absence.
+    """
+    null_at = len(path) - 1 if null_at is None else null_at
+    node = document
+    for depth, key in enumerate(path):
+        if not isinstance(node, dict) or not isinstance(key, str) or key == EACH:
+            read_evidence(node, path[depth:], None, into, (*above, *path[:depth]), null_at - depth)
+            return
+        child = node.get(key)
+        if child is None:
+            if depth == null_at and key in node:
+                _add_null(above, path, depth, label, into)
+                return
+            # Absent (or a null container): other spellings, if any key holds the name at all.
+            if key.lower() not in "\0".join(node).lower():
+                return
+            names = tuple(name for name in spellings(node, key) if name != key)
+        elif depth != null_at or not _spelled_twice(node, key):
+            node = child  # the common case: one dict lookup
+            continue
+        else:
+            names = spellings(node, key)
+        here = (*above, *path[:depth])
+        for name in names:  # each spelling is a field of its own, named as it is
+            read_declared({name: node[name]}, (name, *path[depth + 1 :]), None, into, here, null_at - depth)
+        return
+    evidence = node if isinstance(node, str) else _NOT_A_STRING.get(type(node)) or _not_a_string(node)
+    into.append((evidence, _label(above, path, label)))
+
+
+def spellings(node: dict[str, Any], key: str) -> tuple[str, ...]:
+    """The keys of `node` that are `key` in any case, in the object's order.
+
+    Only ASCII keys: str.lower() folds some other letters (the Kelvin sign) into ASCII ones.
+    """
+    lowered = key.lower()
+    return tuple(
+        name for name in node if len(name) == len(key) and name.isascii() and name.lower() == lowered
+    )
+
+
+def _spelled_twice(node: dict[str, Any], key: str) -> bool:
+    # In one joined, lower-cased string (C speed); a key that merely contains the name
+    # (residency_source) only costs a closer look.
+    return len(node) > 1 and "\0".join(node).lower().count(key.lower()) > 1
+
+
+def _add_null(above: Path, path: Path, depth: int, label: str | None, into: list[Evidence]) -> None:
+    if depth == len(path) - 1:
+        problem = _NOT_A_STRING[type(None)]
+    else:
+        following = path[depth + 1]
+        needed = "an array" if isinstance(following, int) or following == EACH else "an object"
+        problem = Unreadable(f"{path_text((*above, *path[: depth + 1]))} is JSON null, not {needed}")
+    into.append((problem, _label(above, path, label)))
 
 
 def json_kind(value: Any) -> str:
@@ -283,7 +367,7 @@ _JSON_KINDS = {dict: "a JSON object", list: "a JSON array", str: "a JSON string"
 # Interned: a flood of malformed events makes a few distinct findings, not one per event.
 _NOT_A_STRING = {
     kind: Unreadable(f"{json_kind(example)}, not a string")
-    for kind, example in ((dict, {}), (list, []), (bool, True), (int, 0), (float, 0.0))
+    for kind, example in ((dict, {}), (list, []), (bool, True), (int, 0), (float, 0.0), (type(None), None))
 }
 
 

@@ -4,6 +4,7 @@ Each event leaves as a body of its own that keeps the request's user-level field
 (ids, user_properties, user_location, ip_override, device, consent), so downstream
 tools still read a valid Measurement Protocol body. An app declares its residency
 in the user property `residency`: {"user_properties": {"residency": {"value": "eu"}}}.
+{"value": null} is the protocol's way to clear a property, so it declares nothing.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from streams.allowlists.ga4 import GA4_ALLOWED
 from streams.formats.base import (
     CollectorFormat,
     DecodedEvent,
+    Evidence,
+    EvidenceReader,
+    Path,
     PayloadError,
     PersonalFields,
     SignalFields,
     json_bytes,
+    read_declared,
 )
 
 _USER_IDS = ("client_id", "app_instance_id")
@@ -67,6 +72,16 @@ class Ga4Format(CollectorFormat):
 
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         return json_bytes(event)
+
+    def evidence_reader(self, signal: str, path: Path) -> EvidenceReader:
+        if signal == "declared" and len(path) == 3 and path[0] == "user_properties" and path[2] == "value":
+            return _read_user_property
+        return super().evidence_reader(signal, path)
+
+
+def _read_user_property(event: dict[str, Any], path: Path, label: str, into: list[Evidence]) -> None:
+    # A property that is null can't be read; {"value": null} clears it, which declares nothing.
+    read_declared(event, path, label, into, null_at=1)
 
 
 def _checked(index: int, event: Any, body: dict[str, Any], raw: bytes | None) -> DecodedEvent:

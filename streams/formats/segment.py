@@ -2,7 +2,8 @@
 
 RudderStack's server adds `request_ip` (the address the SDK called from) and
 `rudderId` to each event before its Kafka destination writes it; that is how the
-two are told apart, and `request_ip` is RudderStack's IP when `context.ip` is absent.
+two are told apart: a payload is RudderStack's when it, or any event of its batch,
+carries one of them. `request_ip` is RudderStack's second IP field, after `context.ip`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ class SegmentFormat(CollectorFormat):
     name = "segment"
     fields = SignalFields(
         declared=(("context", "residency"),),
-        upstream_country=tuple(("context", "headers", header) for header in CDN_COUNTRY_HEADERS),
+        upstream_country=(
+            *(("context", "headers", header) for header in CDN_COUNTRY_HEADERS),
+            # The spec's device position, and Jitsu's own geolocation of context.ip.
+            ("context", "location", "country"),
+            ("context", "geo", "country", "code"),
+        ),
         ip=(("context", "ip"),),
         locale=(("context", "locale"),),
         timezone=(("context", "timezone"),),
@@ -78,16 +84,11 @@ class SegmentFormat(CollectorFormat):
             raise PayloadError(f"{self.name} batch is not an array")
         if not batch:
             raise PayloadError(f"{self.name} batch is empty")
-        shared_context = document.get("context")
-        events = []
-        for index, item in enumerate(batch):
-            if isinstance(item, dict) and isinstance(shared_context, dict):
-                # The HTTP API lets a batch carry context for all its events; each
-                # event leaves as a single event, so it takes that context along.
-                own = item.get("context")
-                item = {**item, "context": {**shared_context, **(own if isinstance(own, dict) else {})}}
-            events.append(self._checked(index, item, None))
-        return events
+        shared = document.get("context")
+        if shared is not None and not isinstance(shared, dict):
+            raise PayloadError(f"{self.name} batch context is not an object")
+        keys = self._context_signal_keys()
+        return [self._batch_item(index, item, shared, keys) for index, item in enumerate(batch)]
 
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         return json_bytes(event)
@@ -96,10 +97,44 @@ class SegmentFormat(CollectorFormat):
         message_id = event.get("messageId")
         return message_id if isinstance(message_id, str) else None
 
-    def evidence_reader(self, path: Path) -> EvidenceReader:
+    def evidence_reader(self, signal: str, path: Path) -> EvidenceReader:
         if len(path) == 3 and path[:2] == _HEADERS and isinstance(path[2], str):
             return _read_header
-        return read_evidence
+        return super().evidence_reader(signal, path)
+
+    def _batch_item(
+        self, index: int, item: Any, shared: dict[str, Any] | None, signal_keys: tuple[str, ...]
+    ) -> DecodedEvent:
+        """A batch's event, with the batch's context it takes along (it leaves as a single event).
+
+        The event's own context wins key by key, as in Segment's API. A signal the batch's
+        context carries must not vanish under the event's: where both carry a key that a
+        signal is read under, with different values, the event says two things and is
+        dead-lettered (a finer merge would be a guess at which one the sender meant).
+        """
+        if not isinstance(item, dict) or not shared:
+            return self._checked(index, item, None)
+        own = item.get("context")
+        if own is None:
+            return self._checked(index, {**item, "context": dict(shared)}, None)
+        if not isinstance(own, dict):
+            return DecodedEvent(index, item, PayloadError(f"{self.name} event context is not an object"))
+        for key in signal_keys:
+            if key in own and key in shared and own[key] != shared[key]:
+                problem = f"{self.name} event's context.{key} differs from its batch's"
+                return DecodedEvent(index, item, PayloadError(problem))
+        return self._checked(index, {**item, "context": {**shared, **own}}, None)
+
+    def _context_signal_keys(self) -> tuple[str, ...]:
+        # From the configured fields, so a policy's override (jurisdiction.fields) counts too.
+        return tuple(
+            dict.fromkeys(
+                str(path[1])
+                for paths in self.fields.in_order()
+                for path in paths
+                if len(path) >= 2 and path[0] == "context"
+            )
+        )
 
     def _checked(self, index: int, item: Any, raw: bytes | None) -> DecodedEvent:
         name = self.name
@@ -134,9 +169,10 @@ class RudderStackFormat(SegmentFormat):
     def matches(self, document: dict[str, Any]) -> bool:
         batch = document.get("batch")
         if isinstance(batch, list):
-            first = batch[0] if batch else None
-            return isinstance(first, dict) and any(mark in first for mark in _RUDDERSTACK_MARKS)
-        return _is_spec_type(document.get("type")) and any(mark in document for mark in _RUDDERSTACK_MARKS)
+            # Any event, not the first: a batch is one sender's, and an event read as Segment
+            # would have its request_ip ignored.
+            return any(_has_rudderstack_mark(item) for item in batch)
+        return _is_spec_type(document.get("type")) and _has_rudderstack_mark(document)
 
 
 def _read_header(event: dict[str, Any], path: Path, label: str, into: list[Evidence]) -> None:
@@ -155,6 +191,10 @@ def _read_header(event: dict[str, Any], path: Path, label: str, into: list[Evide
             read_evidence(headers, (key,), label, into)
         elif key.isascii() and key.lower() == lowered:
             read_evidence(headers, (key,), None, into, _HEADERS)
+
+
+def _has_rudderstack_mark(item: Any) -> bool:
+    return isinstance(item, dict) and any(mark in item for mark in _RUDDERSTACK_MARKS)
 
 
 def _is_spec_type(kind: Any) -> TypeGuard[str]:

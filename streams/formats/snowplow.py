@@ -3,8 +3,11 @@
 A tracker sends context entities and self-describing events either as plain JSON
 strings (`co`, `ue_pr`) or base64url-encoded (`cx`, `ue_px`); both read the same here.
 An app declares its residency with a context entity of RESIDENCY_SCHEMA, e.g.
-{"schema": "iglu:io.residencygateway/residency/jsonschema/1-0-0", "data": {"residency": "eu"}}.
-Every such entity in `co` and in `cx` is evidence, and one of another major version can't be read.
+{"schema": "iglu:io.residencygateway/residency/jsonschema/1-0-0", "data": {"residency": "eu"}},
+or with the self-describing event of that schema. Every such entity in `co`, `cx`, `ue_pr` and
+`ue_px` is evidence; one of another major version, or naming the schema in another form
+(other case, spaces, no `iglu:`), can't be read. An envelope (payload_data, contexts,
+unstruct_event) of a major version other than 1 dead-letters the payload or the event.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from streams.allowlists.snowplow import SNOWPLOW_ALLOWED
@@ -33,6 +38,7 @@ from streams.formats.base import (
 from streams.formats.exact_json import JsonRefused, read_json
 
 PAYLOAD_DATA_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/"
+_SNOWPLOW_VENDOR = "com.snowplowanalytics.snowplow"
 # Any 1-x-y version of the gateway's own residency entity.
 RESIDENCY_SCHEMA = "iglu:io.residencygateway/residency/jsonschema/1-"
 # A schema prefix that names a major version: its family, and the major (e.g. "1").
@@ -44,6 +50,8 @@ CONTEXTS = "contexts"
 EXPANDED_CONTEXTS = "co"
 EXPANDED_EVENT = "ue_pr"
 _ENCODED_FIELDS = ("co", "cx", "ue_pr", "ue_px")
+# The two encodings of the contexts, plain first: what either carries counts.
+_CONTEXT_FIELDS = ("co", "cx")
 _CONTEXTS_SCHEMA = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1"
 
 
@@ -74,6 +82,9 @@ class SnowplowFormat(CollectorFormat):
         return isinstance(schema, str) and schema.startswith(PAYLOAD_DATA_SCHEMA)
 
     def split(self, document: dict[str, Any], raw: bytes) -> list[DecodedEvent]:
+        problem = envelope_problem(document.get("schema"), "payload_data")
+        if problem is not None:  # another major version may mean another event format
+            raise PayloadError(f"snowplow {problem}")
         data = document.get("data")
         if not isinstance(data, list):
             raise PayloadError("snowplow payload_data has no data array")
@@ -111,8 +122,10 @@ class SnowplowFormat(CollectorFormat):
         eid = event.get("eid")
         return eid if isinstance(eid, str) else None
 
-    def evidence_reader(self, path: Path) -> EvidenceReader:
-        return _read_entities if len(path) >= 2 and path[0] == CONTEXTS else read_evidence
+    def evidence_reader(self, signal: str, path: Path) -> EvidenceReader:
+        if len(path) >= 2 and path[0] == CONTEXTS:
+            return _read_entities
+        return super().evidence_reader(signal, path)
 
 
 class SnowplowGetFormat(SnowplowFormat):
@@ -149,7 +162,7 @@ def context_entities(event: dict[str, Any]) -> list[Any]:
     either (a residency, a consent) is silently left out.
     """
     entities: list[Any] = []
-    for field in ("co", "cx"):
+    for field in _CONTEXT_FIELDS:
         if event.get(field) is not None:
             entities += _entities_in(event, field)
     return entities
@@ -160,51 +173,121 @@ def self_describing_event(event: dict[str, Any]) -> Any:
     plain, encoded = event.get("ue_pr"), event.get("ue_px")
     if plain is None and encoded is None:
         return None
-    if plain is not None:
-        return _json(plain, "ue_pr")
-    return _json(_base64_json(encoded, "ue_px"), "ue_px")
+    field = "ue_pr" if plain is not None else "ue_px"
+    envelope = _json(plain, field) if plain is not None else _json(_base64_json(encoded, field), field)
+    if isinstance(envelope, dict):
+        problem = envelope_problem(envelope.get("schema"), "unstruct_event")
+        if problem is not None:
+            raise PayloadError(f"snowplow {field} {problem}", stage="classify")
+    return envelope
+
+
+def envelope_problem(schema: Any, name: str) -> str | None:
+    """Why a Snowplow envelope's schema (payload_data, contexts, unstruct_event) can't be read, or None.
+
+    Only the envelope's own schema counts: any other (or none) is left to what reads its data.
+    Another major version may mean another layout. The reason names the version's digits, never
+    other text of the payload.
+    """
+    if not isinstance(schema, str) or vendor_and_name(schema) != (_SNOWPLOW_VENDOR, name):
+        return None
+    version = _ENVELOPE_VERSION.fullmatch(schema)
+    if version is None or version["vendor"] != _SNOWPLOW_VENDOR or version["name"] != name:
+        return f"{name} schema is not an iglu URI of a version the gateway reads"
+    if version["major"] != "1":
+        numbers = "-".join(version.group("major", "minor", "patch"))
+        return f"{name} schema version {numbers} is not one the gateway reads"
+    return None
+
+
+def vendor_and_name(schema: str) -> tuple[str, str] | None:
+    """The vendor and name a schema URI names, read leniently: any case, spaces around, no `iglu:`."""
+    text = schema.strip().lower()
+    if text.startswith("iglu:"):
+        text = text[5:]
+    vendor, _, rest = text.partition("/")
+    name, slash, _ = rest.partition("/")
+    return (vendor, name) if slash else None
 
 
 def entity_evidence(
-    entities: list[Any], at: Path, schema_prefix: str, path: Path, into: list[Evidence]
+    located: list[tuple[Path, Any]], schema_prefix: str, path: Path, into: list[Evidence]
 ) -> None:
-    """Add `path` in the data of every entity whose schema starts with `schema_prefix` to `into`.
+    """Add `path` in the data of every entity (at its place in the event) of `schema_prefix` to `into`.
 
-    An entity of the same schema but another major version is evidence that can't be read
-    (its meaning may have changed), and so is a matching entity without the field: the app
-    attached it to say something.
+    An entity is of the schema when its URI, read leniently (`vendor_and_name`), names the
+    schema's vendor and name. Only the exact form, `<prefix><minor>-<patch>`, is read; another
+    major version (its meaning may have changed) or another spelling of the URI is evidence
+    that can't be read, and so is a matching entity without the field: the app attached it
+    to say something.
     """
-    versioned = _VERSIONED_PREFIX.fullmatch(schema_prefix)
-    family = versioned.group(1) if versioned else None
-    for index, entity in enumerate(entities):
+    family = _family(schema_prefix)
+    for where, entity in located:
         schema = entity.get("schema") if isinstance(entity, dict) else None
         if not isinstance(schema, str):
             continue
-        here = (*at, index)
-        if schema.startswith(schema_prefix):
+        if schema.startswith(schema_prefix) and (family is None or family.exact.fullmatch(schema)):
             found = len(into)
-            read_evidence(entity, ("data", *path), None, into, here)
+            read_evidence(entity, ("data", *path), None, into, where)
             if len(into) == found:
                 problem = Unreadable(f"an entity of its schema without {path_text(path)}")
-                into.append((problem, path_text((*here, "data", *path))))
-        elif family is not None and schema.startswith(family):
-            into.append((_OTHER_MAJOR, path_text((*here, "schema"))))
+                into.append((problem, path_text((*where, "data", *path))))
+        elif family is not None and vendor_and_name(schema) == family.names:
+            other_major = family.any_version.fullmatch(schema) is not None
+            into.append((_OTHER_MAJOR if other_major else _OTHER_FORM, path_text((*where, "schema"))))
+
+
+@dataclass(frozen=True, slots=True)
+class _Family:
+    names: tuple[str, str]  # vendor and name, lower-cased
+    exact: re.Pattern[str]  # the prefix's major version, any minor and patch
+    any_version: re.Pattern[str]  # any version, written exactly
+
+
+@lru_cache(maxsize=64)
+def _family(schema_prefix: str) -> _Family | None:
+    """The schema family of a versioned prefix (iglu:vendor/name/jsonschema/1-); None if it names none."""
+    versioned = _VERSIONED_PREFIX.fullmatch(schema_prefix)
+    names = vendor_and_name(schema_prefix)
+    if versioned is None or names is None:
+        return None
+    exact = re.compile(re.escape(schema_prefix) + r"\d+-\d+")
+    any_version = re.compile(re.escape(versioned.group(1)) + r"\d+-\d+-\d+")
+    return _Family(names, exact, any_version)
 
 
 _OTHER_MAJOR = Unreadable("an entity of the schema in a major version the gateway doesn't know")
+_OTHER_FORM = Unreadable("an entity naming the schema in another form than its iglu URI")
+_ENVELOPE_VERSION = re.compile(
+    r"iglu:(?P<vendor>[^/]+)/(?P<name>[^/]+)/jsonschema/(?P<major>\d{1,6})-(?P<minor>\d{1,6})-(?P<patch>\d{1,6})"
+)
 
 
 def _read_entities(event: dict[str, Any], path: Path, label: str, into: list[Evidence]) -> None:
-    """(CONTEXTS, schema prefix, keys...): the keys in every matching entity of `co` and of `cx`."""
-    # Both encodings may come together; what either carries counts.
-    for field in ("co", "cx"):
+    """(CONTEXTS, schema prefix, keys...): the keys in every matching entity, and in the event's own data.
+
+    Entities come from `co` and `cx`; an app may also send the entity as the self-describing
+    event itself (`ue_pr` or `ue_px`).
+    """
+    located: list[tuple[Path, Any]] = []
+    for field in _CONTEXT_FIELDS:
         if event.get(field) is not None:
-            entity_evidence(_entities_in(event, field), (field, "data"), str(path[1]), path[2:], into)
+            entities = _entities_in(event, field)
+            located += (((field, "data", index), entity) for index, entity in enumerate(entities))
+    envelope = self_describing_event(event)
+    if isinstance(envelope, dict):
+        field = "ue_pr" if event.get("ue_pr") is not None else "ue_px"
+        located.append(((field, "data"), envelope.get("data")))
+    entity_evidence(located, str(path[1]), path[2:], into)
 
 
 def _entities_in(event: dict[str, Any], field: str) -> list[Any]:
     text = event[field] if field == "co" else _base64_json(event[field], field)
     envelope = _json(text, field)
+    if isinstance(envelope, dict):
+        problem = envelope_problem(envelope.get("schema"), "contexts")
+        if problem is not None:
+            raise PayloadError(f"snowplow {field} {problem}", stage="classify")
     entities = envelope.get("data") if isinstance(envelope, dict) else None
     if not isinstance(entities, list):
         raise PayloadError("snowplow contexts hold no data array", stage="classify")

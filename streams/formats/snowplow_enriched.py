@@ -7,10 +7,12 @@ each context entity under `contexts_<vendor>_<name>_<model>` as a list of its da
 the self-describing event under `unstruct_event_<vendor>_<name>_<model>`.
 
 An app declares its residency with the same context entity as in the tracker
-protocol (see `snowplow.RESIDENCY_SCHEMA`). Only `contexts` is read for it, what the
-sending app attached; `derived_contexts` holds what enrichments added. The JSON form
-can't tell them apart: the SDK writes both under the same `contexts_*` keys. Every
-residency entity is evidence, and one of another major version can't be read.
+protocol (see `snowplow.RESIDENCY_SCHEMA`), or the self-describing event of it. It
+is read wherever an entity can sit: `contexts`, `derived_contexts` (what enrichments
+added, or what a pipeline moved there) and `unstruct_event`; in the JSON form under
+`contexts_`, `derived_contexts_` and `unstruct_event_io_residencygateway_residency_<major>`,
+with the key's case ignored. Every residency entity is evidence, and one of another
+major version, or another spelling of its schema, can't be read.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from streams.formats.base import (
     read_evidence,
 )
 from streams.formats.exact_json import JsonRefused, read_json
-from streams.formats.snowplow import CONTEXTS, RESIDENCY_SCHEMA, entity_evidence
+from streams.formats.snowplow import CONTEXTS, RESIDENCY_SCHEMA, entity_evidence, envelope_problem
 
 # The canonical event model, in the order of the enriched TSV's columns.
 ENRICHED_FIELDS: tuple[str, ...] = (
@@ -72,11 +74,16 @@ FIELD_COUNT = len(ENRICHED_FIELDS)  # 131
 RESIDENCY_JSON_KEY = "contexts_io_residencygateway_residency_1"
 # contexts_<vendor>_<name>_<major>: the JSON form's key of an entity's major version.
 _ENTITY_KEY = re.compile(r"contexts_\w+_\d+")
+# The JSON form's prefixes of entity keys: an entity the app attached, one an enrichment
+# added, the self-describing event (an object, not a list).
+_JSON_ENTITY_PREFIXES = ("contexts_", "derived_contexts_", "unstruct_event_")
+_JSON_EVENT_PREFIX = "unstruct_event_"
 # Enrich sets these on every event it emits.
 _REQUIRED = ("event_id", "collector_tstamp")
 _IP_PATHS: tuple[Path, ...] = (("user_ipaddress",),)
 # The TSV columns that hold JSON documents of entities and of the self-describing event.
 _ENTITY_COLUMNS = ("contexts", "derived_contexts", "unstruct_event")
+_CONTEXT_COLUMNS = ("contexts", "derived_contexts")
 # Tabs and line breaks in a written value would shift every column after it.
 _TSV_SAFE = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
@@ -201,8 +208,10 @@ class SnowplowEnrichedTsvFormat(_SnowplowEnrichedFormat):
                 expanded[column] = _column_json(text, column, "transform")
         return expanded
 
-    def evidence_reader(self, path: Path) -> EvidenceReader:
-        return _read_entities if len(path) >= 2 and path[0] == CONTEXTS else read_evidence
+    def evidence_reader(self, signal: str, path: Path) -> EvidenceReader:
+        if len(path) >= 2 and path[0] == CONTEXTS:
+            return _read_entities
+        return super().evidence_reader(signal, path)
 
 
 class SnowplowEnrichedJsonFormat(_SnowplowEnrichedFormat):
@@ -232,11 +241,11 @@ class SnowplowEnrichedJsonFormat(_SnowplowEnrichedFormat):
     def encode(self, event: dict[str, Any], envelope: dict[str, Any]) -> bytes:
         return json_bytes(event)
 
-    def evidence_reader(self, path: Path) -> EvidenceReader:
+    def evidence_reader(self, signal: str, path: Path) -> EvidenceReader:
         key = path[0]
         if len(path) >= 3 and path[1] == EACH and isinstance(key, str) and _ENTITY_KEY.fullmatch(key):
-            return _read_entity_list
-        return read_evidence
+            return _read_entity_keys
+        return super().evidence_reader(signal, path)
 
 
 def _without_line_end(raw: bytes) -> bytes:
@@ -270,43 +279,93 @@ _OTHER_MAJOR = Unreadable("an entity of the schema in a major version the gatewa
 
 
 def _read_entities(event: dict[str, Any], path: Path, label: str, into: list[Evidence]) -> None:
-    """(CONTEXTS, schema prefix, keys...): the keys in every matching entity of the `contexts` column."""
-    entity_evidence(_contexts(event.get(CONTEXTS)), (CONTEXTS, "data"), str(path[1]), path[2:], into)
+    """(CONTEXTS, schema prefix, keys...): the keys in every matching entity of the entity columns."""
+    located: list[tuple[Path, Any]] = []
+    for column in _CONTEXT_COLUMNS:
+        entities = _contexts(event.get(column), column)
+        located += (((column, "data", index), entity) for index, entity in enumerate(entities))
+    text = event.get("unstruct_event")
+    if isinstance(text, str) and text:
+        envelope = _column_json(text, "unstruct_event", "classify")
+        if isinstance(envelope, dict):
+            _check_envelope(envelope, "unstruct_event", "unstruct_event")
+            located.append((("unstruct_event", "data"), envelope.get("data")))
+    entity_evidence(located, str(path[1]), path[2:], into)
 
 
-def _read_entity_list(event: dict[str, Any], path: Path, label: str, into: list[Evidence]) -> None:
-    """(contexts_<vendor>_<name>_<major>, EACH, keys...): the keys in every entity of that list."""
+def _read_entity_keys(event: dict[str, Any], path: Path, label: str, into: list[Evidence]) -> None:
+    """(contexts_<vendor>_<name>_<major>, EACH, keys...): the keys in every entity of that schema.
+
+    Read under each prefix (contexts_, derived_contexts_, unstruct_event_), the key in any
+    case; a key of another major version is evidence that can't be read (its meaning may
+    have changed).
+    """
     key = str(path[0])
-    entities = event.get(key)
-    if isinstance(entities, list):
-        # Each element is one entity's data; one without the field can't be read.
-        for index, entity in enumerate(entities):
-            found = len(into)
-            read_evidence(entity, path[2:], None, into, (key, index))
-            if len(into) == found:
-                problem = Unreadable(f"an entity of its schema without {path_text(path[2:])}")
-                into.append((problem, path_text((key, index, *path[2:]))))
-    else:
-        read_evidence(event, path, label, into)  # absent, or not an array
-    # The same entity under another major version: its meaning may have changed. Counting the
-    # family's keys in one joined string is C-speed; only a surplus (rare) is looked at.
-    family = key.rstrip("0123456789")  # contexts_io_residencygateway_residency_
-    if ("\0" + "\0".join(event)).count("\0" + family) <= (key in event):
+    family = key[len("contexts_") :].rstrip("0123456789").lower()  # io_residencygateway_residency_
+    major = key[len("contexts_") + len(family) :]
+    # The family's keys, counted in one joined, lower-cased string (C speed): almost every
+    # event has the exact key or none, and only a surplus (rare) is looked at one by one.
+    mentions = "\0".join(event).lower().count("_" + family)
+    if mentions == 0:
         return
-    for other in event:
-        if other.startswith(family) and other[len(family) :].isdigit() and other != key:
-            into.append((_OTHER_MAJOR, other))
+    if mentions == 1 and key in event:
+        _read_entity_list(event, key, path[2:], into)
+        return
+    for name in event:
+        lowered = name.lower()
+        prefix = next((p for p in _JSON_ENTITY_PREFIXES if lowered.startswith(p + family)), None)
+        version = lowered[len(prefix or "") + len(family) :]
+        if prefix is None or not name.isascii() or not version.isdigit():
+            continue
+        if version != major:
+            into.append((_OTHER_MAJOR, name))
+        elif prefix == _JSON_EVENT_PREFIX:
+            _read_entity(event[name], (name,), path[2:], into)
+        else:
+            _read_entity_list(event, name, path[2:], into)
 
 
-def _contexts(contexts: Any) -> list[Any]:
-    """The entities in `contexts` (a JSON string); none when the column is empty."""
+def _read_entity_list(event: dict[str, Any], key: str, path: Path, into: list[Evidence]) -> None:
+    """`path` in every element of the list under `key` (each element is one entity's data)."""
+    entities = event[key]
+    if isinstance(entities, list):
+        for index, entity in enumerate(entities):
+            _read_entity(entity, (key, index), path, into)
+    elif entities is None:  # present as null: the key was sent to say something
+        into.append((_NULL_NOT_A_LIST, key))
+    else:
+        read_evidence(event, (key, EACH, *path), None, into)
+
+
+def _read_entity(entity: Any, where: Path, path: Path, into: list[Evidence]) -> None:
+    # An entity without the field can't be read: the app attached it to say something.
+    found = len(into)
+    read_evidence(entity, path, None, into, where)
+    if len(into) == found:
+        problem = Unreadable(f"an entity of its schema without {path_text(path)}")
+        into.append((problem, path_text((*where, *path))))
+
+
+_NULL_NOT_A_LIST = Unreadable("JSON null, not an array")
+
+
+def _contexts(contexts: Any, column: str) -> list[Any]:
+    """The entities in a contexts column (a JSON string); none when the column is empty."""
     if not isinstance(contexts, str) or not contexts:
         return []
-    envelope = _column_json(contexts, "contexts", "classify")
+    envelope = _column_json(contexts, column, "classify")
+    if isinstance(envelope, dict):
+        _check_envelope(envelope, column, "contexts")
     entities = envelope.get("data") if isinstance(envelope, dict) else None
     if not isinstance(entities, list):
-        raise PayloadError("snowplow enriched contexts hold no data array", stage="classify")
+        raise PayloadError(f"snowplow enriched {column} hold no data array", stage="classify")
     return entities
+
+
+def _check_envelope(envelope: dict[str, Any], column: str, name: str) -> None:
+    problem = envelope_problem(envelope.get("schema"), name)
+    if problem is not None:
+        raise PayloadError(f"snowplow enriched {column} {problem}", stage="classify")
 
 
 def _column_json(text: str, column: str, stage: str) -> Any:

@@ -429,10 +429,17 @@ def test_rudderstack_request_ip_decides_when_context_ip_is_absent(pipeline: Pipe
         assert_routed(result, "row", "ip", "BR")
 
 
-def test_rudderstack_context_ip_outranks_request_ip(pipeline: Pipeline) -> None:
+def test_rudderstack_context_ip_and_request_ip_of_two_regions_are_a_conflict(pipeline: Pipeline) -> None:
     records = rudderstack_records([spec_call("track", context={"ip": ip_in("US")})], request_ip=ip_in("RU"))
     [result] = classify(pipeline, records)
+    assert_quarantined(result, "conflict")
+
+
+def test_under_precedence_rudderstack_context_ip_outranks_request_ip(precedence_pipeline: Pipeline) -> None:
+    records = rudderstack_records([spec_call("track", context={"ip": ip_in("US")})], request_ip=ip_in("RU"))
+    [result] = classify(precedence_pipeline, records)
     assert_routed(result, "us", "ip", "US")
+    assert result.decision is not None and result.decision.ignored == ("ip: RU -> ru (request_ip)",)
 
 
 @pytest.mark.parametrize("sdk", SPEC_SDKS)

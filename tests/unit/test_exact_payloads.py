@@ -90,11 +90,11 @@ ENTITY_WITH_A_REPEAT = '{"schema":"iglu:com.acme/user/jsonschema/1-0-0","data":{
 @pytest.mark.parametrize(
     ("field", "text", "stage"),
     [
-        # Contexts are read for the signals; the self-describing event first when a copy is written.
+        # Contexts and the self-describing event are read for the signals (a residency entity).
         ("co", f'{{"schema":"{CONTEXTS}","data":[{ENTITY_WITH_A_REPEAT}]}}', "classify"),
         ("cx", f'{{"schema":"{CONTEXTS}","data":[{ENTITY_WITH_A_REPEAT}],"data":[]}}', "classify"),
-        ("ue_pr", f'{{"schema":"{UNSTRUCT}","data":{ENTITY_WITH_A_REPEAT}}}', "transform"),
-        ("ue_px", f'{{"schema":"{UNSTRUCT}","data":{ENTITY_WITH_A_REPEAT}}}', "transform"),
+        ("ue_pr", f'{{"schema":"{UNSTRUCT}","data":{ENTITY_WITH_A_REPEAT}}}', "classify"),
+        ("ue_px", f'{{"schema":"{UNSTRUCT}","data":{ENTITY_WITH_A_REPEAT}}}', "classify"),
     ],
 )
 def test_duplicate_keys_in_nested_snowplow_documents_dead_letter_the_event(
@@ -115,7 +115,7 @@ def enriched(**columns: str) -> bytes:
 
 @pytest.mark.parametrize(
     ("column", "stage"),
-    [("contexts", "classify"), ("derived_contexts", "transform"), ("unstruct_event", "transform")],
+    [("contexts", "classify"), ("derived_contexts", "classify"), ("unstruct_event", "classify")],
 )
 def test_duplicate_keys_in_enriched_json_columns_dead_letter_the_event(
     pipeline: Pipeline, column: str, stage: str

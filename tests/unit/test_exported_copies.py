@@ -107,10 +107,10 @@ def test_identifiers_the_segment_spec_defines_never_leave_in_clear(pipeline: Pip
 
 
 def test_rudderstack_ids_are_pseudonymized_and_external_ids_stay_home(pipeline: Pipeline) -> None:
-    event = track(rudderId="rudder-1", request_ip="8.8.8.8",
+    event = track(rudderId="rudder-1", request_ip="85.214.132.117",
                   context={"externalId": [{"id": "ext-1", "type": "brazeExternalId"}]})  # fmt: skip
     copy, audited = exported(pipeline, event)
-    assert copy["rudderId"] == pseudonym("rudder-1", EU_KEY) and copy["request_ip"] == "8.8.8.0"
+    assert copy["rudderId"] == pseudonym("rudder-1", EU_KEY) and copy["request_ip"] == "85.214.132.0"
     assert "externalId" not in copy["context"] and "context.externalId" in audited["dropped"]
 
 

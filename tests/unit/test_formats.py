@@ -2,8 +2,11 @@
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams.formats import PayloadError, decode
+from streams.formats.base import Evidence
 
 SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
 
@@ -21,7 +24,7 @@ def test_segment_batch_splits_into_single_events_with_the_shared_context() -> No
     raw = orjson.dumps(
         {
             "batch": [
-                {"type": "page", "anonymousId": "a1", "context": {"ip": "8.8.8.8"}},
+                {"type": "page", "anonymousId": "a1", "context": {"page": {"path": "/a"}}},
                 {"type": "identify", "userId": "u1"},
             ],
             "context": {"library": {"name": "analytics-python"}, "ip": "81.2.69.142"},
@@ -30,7 +33,11 @@ def test_segment_batch_splits_into_single_events_with_the_shared_context() -> No
     payload = decode(raw)
     first, second = payload.events
     assert first.raw is None
-    assert first.body["context"] == {"library": {"name": "analytics-python"}, "ip": "8.8.8.8"}
+    assert first.body["context"] == {
+        "library": {"name": "analytics-python"},
+        "ip": "81.2.69.142",
+        "page": {"path": "/a"},
+    }
     assert payload.format.signals(second.body)[2] == (("81.2.69.142", "context.ip"),)
     written = orjson.loads(payload.format.encode(second.body, payload.envelope))
     assert written["type"] == "identify" and "batch" not in written
@@ -119,3 +126,25 @@ def test_snowplow_self_describing_events_and_contexts_read_the_same_in_both_enco
     assert self_describing_event({"ue_pr": event.decode()}) == self_describing_event({"ue_px": standard})
     with pytest.raises(PayloadError, match="snowplow cx is not valid JSON"):
         context_entities({"cx": "bm90IGpzb24"})
+
+
+_KEYS = st.sampled_from(["context", "Context", "residency", "Residency", "RESIDENCY", "value", "Value", "x"])
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from(["DE", "cn", ""]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(document=st.dictionaries(_KEYS, _JSON, max_size=4), null_at=st.sampled_from([None, 1]))
+def test_a_declaration_is_read_from_any_json_without_raising_and_names_only_spellings_of_its_path(
+    document: dict[str, object], null_at: int | None
+) -> None:
+    from streams.formats.base import read_declared
+
+    found: list[Evidence] = []
+    read_declared(
+        document, ("context", "residency", "value"), "context.residency.value", found, null_at=null_at
+    )
+    for _value, label in found:
+        assert label.lower().startswith("context") and label.count(".") <= 2, label

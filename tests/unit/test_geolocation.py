@@ -24,6 +24,19 @@ def test_public_addresses_resolve_to_their_country(ip: str, country: str) -> Non
 
 
 @pytest.mark.parametrize(
+    ("ip", "country"),
+    [
+        ("64:ff9b::7272:7272", "CN"),  # NAT64 (RFC 6052): the IPv4 is the last 32 bits
+        ("64:ff9b::81.2.69.142", "GB"),
+        ("2002:7272:7272::1", "CN"),  # 6to4 (RFC 3056): the IPv4 follows the prefix
+        ("2002:5102:458e:1::7", "GB"),
+    ],
+)
+def test_nat64_and_6to4_addresses_are_placed_by_the_ipv4_they_carry(ip: str, country: str) -> None:
+    assert default_geolocator().lookup(ip).country == country
+
+
+@pytest.mark.parametrize(
     "ip", ["10.0.0.1", "192.168.1.20", "127.0.0.1", "172.16.5.4", "224.0.0.1", "::1", "fe80::1", "fd12::1"]
 )
 def test_private_and_reserved_addresses_are_no_signal(ip: str) -> None:
@@ -44,6 +57,8 @@ SPECIAL_ADDRESSES = [
     "192.0.2.7", "192.88.99.1", "192.168.1.20", "198.18.0.1", "198.51.100.4", "203.0.113.9",
     "224.0.0.1", "240.0.0.1", "255.255.255.255", "::ffff:192.168.1.1",
     "1000:db8::1", "4000::1", "::8.8.8.8", "::1", "fe80::1", "fd12::1", "ff02::1", "2001:db8::1",
+    # NAT64 and 6to4 carrying a special-purpose IPv4; NAT64's local-use prefix (RFC 8215).
+    "64:ff9b::10.0.0.1", "64:ff9b::c0a8:101", "2002:a00:1::1", "2002:7f00:1::1", "64:ff9b:1::808:808",
 ]  # fmt: skip
 
 

@@ -11,8 +11,9 @@ from Jitsu's own sources, not from memory:
   address the request came from; for a browser event also written to `context.ip`),
   `receivedAt`, and `context.userAgent` and `context.locale` from the request's headers;
 - jitsucom/jitsu services/rotor/src/lib/message-handler.ts: the rotor adds `context.geo` (its own
-  MaxMind lookup, type `Geo` in types/protocols/analytics.d.ts: country, region, city, postal
-  code, location, provider) before any destination runs;
+  MaxMind lookup of `context.ip`, when the event has one and no geo yet; type `Geo` in
+  types/protocols/analytics.d.ts: country, region, city, postal code, location, provider)
+  before any destination runs;
 - jitsucom/jitsu libs/core-functions/src/functions/webhook-destination.ts: the request body is
   `JSON.stringify(event)`, the event alone.
 """
@@ -60,6 +61,8 @@ def jitsu_event(*, context_ip: str | None = GB_IP, request_ip: str = GB_IP) -> d
     }  # fmt: skip
     if context_ip is not None:
         context["ip"] = context_ip
+    else:
+        del context["geo"]  # the rotor geolocates context.ip only
     return {
         "type": "track",
         "event": "signup",
@@ -105,14 +108,15 @@ def routed(pipeline: Pipeline, event: dict[str, Any]) -> tuple[EventResult, dict
     return result, orjson.loads(home.value), orjson.loads(copy.value)
 
 
-def test_a_jitsu_webhook_event_is_detected_as_segment_and_routed_home_by_its_ip(
+def test_a_jitsu_webhook_event_is_detected_as_segment_and_routed_home_by_its_geo_country_and_ip(
     default_pipeline: Pipeline,
 ) -> None:
     result, _home, _copy = routed(default_pipeline, jitsu_event())
     assert result.format == "segment"  # Jitsu's requestIp is not RudderStack's request_ip
     assert result.decision is not None
-    assert (result.decision.region, result.decision.signal) == ("eu", "ip")
-    assert result.decision.reason == "ip: GB -> eu (context.ip)"
+    assert (result.decision.region, result.decision.signal) == ("eu", "upstream_country")
+    assert result.decision.reason == "upstream_country: GB -> eu (context.geo.country.code)"
+    assert result.decision.ignored == ("ip: GB -> eu (context.ip)",)
     assert [(o.topic, o.outcome) for o in result.outputs] == [
         ("events.eu", Outcome.ROUTED),
         ("events.global", Outcome.EXPORTED),
@@ -155,7 +159,7 @@ def test_a_server_to_server_jitsu_event_without_context_ip_is_quarantined_not_pl
     jitsu_pipeline: Pipeline,
 ) -> None:
     # A server-to-server call's requestIp is the calling server's address, so it is no signal;
-    # and Jitsu's context.geo is not read either.
+    # and with no context.ip, Jitsu adds no context.geo.
     event = jitsu_event(context_ip=None, request_ip="8.8.8.8")
     [result] = jitsu_pipeline.process(orjson.dumps(event), SOURCE)
     assert result.decision is not None and result.decision.region is None

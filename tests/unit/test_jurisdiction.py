@@ -106,16 +106,33 @@ def test_two_declarations_of_one_region_are_no_conflict() -> None:
     assert decision.ignored == ("declared: eu (d2)", "declared: FR -> eu (d3)")
 
 
-def test_the_first_present_ip_field_decides_and_the_others_are_only_explained() -> None:
-    decision = jurisdictions(on_conflict="quarantine").classify(signals(ip=[US_IP, CN_IP]))
+def test_under_precedence_the_first_usable_ip_field_decides_and_the_others_are_ignored() -> None:
+    decision = jurisdictions().classify(signals(ip=[US_IP, CN_IP]))
     assert (decision.region, decision.reason) == ("us", "ip: US -> us (i)")
-    assert decision.ignored == ("ip: CN -> cn (i2), outranked by i",)
+    assert decision.ignored == ("ip: CN -> cn (i2)",)
     private_first = jurisdictions().classify(signals(ip=["10.1.2.3", CN_IP]))
-    assert private_first.region is None and private_first.signal == "none"
-    unreadable_second = jurisdictions().classify(
-        signals(ip=[US_IP, Unreadable("a JSON array, not a string")])
-    )
-    assert unreadable_second.region == "us"
+    assert (private_first.region, private_first.reason) == ("cn", "ip: CN -> cn (i2)")
+    assert private_first.ignored == ("ip: a private or reserved address (i)",)
+
+
+def test_two_ip_fields_of_different_regions_are_a_conflict_like_any_other() -> None:
+    held = jurisdictions(on_conflict="quarantine").classify(signals(ip=[US_IP, CN_IP]))
+    assert (held.region, held.reason) == (None, "conflict: ip: US -> us (i) vs ip: CN -> cn (i2)")
+    strictest = jurisdictions(on_conflict="strictest").classify(signals(ip=[US_IP, CN_IP]))
+    assert (strictest.region, strictest.signal) == ("cn", "ip")
+
+
+@pytest.mark.parametrize("first", ["10.1.2.3", "", "fe80::1"])
+def test_an_ip_field_that_gives_no_signal_does_not_stop_the_next_one(first: str) -> None:
+    decision = jurisdictions(on_conflict="quarantine").classify(signals(declared="DE", ip=[first, CN_IP]))
+    assert (decision.region, decision.signal) == (None, "conflict")
+    assert decision.reason == "conflict: declared: DE -> eu (d) vs ip: CN -> cn (i2)"
+
+
+def test_an_unreadable_second_ip_field_holds_the_event() -> None:
+    decision = jurisdictions().classify(signals(ip=[US_IP, Unreadable("a JSON array, not a string")]))
+    assert decision.region is None
+    assert decision.reason == "unreadable: ip: a JSON array, not a string (i2)"
 
 
 # --- Unreadable evidence holds the event --------------------------------------------------------

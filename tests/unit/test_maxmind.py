@@ -41,6 +41,11 @@ def geolocator(tmp_path_factory: pytest.TempPathFactory) -> MaxMindGeolocator:
         # The database answers 6to4 from its IPv4 data, so it is judged on that IPv4.
         ("2002:a00:1::1", None, "not-public"),
         ("2002:808:808::1", "US", "country"),
+        # So is NAT64 (64:ff9b::/96), which the file doesn't alias: the IPv4 it carries is looked up.
+        ("64:ff9b::808:808", "US", "country"),
+        ("64:ff9b::8.8.8.8", "US", "country"),
+        ("64:ff9b::a00:1", None, "not-public"),
+        ("64:ff9b:1::808:808", None, "not-public"),  # the local-use NAT64 prefix is no place
         # Outside 2000::/3 nothing is a place, even where the file's IPv4 tree would answer.
         ("::10.0.0.1", None, "not-public"),
         ("::8.8.8.8", None, "not-public"),

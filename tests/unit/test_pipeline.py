@@ -129,8 +129,9 @@ def test_the_input_key_never_travels_with_the_global_copy(pipeline: Pipeline) ->
 @pytest.mark.parametrize(
     ("field", "stage"),
     [
-        ("cx", "classify"),  # contexts are read for the jurisdiction signals
-        ("ue_px", "transform"),  # an unstructured event is first read when its copy is written
+        # Both are read for the jurisdiction signals: a residency entity may be in either.
+        ("cx", "classify"),
+        ("ue_px", "classify"),
     ],
 )
 def test_a_broken_nested_snowplow_document_is_dead_lettered_with_the_stage_that_read_it(

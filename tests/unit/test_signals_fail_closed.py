@@ -340,18 +340,28 @@ def test_a_container_of_the_wrong_type_on_the_way_to_a_signal_holds_the_event() 
     assert_held(result, "unreadable: upstream_country: context.headers is a JSON array, not an object")
 
 
-def test_null_is_no_evidence() -> None:
-    assert_routed(process(segment(residency=None, headers=None, ip=DE_IP)), "eu")
-    assert_routed(process(ga4(user_properties={"residency": None}, ip_override=DE_IP)), "eu")
+def test_null_is_no_evidence_for_signals_other_than_the_declaration() -> None:
+    assert_routed(process(segment(headers=None, ip=DE_IP)), "eu")
+    assert_routed(process(segment(headers={"cf-ipcountry": None}, ip=DE_IP)), "eu")
+    assert_held(process(segment(ip=None)), "no-signal:")
+
+
+def test_ga4_value_null_clears_the_residency_property_so_it_declares_nothing() -> None:
+    # The Measurement Protocol clears a user property with {"value": null}.
     assert_routed(process(ga4(user_properties={"residency": {"value": None}}, ip_override=DE_IP)), "eu")
 
 
-def test_rudderstack_context_ip_decides_and_request_ip_is_listed_as_ignored() -> None:
+def test_rudderstack_context_ip_and_request_ip_of_two_regions_are_held() -> None:
     event = {**segment(ip=DE_IP), "request_ip": CN_IP, "rudderId": "r-1"}
-    result = process(event)
+    assert_held(process(event), "conflict: ip: DE -> eu (context.ip) vs ip: CN -> cn (request_ip)")
+
+
+def test_under_precedence_rudderstack_context_ip_decides_and_request_ip_is_ignored() -> None:
+    event = {**segment(ip=DE_IP), "request_ip": CN_IP, "rudderId": "r-1"}
+    result = process(event, with_jurisdiction(on_conflict="precedence"))
     assert_routed(result, "eu")
     assert result.decision is not None
-    assert result.decision.ignored == ("ip: CN -> cn (request_ip), outranked by context.ip",)
+    assert result.decision.ignored == ("ip: CN -> cn (request_ip)",)
 
 
 def test_the_signals_of_a_format_keep_every_field_in_order() -> None:
@@ -391,3 +401,290 @@ def test_precedence_lets_a_declaration_outrank_the_ip() -> None:
     result = process(segment(residency="eu", ip=CN_IP), with_jurisdiction(on_conflict="precedence"))
     assert_routed(result, "eu")
     assert result.decision is not None and result.decision.ignored == ("ip: CN -> cn (context.ip)",)
+
+
+# --- Red-team probe: evidence that hid behind another field, a batch, or an odd spelling -------
+
+GB_IP = "81.2.69.142"
+UNSTRUCT = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
+
+
+def process_all(payload: dict[str, Any] | bytes, pipeline: Pipeline | None = None) -> list[EventResult]:
+    raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    return (pipeline or shipped()).process(raw, Source("events.ingest", 0, 0))
+
+
+def assert_dead_lettered(result: EventResult, reason: str, stage: str = "decode") -> None:
+    assert result.error is not None, result.decision
+    assert (result.error.reason, result.error.stage) == (reason, stage)
+    assert [output.topic for output in result.outputs] == ["events.dead-letter"]
+
+
+def rudderstack(**context: Any) -> dict[str, Any]:
+    return {**segment(**context), "rudderId": "r-1", "request_ip": CN_IP}
+
+
+@pytest.mark.parametrize("first", ["10.0.0.1", "", "fe80::1", "203.0.113.9"])
+def test_an_ip_field_without_a_signal_does_not_stop_the_next_one_from_being_read(first: str) -> None:
+    result = process(rudderstack(residency="DE", ip=first))
+    assert_held(result, "conflict: declared: DE -> eu (context.residency) vs ip: CN -> cn (request_ip)")
+
+
+def test_under_strictest_two_ip_fields_of_different_regions_go_to_the_narrower() -> None:
+    result = process(rudderstack(ip=GB_IP), with_jurisdiction(on_conflict="strictest"))
+    assert [output.topic for output in result.outputs] == ["events.cn"]
+
+
+@pytest.mark.parametrize(
+    ("key", "own", "batch"),
+    [
+        ("residency", "DE", "CN"),
+        ("ip", GB_IP, CN_IP),
+        ("headers", {"cf-ipcountry": "DE"}, {"cf-ipcountry": "CN"}),
+        ("location", {"country": "DE"}, {"country": "CN"}),
+        ("geo", {"country": {"code": "DE"}}, {"country": {"code": "CN"}}),
+    ],
+)
+def test_a_batch_event_whose_context_overrides_a_signal_of_the_batch_is_dead_lettered(
+    key: str, own: Any, batch: Any
+) -> None:
+    payload = {"batch": [{**segment(**{key: own}), "messageId": "m-1"}], "context": {key: batch}}
+    [result] = process_all(payload)
+    assert_dead_lettered(result, f"segment event's context.{key} differs from its batch's")
+    assert "CN" not in result.error.reason and CN_IP not in result.error.reason  # type: ignore[union-attr]
+
+
+def test_a_batch_event_whose_context_repeats_the_batch_s_signals_takes_both_along() -> None:
+    payload = {
+        "batch": [segment(residency="DE", page={"path": "/a"})],
+        "context": {"residency": "DE", "ip": CN_IP},
+    }
+    [result] = process_all(payload)
+    assert_held(result, "conflict: declared: DE -> eu (context.residency) vs ip: CN -> cn (context.ip)")
+
+
+def test_a_batch_signal_the_policy_reads_from_another_context_key_is_compared_too() -> None:
+    policy = _shipped_policy()
+    policy["jurisdiction"]["fields"] = {"segment": {"declared": ["context.home_region"]}}
+    pipeline = pipeline_for(parse_config(yaml.safe_dump(policy)))
+    payload = {"batch": [segment(home_region="eu")], "context": {"home_region": "cn"}}
+    [result] = process_all(payload, pipeline)
+    assert_dead_lettered(result, "segment event's context.home_region differs from its batch's")
+
+
+@pytest.mark.parametrize("context", ["DE", ["DE"], 7])
+def test_a_batch_event_whose_context_is_not_an_object_is_dead_lettered_not_given_the_batch_s(
+    context: Any,
+) -> None:
+    event = {**segment(), "context": context}
+    ok, bad = process_all({"batch": [segment(ip=GB_IP), event], "context": {"residency": "CN"}})
+    assert ok.error is None
+    assert_dead_lettered(bad, "segment event context is not an object")
+
+
+def test_a_batch_whose_context_is_not_an_object_is_dead_lettered_whole() -> None:
+    [result] = process_all({"batch": [segment(ip=GB_IP)], "context": "CN"})
+    assert_dead_lettered(result, "segment batch context is not an object")
+
+
+def test_a_batch_is_rudderstack_s_when_any_event_carries_its_marks_so_request_ip_is_read() -> None:
+    plain = segment(ip=GB_IP)
+    first, second = process_all({"batch": [plain, {**plain, "request_ip": CN_IP}]})
+    assert first.format == second.format == "rudderstack"
+    assert_routed(first, "eu")
+    assert_held(second, "conflict: ip: GB -> eu (context.ip) vs ip: CN -> cn (request_ip)")
+
+
+# Snowplow residency entities in every form and place an app (or a pipeline) may put them.
+
+ODD_RESIDENCY_SCHEMAS = [
+    "iglu:io.ResidencyGateway/residency/jsonschema/1-0-0",
+    "iglu:io.residencygateway/Residency/jsonschema/1-0-0",
+    "IGLU:io.residencygateway/residency/jsonschema/1-0-0",
+    " iglu:io.residencygateway/residency/jsonschema/1-0-0",
+    "iglu:io.residencygateway/residency/jsonschema/1-0-0\n",
+    "io.residencygateway/residency/jsonschema/1-0-0",
+    "iglu:io.residencygateway/residency/jsonschema/1-0",
+    "iglu:io.residencygateway/residency/avro/1-0-0",
+]
+
+
+@pytest.mark.parametrize("schema", ODD_RESIDENCY_SCHEMAS)
+def test_a_residency_entity_naming_its_schema_in_another_form_holds_the_event(schema: str) -> None:
+    for event in (
+        snowplow(co=[residency("eu", schema)], ip=GB_IP),
+        snowplow(cx=[WEB_PAGE, residency("eu", schema)]),
+    ):
+        assert_held(
+            process(event),
+            "unreadable: declared: an entity naming the schema in another form than its iglu URI",
+        )
+
+
+@pytest.mark.parametrize("version", ["1-0-0", "1-2-13"])
+def test_a_residency_entity_of_any_1_x_y_version_is_read(version: str) -> None:
+    entity = residency("cn", f"iglu:io.residencygateway/residency/jsonschema/{version}")
+    assert_routed(process(snowplow(co=[entity])), "cn")
+
+
+@pytest.mark.parametrize("field", ["ue_pr", "ue_px"])
+def test_a_residency_sent_as_the_self_describing_event_is_a_declaration(field: str) -> None:
+    document = orjson.dumps({"schema": UNSTRUCT, "data": residency("cn")})
+    value = base64.urlsafe_b64encode(document).decode() if field == "ue_px" else document.decode()
+    payload = snowplow(ip=GB_IP, e="ue", **{field: value})
+    assert_held(
+        process(payload), f"conflict: declared: cn ({field}.data.data.residency) vs ip: GB -> eu (ip)"
+    )
+
+
+def test_an_enriched_tsv_residency_in_derived_contexts_or_unstruct_event_is_a_declaration() -> None:
+    from tests.unit.test_snowplow_enriched import enriched_line
+
+    derived = orjson.dumps({"schema": CONTEXTS, "data": [residency("cn")]}).decode()
+    unstruct = orjson.dumps({"schema": UNSTRUCT, "data": residency("cn")}).decode()
+    for column, value in (("derived_contexts", derived), ("unstruct_event", unstruct)):
+        line = enriched_line({column: value}, residency=None).encode()  # geo_country DE
+        label = "derived_contexts.data.0" if column == "derived_contexts" else "unstruct_event.data"
+        assert_held(process(line), f"conflict: declared: cn ({label}.data.residency) vs upstream_country: DE")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("derived_contexts_io_residencygateway_residency_1", [{"residency": "cn"}]),
+        ("unstruct_event_io_residencygateway_residency_1", {"residency": "cn"}),
+        ("contexts_io_residencygateway_Residency_1", [{"residency": "cn"}]),
+        ("CONTEXTS_IO_RESIDENCYGATEWAY_RESIDENCY_1", [{"residency": "cn"}]),
+    ],
+)
+def test_an_enriched_json_residency_under_any_entity_key_in_any_case_is_a_declaration(
+    key: str, value: Any
+) -> None:
+    result = process(enriched_json(user_ipaddress=GB_IP, **{key: value}))
+    label = f"{key}.0.residency" if isinstance(value, list) else f"{key}.residency"
+    assert_held(result, f"conflict: declared: cn ({label}) vs ip: GB -> eu (user_ipaddress)")
+
+
+def test_an_enriched_json_residency_of_another_major_under_derived_contexts_holds_the_event() -> None:
+    event = enriched_json(
+        derived_contexts_io_residencygateway_residency_2=[{"residency": "eu"}], user_ipaddress=GB_IP
+    )
+    assert_held(process(event), "unreadable: declared: an entity of the schema in a major version")
+
+
+# Declarations under a key of another case, and present nulls.
+
+
+def test_a_declaration_under_a_key_of_another_case_is_read() -> None:
+    assert_held(
+        process(segment(Residency="CN", ip=GB_IP)),
+        "conflict: declared: CN -> cn (context.Residency) vs ip: GB -> eu (context.ip)",
+    )
+    result = process(ga4(user_properties={"Residency": {"value": "CN"}}, ip_override=GB_IP))
+    assert_held(result, "conflict: declared: CN -> cn (user_properties.Residency.value) vs ip: GB -> eu")
+    assert_routed(process(segment(RESIDENCY="gb")), "eu")
+
+
+def test_two_spellings_of_the_declared_key_that_disagree_are_a_conflict() -> None:
+    assert_held(
+        process(segment(residency="DE", Residency="CN")),
+        "conflict: declared: DE -> eu (context.residency) vs declared: CN -> cn (context.Residency)",
+    )
+    result = process(ga4(user_properties={"residency": {"value": "eu"}, "RESIDENCY": {"value": "cn"}}))
+    assert_held(result, "conflict: declared: eu (user_properties.residency.value) vs declared: cn")
+    assert_routed(process(segment(residency="DE", Residency="fr")), "eu")
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (segment(residency=None, ip=GB_IP), "context.residency"),
+        (segment(Residency=None, ip=GB_IP), "context.Residency"),
+        (rudderstack(residency=None), "context.residency"),
+        (
+            enriched_json(contexts_io_residencygateway_residency_1=None),
+            "contexts_io_residencygateway_residency_1",
+        ),
+        (snowplow(co=[residency(None)], ip=GB_IP), "co.data.0.data.residency"),
+    ],
+    ids=["segment", "segment-other-case", "rudderstack", "enriched-json", "snowplow"],
+)
+def test_a_declaration_that_is_present_as_null_holds_the_event(payload: dict[str, Any], field: str) -> None:
+    assert_held(process(payload), "unreadable: declared: ")
+    assert field in process(payload).decision.reason  # type: ignore[union-attr]
+
+
+def test_a_ga4_residency_property_that_is_null_holds_the_event_but_value_null_clears_it() -> None:
+    assert_held(
+        process(ga4(user_properties={"residency": None}, ip_override=GB_IP)),
+        "unreadable: declared: user_properties.residency is JSON null, not an object",
+    )
+    assert_routed(process(ga4(user_properties={"Residency": {"value": None}}, ip_override=GB_IP)), "eu")
+
+
+def test_a_generic_format_declaration_present_as_null_is_unreadable() -> None:
+    from streams.formats.base import PersonalFields, SignalFields, Unreadable
+    from streams.formats.generic import GenericJsonFormat
+
+    generic = GenericJsonFormat(SignalFields(declared=(("user", "region"),)), PersonalFields())
+    assert generic.signals({"user": {"region": None}})[0] == (
+        (Unreadable("JSON null, not a string"), "user.region"),
+    )
+    assert generic.signals({"user": None})[0] == ()
+
+
+# The device's position and Jitsu's geolocation are upstream countries.
+
+
+@pytest.mark.parametrize(
+    ("context", "field"),
+    [
+        ({"location": {"country": "CN"}}, "context.location.country"),
+        ({"geo": {"country": {"code": "CN"}}}, "context.geo.country.code"),
+    ],
+)
+def test_a_segment_or_rudderstack_location_country_against_the_ip_is_a_conflict(
+    context: dict[str, Any], field: str
+) -> None:
+    reason = f"conflict: upstream_country: CN -> cn ({field}) vs ip: GB -> eu (context.ip)"
+    assert_held(process(segment(ip=GB_IP, **context)), reason)
+    rudder = {**segment(ip=GB_IP, **context), "rudderId": "r-1"}
+    assert_held(process(rudder), reason)
+
+
+# Envelopes of a major version the gateway doesn't know.
+
+
+def test_a_payload_data_body_of_another_major_version_is_dead_lettered() -> None:
+    body = snowplow(ip=GB_IP)
+    body["schema"] = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/2-0-0"
+    [result] = process_all(body)
+    assert_dead_lettered(result, "snowplow payload_data schema version 2-0-0 is not one the gateway reads")
+
+
+@pytest.mark.parametrize("field", ["co", "cx"])
+def test_a_contexts_envelope_of_another_major_version_dead_letters_the_event(field: str) -> None:
+    document = orjson.dumps({"schema": CONTEXTS.replace("1-0-1", "2-0-0"), "data": [residency("eu")]})
+    value = base64.urlsafe_b64encode(document).decode() if field == "cx" else document.decode()
+    payload = snowplow(ip=GB_IP)
+    payload["data"][0][field] = value  # as sent, not wrapped in a 1-0-1 envelope by the helper
+    [result] = process_all(payload)
+    reason = f"snowplow {field} contexts schema version 2-0-0 is not one the gateway reads"
+    assert_dead_lettered(result, reason, "classify")
+
+
+def test_an_unstruct_event_envelope_of_another_major_version_dead_letters_the_event() -> None:
+    document = {"schema": UNSTRUCT.replace("1-0-0", "3-1-0"), "data": residency("eu")}
+    [result] = process_all(snowplow(ip=GB_IP, e="ue", ue_pr=orjson.dumps(document).decode()))
+    reason = "snowplow ue_pr unstruct_event schema version 3-1-0 is not one the gateway reads"
+    assert_dead_lettered(result, reason, "classify")
+
+
+# IPv6 addresses that carry an IPv4 address are placed by it.
+
+
+@pytest.mark.parametrize("ip", ["64:ff9b::7272:7272", "64:ff9b::114.114.114.114", "2002:7272:7272::1"])
+def test_a_nat64_or_6to4_address_is_placed_by_the_ipv4_it_carries(ip: str) -> None:
+    assert_held(
+        process(segment(residency="DE", ip=ip)), "conflict: declared: DE -> eu (context.residency) vs ip: CN"
+    )

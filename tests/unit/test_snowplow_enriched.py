@@ -34,6 +34,7 @@ SECRET_PATH = "/account/jane-canary"
 
 RESIDENCY = "iglu:io.residencygateway/residency/jsonschema/1-0-0"
 CONTEXTS = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0"
+UNSTRUCT = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
 WEB_PAGE = {
     "schema": "iglu:com.snowplowanalytics.snowplow/web_page/jsonschema/1-0-0",
     "data": {"id": "0f4a5b6e-2f31-4c56-9d1a-7e0b8a3c2d11"},
@@ -206,11 +207,18 @@ def test_tsv_without_the_residency_entity_declares_nothing() -> None:
     assert TSV.signals(event.body)[0] == ()
 
 
-def test_a_residency_entity_an_enrichment_derived_is_not_a_declaration() -> None:
+def test_a_residency_entity_in_derived_contexts_or_as_the_event_counts_as_a_declaration() -> None:
+    # An enrichment (or a pipeline that moved it) put it there: it still says where the user is.
     derived = {"schema": CONTEXTS, "data": [UA_PARSER, {"schema": RESIDENCY, "data": {"residency": "us"}}]}
-    line = enriched_line({"derived_contexts": orjson.dumps(derived).decode()}, residency=None)
+    unstruct = {"schema": UNSTRUCT, "data": {"schema": RESIDENCY, "data": {"residency": "cn"}}}
+    columns = {"derived_contexts": derived, "unstruct_event": unstruct}
+    line = enriched_line({column: orjson.dumps(value).decode() for column, value in columns.items()})
     [event] = TSV.split({}, line.encode())
-    assert TSV.signals(event.body)[0] == ()
+    assert TSV.signals(event.body)[0] == (
+        ("eu", DECLARED_LABEL),
+        ("us", "derived_contexts.data.1.data.residency"),
+        ("cn", "unstruct_event.data.data.residency"),
+    )
 
 
 def test_the_pseudonymized_copy_still_writes_131_columns() -> None:
