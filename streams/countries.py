@@ -31,3 +31,25 @@ COUNTRY_GROUPS: dict[str, frozenset[str]] = {
 
 def is_known_country(code: str) -> bool:
     return code in KNOWN_COUNTRIES
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.casefold().replace(",", " ").split())
+
+
+# ISO 3166-1 names (short, official and common), folded: "United States", "Germany", "Viet Nam".
+_COUNTRY_BY_NAME: dict[str, str] = {}
+for _country in pycountry.countries:
+    for _attribute in ("name", "official_name", "common_name"):
+        _name = getattr(_country, _attribute, None)
+        if _name:
+            _COUNTRY_BY_NAME.setdefault(_name_key(_name), _country.alpha_2)
+_COUNTRY_BY_NAME.setdefault("kosovo", "XK")
+
+
+def country_named(name: str) -> str | None:
+    """The ISO 3166-1 code of a country written out by its ISO name, any case; None for anything else.
+
+    Exact names only, never a fuzzy guess: "United States" is US, "USA" or "Amerika" is no country.
+    """
+    return _COUNTRY_BY_NAME.get(_name_key(name)) if name.isascii() else None

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from streams.countries import KNOWN_COUNTRIES
+from streams.countries import KNOWN_COUNTRIES, country_named
 from streams.formats.base import SIGNAL_NAMES, Signals, Unreadable
 from streams.geolocation import Geolocator, IpCountry
 from streams.weak_signals import country_of_locale, country_of_timezone
@@ -229,7 +229,10 @@ class Jurisdictions:
             return self._place("upstream_country", country, field)
         if country in NO_COUNTRY_MARKERS:
             return self._unusable("upstream_country", f"{country}, a marker for no country", field)
-        problem = "neither an ISO 3166-1 country nor a marker for none"
+        named = country_named(value)  # the Segment spec writes context.location.country as a name
+        if named is not None:
+            return self._place("upstream_country", named, field)
+        problem = "neither an ISO 3166-1 country, a country's name, nor a marker for none"
         return self._unusable("upstream_country", problem, field, blocks=True)
 
     def _ip(self, token: _IpToken, field: str) -> Finding:

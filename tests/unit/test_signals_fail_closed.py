@@ -308,7 +308,7 @@ def test_an_unknown_country_marker_from_a_cdn_is_no_signal(marker: str) -> None:
     assert_routed(process(segment(headers={"cf-ipcountry": marker}, ip=DE_IP)), "eu")
 
 
-@pytest.mark.parametrize("code", ["EU", "DEU", "Germany"])
+@pytest.mark.parametrize("code", ["EU", "DEU", "Deutschland"])
 def test_an_upstream_country_that_is_no_iso_code_holds_the_event(code: str) -> None:
     assert_held(
         process(ga4(user_location={"country_id": code}, ip_override=DE_IP)), "unreadable: upstream_country:"
@@ -688,3 +688,16 @@ def test_a_nat64_or_6to4_address_is_placed_by_the_ipv4_it_carries(ip: str) -> No
     assert_held(
         process(segment(residency="DE", ip=ip)), "conflict: declared: DE -> eu (context.residency) vs ip: CN"
     )
+
+
+@pytest.mark.parametrize(("written", "country"), [("United States", "US"), ("germany", "DE"), ("GB", "GB")])
+def test_a_device_location_country_is_read_as_a_code_or_as_its_iso_name(written: str, country: str) -> None:
+    from streams.countries import country_named
+
+    assert (country_named(written) or written) == country
+
+
+def test_a_device_location_country_that_is_no_iso_name_holds_the_event() -> None:
+    from streams.countries import country_named
+
+    assert country_named("USA") is None and country_named("Deutschland") is None
