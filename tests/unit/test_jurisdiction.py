@@ -183,7 +183,7 @@ def test_every_unreadable_signal_is_named_in_the_reason() -> None:
     )
     assert decision.reason == (
         "unreadable: declared: a JSON number, not a string (d); "
-        "upstream_country: neither an ISO 3166-1 country nor a marker for none (u)"
+        "upstream_country: neither an ISO 3166-1 country, a country's name, nor a marker for none (u)"
     )
 
 
