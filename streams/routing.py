@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
@@ -230,9 +231,16 @@ class Router:
                 own = own_ids(collector.expanded(body), collector)  # Snowplow's entities decoded
             except PayloadError:  # what can't be read can't be checked: the id leaves as its pseudonym
                 return None if plan is None else plan.erased_home.transforms.pseudonym(event_id, "event_id")
-        cleaned, _found = self._scanner.clean(event_id, _flagged, own, ScanBudget(), None)
-        if cleaned is event_id and audit_event_id_is_plain(event_id):
-            return event_id
+        if _UUID.fullmatch(event_id) is not None:
+            # Most collectors' ids: a UUID holds nothing a pattern could find, only maybe one of
+            # this event's own values (an anonymous id reused as the event id).
+            lowered = event_id.lower()
+            if not any(lowered == value.lower() for _, value in own):
+                return event_id
+        else:
+            cleaned, _found = self._scanner.clean(event_id, _flagged, own, ScanBudget(), None)
+            if cleaned is event_id and audit_event_id_is_plain(event_id):
+                return event_id
         if plan is None:
             return None
         return plan.erased_home.transforms.pseudonym(event_id, "event_id")
@@ -285,6 +293,9 @@ def _audited(topic: str, rules: str, report: CopyReport, *, listed: bool) -> Aud
     # A copy that leaves lists what its allowlist dropped; a home copy keeps what it doesn't transform.
     dropped = report.dropped if listed or report.dropped else None
     return AuditedOutput(topic, rules, report.fields, report.found_in_text, dropped, report.dropped_more)
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _flagged(kind: str, value: str) -> str:

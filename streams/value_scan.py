@@ -663,53 +663,62 @@ def _lowered(text: str) -> str:
 
 
 def _own_values(own: tuple[OwnValue, ...]) -> _Own:
-    # Once per event (its own values differ from the last event's): kept cheap for plain values.
+    # Once per event (its own values differ from the last event's); each value's needles are
+    # worked out once per value, since a person's ids recur across their events.
     needles: dict[str, tuple[str, str]] = {}
     aliases: dict[tuple[str, str], str] = {}
     for kind, value in own:
-        normalized = value.lower().strip() if _plain(value) else _lowered(_normalized(value)).strip()
-        texts = [normalized]
-        if kind == "name":
-            words = _NAME_WORD.findall(normalized)
-            texts += words
-            if len(words) > 1:
-                texts.append("".join(words))  # glued in a handle or a slug: `JaneDoe`
-        if len(value) >= 3:
-            # The value as base64 (either alphabet, unpadded) and as hex: an encoding of a known value
-            # is found by what it is, whatever its length.
-            raw = value.strip().encode("utf-8", "surrogatepass")
-            # Matched, like every needle, ignoring case; base64url differs only in `-_` for `+/`.
-            encoded = base64.b64encode(raw).decode().rstrip("=").lower()
-            texts.append(encoded)
-            if "+" in encoded or "/" in encoded:
-                texts.append(encoded.replace("+", "-").replace("/", "_"))
+        texts, alias = _needles_of_value(kind, value)
         for text in texts:
-            # A slug or a login often drops accents: `josé` is also looked for as `jose`.
-            folded = text
-            if not text.isascii():
-                folded = "".join(
-                    c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
-                )
-            for needle in (text, folded):
-                if len(needle) >= 3:
-                    needles.setdefault(needle, (kind, value))
-        if kind == "email":
-            aliases.setdefault(("email", normalized), value)
-            local = normalized.rpartition("@")[0]
-            if len(local) >= 4:  # the address's person on their own: a handle, a login
-                needles.setdefault(local, (kind, value))
-        elif kind == "phone":
-            number = next(
-                filter(None, (e164(normalized, region) for region in (None, *FALLBACK_REGIONS))), None
-            )
-            if number is not None:
-                aliases.setdefault(("phone", number), value)
-                # Written without its country code, as a number is inside its own country.
-                national = _national_number(number)
-                if len(national) >= 7:
-                    needles.setdefault(national, (kind, value))
+            needles.setdefault(text, (kind, value))
+        if alias is not None:
+            aliases.setdefault(alias, value)
     entries = tuple((needle, kind, value) for needle, (kind, value) in needles.items())
     return _Own(tuple(needles), entries, aliases)
+
+
+@lru_cache(maxsize=65_536)
+def _needles_of_value(kind: str, value: str) -> tuple[tuple[str, ...], tuple[str, str] | None]:
+    """What one own value is searched for as (lower-cased), and the alias a finding by value takes."""
+    normalized = value.lower().strip() if _plain(value) else _lowered(_normalized(value)).strip()
+    texts = [normalized]
+    if kind == "name":
+        words = _NAME_WORD.findall(normalized)
+        texts += words
+        if len(words) > 1:
+            texts.append("".join(words))  # glued in a handle or a slug: `JaneDoe`
+    if len(value) >= 3:
+        # The value as base64, unpadded: an encoding of a known value is found by what it is,
+        # whatever its length. Matched, like every needle, ignoring case; base64url differs
+        # only in `-_` for `+/`.
+        encoded = (
+            base64.b64encode(value.strip().encode("utf-8", "surrogatepass")).decode().rstrip("=").lower()
+        )
+        texts.append(encoded)
+        if "+" in encoded or "/" in encoded:
+            texts.append(encoded.replace("+", "-").replace("/", "_"))
+    found: list[str] = []
+    for text in texts:
+        # A slug or a login often drops accents: `josé` is also looked for as `jose`.
+        folded = text
+        if not text.isascii():
+            folded = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+        found += [needle for needle in (text, folded) if len(needle) >= 3]
+    alias: tuple[str, str] | None = None
+    if kind == "email":
+        alias = ("email", normalized)
+        local = normalized.rpartition("@")[0]
+        if len(local) >= 4:  # the address's person on their own: a handle, a login
+            found.append(local)
+    elif kind == "phone":
+        number = next(filter(None, (e164(normalized, region) for region in (None, *FALLBACK_REGIONS))), None)
+        if number is not None:
+            alias = ("phone", number)
+            # Written without its country code, as a number is inside its own country.
+            national = _national_number(number)
+            if len(national) >= 7:
+                found.append(national)
+    return tuple(dict.fromkeys(found)), alias
 
 
 @lru_cache(maxsize=4096)
