@@ -35,6 +35,16 @@ from streams.traffic import TrafficGenerator
 DEMO_GROUP = "residency-gateway-demo"
 
 
+_WORKER_READY = "[^Worker]: Ready"  # what faust's worker logs once every service has started
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 class DemoFailed(Exception):
     pass
 
@@ -69,6 +79,11 @@ def run_demo(payload_count: int, port: int, timeout: float) -> None:
         ingest_end = _produce(bootstrap, ingest, payloads)
         _wait_processed(bootstrap, ingest, ingest_end, gateway, log_path, timeout)
     finally:
+        # A SIGTERM while faust's worker is still joining its own group can leave it waiting out
+        # that join (issue 17): stop it once it has said it is ready.
+        deadline = time.monotonic() + 30
+        while gateway.poll() is None and time.monotonic() < deadline and _WORKER_READY not in _text(log_path):
+            time.sleep(0.2)
         gateway.send_signal(signal.SIGTERM)
         try:
             gateway.wait(30)
