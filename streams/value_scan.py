@@ -482,14 +482,24 @@ def _first_group_dropped(text: str, start: int, end: int) -> int:
 
 
 def _chained(text: str, start: int, end: int) -> bool:
-    """Whether the digits at text[start:end] belong to an identifier: `ORD-2024…`, `…-blue-shoe`, `x_…`."""
+    """Whether the digits at text[start:end] belong to an identifier: `ORD-2024…`, `…-blue-shoe`, `x_…`,
+    or glued to a letter (`f970825-12`, `12345678abc`): a number is written for people apart."""
     if start > 0:
         before = text[start - 1]
-        if before == "_" or before == "." or (before == "-" and start > 1 and text[start - 2].isalnum()):
+        if (
+            before == "_"
+            or before == "."
+            or before.isalpha()
+            or (before == "-" and start > 1 and text[start - 2].isalnum())
+        ):
             return True
     if end < len(text):
         after = text[end]
-        if after == "_" or (after in ".-" and end + 1 < len(text) and text[end + 1].isalnum()):
+        if (
+            after == "_"
+            or after.isalpha()
+            or (after in ".-" and end + 1 < len(text) and text[end + 1].isalnum())
+        ):
             return True
     return False
 

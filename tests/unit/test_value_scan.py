@@ -596,3 +596,9 @@ def test_the_unicode_classes_match_this_pythons_unicode_database() -> None:
     # Combining marks are neither word characters nor spaces: the run cap before NFKC sees them all.
     marks = {c for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c))}
     assert not {c for c in marks if re.match(r"[\w\s\x00-\x7f]", chr(c))}
+
+
+@pytest.mark.parametrize("text", ["f970825-12", "sku12345678", "12345678abc"])
+def test_digits_glued_to_a_letter_are_an_identifier_not_a_phone(text: str) -> None:
+    # A number is written for people apart from letters; `f970825-12` (an event id) is not +97 08 25 12.
+    assert _clean(text, country="GB") == (text, [])
