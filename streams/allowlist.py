@@ -128,6 +128,11 @@ def obj(fields: Mapping[str, Spec], any_key: Spec | None = None) -> Obj:
     return Obj({key: node(value) for key, value in fields.items()}, node(any_key) if any_key else None)
 
 
+def kept(*names: str) -> dict[str, Spec]:
+    """Fields that leave as they are, written as a dict to spread into an allowlist."""
+    return dict.fromkeys(names, KEEP)
+
+
 def each(item: Spec) -> Each:
     return Each(node(item))
 

@@ -26,17 +26,13 @@ from streams.allowlist import (
     described,
     each,
     entities,
+    kept,
     obj,
 )
 
-
-def _kept(*names: str) -> dict[str, Spec]:
-    return dict.fromkeys(names, KEEP)
-
-
 # Context entities, by "vendor/name" of their schema: the data fields that may leave.
 ENTITY_FIELDS: dict[str, Spec] = {
-    "com.snowplowanalytics.snowplow/web_page": _kept("id"),  # a random id per page view
+    "com.snowplowanalytics.snowplow/web_page": kept("id"),  # a random id per page view
     # The session's user id is the tracker's cookie id, not the app's user id; all ids leave pseudonymized.
     "com.snowplowanalytics.snowplow/client_session": {
         "userId": ANONYMOUS_ID,
@@ -50,7 +46,7 @@ ENTITY_FIELDS: dict[str, Spec] = {
     },
     # Device facts stay; the advertising and vendor ids leave pseudonymized.
     "com.snowplowanalytics.snowplow/mobile_context": {
-        **_kept(
+        **kept(
             "osType",
             "osVersion",
             "deviceManufacturer",
@@ -78,7 +74,7 @@ ENTITY_FIELDS: dict[str, Spec] = {
         "androidIdfa": ANONYMOUS_ID,
         "appSetId": ANONYMOUS_ID,
     },
-    "com.snowplowanalytics.snowplow/desktop_context": _kept(
+    "com.snowplowanalytics.snowplow/desktop_context": kept(
         "osType",
         "osVersion",
         "osServicePack",
@@ -87,7 +83,7 @@ ENTITY_FIELDS: dict[str, Spec] = {
         "deviceModel",
         "deviceProcessorCount",
     ),
-    "com.snowplowanalytics.snowplow/browser_context": _kept(
+    "com.snowplowanalytics.snowplow/browser_context": kept(
         "viewport",
         "documentSize",
         "resolution",
@@ -101,8 +97,8 @@ ENTITY_FIELDS: dict[str, Spec] = {
         "deviceMemory",
         "hardwareConcurrency",
     ),
-    "com.snowplowanalytics.mobile/application": _kept("version", "build"),
-    "com.snowplowanalytics.mobile/screen": _kept(
+    "com.snowplowanalytics.mobile/application": kept("version", "build"),
+    "com.snowplowanalytics.mobile/screen": kept(
         "name", "type", "id", "activity", "fragment", "topViewController", "viewController"
     ),
     # A device's position: nothing coarser than the country is in it, so generalize drops it whole.
@@ -119,11 +115,11 @@ ENTITY_FIELDS: dict[str, Spec] = {
         )
     },
     # The legal basis and document a consent refers to; the document's description is free text.
-    "com.snowplowanalytics.snowplow/gdpr": _kept("basisForProcessing", "documentId", "documentVersion"),
+    "com.snowplowanalytics.snowplow/gdpr": kept("basisForProcessing", "documentId", "documentVersion"),
     # Page timings: numbers only.
     "org.w3/PerformanceTiming": obj({}, any_key=KEEP),
     # What enrichments derive (enriched events' derived_contexts): browser and OS families, bots.
-    "com.snowplowanalytics.snowplow/ua_parser_context": _kept(
+    "com.snowplowanalytics.snowplow/ua_parser_context": kept(
         "useragentFamily",
         "useragentMajor",
         "useragentMinor",
@@ -132,7 +128,7 @@ ENTITY_FIELDS: dict[str, Spec] = {
         "osMinor",
         "deviceFamily",
     ),
-    "com.iab.snowplow/spiders_and_robots": _kept("spiderOrRobot", "category", "reason", "primaryImpact"),
+    "com.iab.snowplow/spiders_and_robots": kept("spiderOrRobot", "category", "reason", "primaryImpact"),
 }
 
 # Self-describing events of Snowplow's own schemas: the fields that may leave. Link and element
@@ -144,30 +140,30 @@ EVENT_FIELDS: dict[str, Spec] = {
         "elementClasses": each(KEEP),
         "elementTarget": KEEP,
     },
-    "com.snowplowanalytics.snowplow/screen_view": _kept(
+    "com.snowplowanalytics.snowplow/screen_view": kept(
         "name", "type", "id", "previousName", "previousType", "previousId", "transitionType"
     ),
-    "com.snowplowanalytics.mobile/screen_view": _kept(
+    "com.snowplowanalytics.mobile/screen_view": kept(
         "name", "type", "id", "previousName", "previousType", "previousId", "transitionType"
     ),
     "com.snowplowanalytics.snowplow/submit_form": {"formId": KEEP, "formClasses": each(KEEP)},
     "com.snowplowanalytics.snowplow/focus_form": {
-        **_kept("formId", "elementId", "nodeName", "type"),
+        **kept("formId", "elementId", "nodeName", "type"),
         "elementClasses": each(KEEP),
     },
     "com.snowplowanalytics.snowplow/change_form": {
-        **_kept("formId", "elementId", "nodeName", "type"),
+        **kept("formId", "elementId", "nodeName", "type"),
         "elementClasses": each(KEEP),
     },
     "com.snowplowanalytics.snowplow/application_install": {},
-    "com.snowplowanalytics.snowplow/application_foreground": _kept("foregroundIndex"),
-    "com.snowplowanalytics.snowplow/application_background": _kept("backgroundIndex"),
-    "com.snowplowanalytics.snowplow/timing": _kept("category", "variable", "timing"),
-    "com.snowplowanalytics.snowplow/site_search": _kept("totalResults", "pageResults"),
-    "com.snowplowanalytics.snowplow/consent_granted": _kept("id", "version", "expiry"),
-    "com.snowplowanalytics.snowplow/consent_withdrawn": _kept("all"),
+    "com.snowplowanalytics.snowplow/application_foreground": kept("foregroundIndex"),
+    "com.snowplowanalytics.snowplow/application_background": kept("backgroundIndex"),
+    "com.snowplowanalytics.snowplow/timing": kept("category", "variable", "timing"),
+    "com.snowplowanalytics.snowplow/site_search": kept("totalResults", "pageResults"),
+    "com.snowplowanalytics.snowplow/consent_granted": kept("id", "version", "expiry"),
+    "com.snowplowanalytics.snowplow/consent_withdrawn": kept("all"),
     "com.snowplowanalytics.snowplow.enhanced-consent/consent_preferences": {
-        **_kept("basisForProcessing", "consentVersion", "eventType", "gdprApplies"),
+        **kept("basisForProcessing", "consentVersion", "eventType", "gdprApplies"),
         "consentUrl": URL,
         "consentScopes": each(KEEP),
         "domainsApplied": each(KEEP),
@@ -187,10 +183,10 @@ def event_document() -> Spec:
 
 _TRACKER: dict[str, Spec] = {
     # The event, the tracker and the app.
-    **_kept("e", "eid", "tv", "tna", "aid", "p"),
+    **kept("e", "eid", "tv", "tna", "aid", "p"),
     # Device, browser and page facts.
-    **_kept("tz", "lang", "cs", "res", "vp", "ds", "cd", "cookie", "vid",
-            "f_pdf", "f_qt", "f_realp", "f_wma", "f_dir", "f_fla", "f_java", "f_gears", "f_ag"),
+    **kept("tz", "lang", "cs", "res", "vp", "ds", "cd", "cookie", "vid",
+           "f_pdf", "f_qt", "f_realp", "f_wma", "f_dir", "f_fla", "f_java", "f_gears", "f_ag"),
     # Times the tracker set: cut to the hour.
     "dtm": TIMESTAMP, "stm": TIMESTAMP, "ttm": TIMESTAMP, "rtm": TIMESTAMP,
     # Where: the page without query or fragment, the referrer's host. `page` (the title) is free text.
@@ -200,15 +196,15 @@ _TRACKER: dict[str, Spec] = {
     "fp": ANONYMOUS_ID, "sid": ANONYMOUS_ID,
     "ip": IP, "ua": USER_AGENT,
     # Structured events: category, action and value. Label and property are free-form strings.
-    **_kept("se_ca", "se_ac", "se_va"),
+    **kept("se_ca", "se_ac", "se_va"),
     # Transactions and their items. The order id leads to one customer's order: pseudonymized.
     # The buyer's city and state are left out; the country stays.
-    **_kept("tr_af", "tr_tt", "tr_tx", "tr_sh", "tr_cu"),
-    **_kept("ti_sk", "ti_nm", "ti_ca", "ti_pr", "ti_qu", "ti_cu"),
+    **kept("tr_af", "tr_tt", "tr_tx", "tr_sh", "tr_cu"),
+    **kept("ti_sk", "ti_nm", "ti_ca", "ti_pr", "ti_qu", "ti_cu"),
     "tr_id": ANONYMOUS_ID, "ti_id": ANONYMOUS_ID,
     "tr_co": COUNTRY,
     # Page pings: scroll offsets.
-    **_kept("pp_mix", "pp_max", "pp_miy", "pp_may"),
+    **kept("pp_mix", "pp_max", "pp_miy", "pp_may"),
     # Context entities and the self-describing event, as a copy writes them (plain JSON).
     "co": entity_list(),
     "ue_pr": event_document(),

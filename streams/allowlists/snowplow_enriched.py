@@ -23,20 +23,16 @@ from streams.allowlist import (
     Obj,
     Spec,
     each,
+    kept,
     obj,
 )
 from streams.allowlists.snowplow import ENTITY_FIELDS, EVENT_FIELDS, entity_list, event_document
 
-
-def _kept(*names: str) -> dict[str, Spec]:
-    return dict.fromkeys(names, KEEP)
-
-
 _FIELDS: dict[str, Spec] = {
     # The event, the app, the tracker and the pipeline.
-    **_kept("app_id", "platform", "event", "event_id", "txn_id", "name_tracker", "v_tracker",
-            "v_collector", "v_etl", "etl_tags", "event_vendor", "event_name", "event_format",
-            "event_version"),
+    **kept("app_id", "platform", "event", "event_id", "txn_id", "name_tracker", "v_tracker",
+           "v_collector", "v_etl", "etl_tags", "event_vendor", "event_name", "event_format",
+           "event_version"),
     # Times: cut to the hour.
     **dict.fromkeys(("etl_tstamp", "collector_tstamp", "dvce_created_tstamp", "dvce_sent_tstamp",
                      "refr_dvce_tstamp", "derived_tstamp", "true_tstamp"), TIMESTAMP),
@@ -54,25 +50,25 @@ _FIELDS: dict[str, Spec] = {
     "page_referrer": REFERRER, "refr_urlscheme": KEEP, "refr_urlhost": KEEP, "refr_urlport": KEEP,
     "refr_medium": KEEP, "refr_source": KEEP,
     # Marketing: the campaign, not the term typed or the click id (mkt_clickid names one click).
-    **_kept("mkt_medium", "mkt_source", "mkt_campaign", "mkt_network"),
+    **kept("mkt_medium", "mkt_source", "mkt_campaign", "mkt_network"),
     # Structured events: category, action, value (label and property are free-form strings).
-    **_kept("se_category", "se_action", "se_value"),
+    **kept("se_category", "se_action", "se_value"),
     # Transactions and items; order ids pseudonymized, the buyer's city and state left out.
-    **_kept("tr_affiliation", "tr_total", "tr_tax", "tr_shipping", "tr_currency", "tr_total_base",
-            "tr_tax_base", "tr_shipping_base", "ti_sku", "ti_name", "ti_category", "ti_price",
-            "ti_quantity", "ti_currency", "ti_price_base", "base_currency"),
+    **kept("tr_affiliation", "tr_total", "tr_tax", "tr_shipping", "tr_currency", "tr_total_base",
+           "tr_tax_base", "tr_shipping_base", "ti_sku", "ti_name", "ti_category", "ti_price",
+           "ti_quantity", "ti_currency", "ti_price_base", "base_currency"),
     "tr_orderid": ANONYMOUS_ID, "ti_orderid": ANONYMOUS_ID,
     "tr_country": COUNTRY,
     # Page pings, browser, OS and device facts.
-    **_kept("pp_xoffset_min", "pp_xoffset_max", "pp_yoffset_min", "pp_yoffset_max"),
+    **kept("pp_xoffset_min", "pp_xoffset_max", "pp_yoffset_min", "pp_yoffset_max"),
     "useragent": USER_AGENT,
-    **_kept("br_name", "br_family", "br_version", "br_type", "br_renderengine", "br_lang",
-            "br_features_pdf", "br_features_flash", "br_features_java", "br_features_director",
-            "br_features_quicktime", "br_features_realplayer", "br_features_windowsmedia",
-            "br_features_gears", "br_features_silverlight", "br_cookies", "br_colordepth",
-            "br_viewwidth", "br_viewheight", "os_name", "os_family", "os_manufacturer", "os_timezone",
-            "dvce_type", "dvce_ismobile", "dvce_screenwidth", "dvce_screenheight", "doc_charset",
-            "doc_width", "doc_height"),
+    **kept("br_name", "br_family", "br_version", "br_type", "br_renderengine", "br_lang",
+           "br_features_pdf", "br_features_flash", "br_features_java", "br_features_director",
+           "br_features_quicktime", "br_features_realplayer", "br_features_windowsmedia",
+           "br_features_gears", "br_features_silverlight", "br_cookies", "br_colordepth",
+           "br_viewwidth", "br_viewheight", "os_name", "os_family", "os_manufacturer", "os_timezone",
+           "dvce_type", "dvce_ismobile", "dvce_screenwidth", "dvce_screenheight", "doc_charset",
+           "doc_width", "doc_height"),
 }  # fmt: skip
 # Left out on purpose: page_title, page_urlquery, page_urlfragment, refr_urlpath, refr_urlquery,
 # refr_urlfragment, refr_term, mkt_term, mkt_content, mkt_clickid, se_label, se_property,

@@ -84,19 +84,6 @@ class SignalFields:
 
 # The kinds of personal field a transform rule names. A format lists where its events keep each.
 PERSONAL_KINDS = ("user_id", "anonymous_id", "email", "phone", "name", "ip", "geo", "user_agent", "timestamp")
-# Keys that name a person's details wherever they sit inside a trait container (traits, user
-# properties, context entities): the value is a name, unlike `properties.name` of a page view.
-PERSON_KEYS = frozenset(
-    {
-        "name", "first_name", "firstName", "firstname", "last_name", "lastName", "lastname",
-        "full_name", "fullName", "given_name", "givenName", "family_name", "familyName",
-        "middle_name", "middleName", "display_name", "displayName", "username", "userName",
-        "nickname", "address", "street", "street_address", "streetAddress", "birthday",
-        "date_of_birth", "dateOfBirth", "dob",
-    }
-)  # fmt: skip
-EMAIL_KEYS = frozenset({"email", "Email", "email_address", "emailAddress", "e-mail"})
-PHONE_KEYS = frozenset({"phone", "Phone", "phone_number", "phoneNumber", "mobile", "mobile_phone", "tel"})
 # Within a path, this stands for every element of a list (Snowplow's entities).
 EACH = "*"
 
@@ -114,7 +101,8 @@ class PersonalFields:
     geo: tuple[Path, ...] = ()
     user_agent: tuple[Path, ...] = ()
     timestamp: tuple[Path, ...] = ()
-    # Subtrees whose PERSON_KEYS, EMAIL_KEYS and PHONE_KEYS are personal at any depth.
+    # Subtrees that describe the person (traits, user properties, entities): every value in them
+    # is the person's own, and the value scan looks for it in whatever a copy keeps.
     trait_containers: tuple[Path, ...] = ()
 
     def by_kind(self) -> dict[str, tuple[Path, ...]]:
