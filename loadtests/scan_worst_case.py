@@ -73,6 +73,8 @@ INPUTS: list[tuple[str, Callable[[int], str], tuple[OwnValue, ...]]] = [
     ("phone numbers listed", _repeated("020 7946 0958, "), _NO_OWN),
     ("phones, one run", _repeated("+44 20 7946 0958 "), _NO_OWN),
     ("digit runs", _repeated("2025550143 "), _NO_OWN),
+    ("card groups", _repeated("4111 - "), _NO_OWN),
+    ("card groups glued", _repeated("x4111.1111/"), _NO_OWN),
     ("@ run", _repeated("@"), _NO_OWN),
     ("a@ repeated", _repeated("a@"), _NO_OWN),
     ("a@b. repeated", _repeated("a@b."), _NO_OWN),

@@ -35,6 +35,9 @@ class Treat(enum.Enum):
     """How an allowed scalar leaves its region."""
 
     KEEP = "keep"  # not personal: kept as it is, a string after the value scan
+    # The collector's id for the event: kept as KEEP is when it has a generated id's shape
+    # (audit.looks_generated), else its pseudonym, for an app may have put a name there.
+    EVENT_ID = "event_id"
     URL = "url"  # scheme, host and path; query, fragment and user info dropped
     PATH = "path"  # a URL's path; query and fragment dropped
     REFERRER = "referrer"  # the scheme and host of the page a visitor came from
@@ -53,6 +56,7 @@ class Treat(enum.Enum):
 
 # Short names for the allowlists in streams/allowlists/, which read as tables.
 KEEP, URL, PATH, REFERRER, COUNTRY = Treat.KEEP, Treat.URL, Treat.PATH, Treat.REFERRER, Treat.COUNTRY
+EVENT_ID = Treat.EVENT_ID
 USER_ID, ANONYMOUS_ID, IP, GEO = Treat.USER_ID, Treat.ANONYMOUS_ID, Treat.IP, Treat.GEO
 USER_AGENT, TIMESTAMP = Treat.USER_AGENT, Treat.TIMESTAMP
 
@@ -406,6 +410,7 @@ def rows(root: Node) -> list[tuple[str, Treat | None]]:
 # with the default field rules (`pseudonymized`) for the personal kinds.
 TREATMENT_TEXT: dict[Treat | None, str] = {
     Treat.KEEP: "as it is (strings pass the value scan)",
+    Treat.EVENT_ID: "as it is when shaped like a generated id (a UUID), else pseudonymized",
     Treat.URL: "without query, fragment, path parameters or user info",
     Treat.PATH: "without query or fragment",
     Treat.REFERRER: "scheme and host only",

@@ -15,10 +15,13 @@ from typing import Any
 
 import orjson
 
-_SAFE_EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# Ids of only digits, hex, dots and colons may be an IP address, a phone number or a hashed
-# email, which the pattern above let into the audit; generated ids (UUIDs) carry dashes or letters.
-_PERSONAL_LOOKING_ID = re.compile(r"^[0-9A-Fa-f.:]+$")
+# Collectors generate their event ids: UUIDs (36 characters), ULIDs (26), nanoids (21),
+# `ajs-next-` and a hash. A person writes names, handles and short codes (`john.smith`,
+# `jd8812`). So an id leaves as it is only with a generated id's shape: 16 to 128 URL-safe
+# characters with a digit in them, and not only digits, hex, dots and colons, which may be an
+# IP address, a phone number or a hashed email.
+_GENERATED_ID = re.compile(r"(?=[^0-9]*[0-9])[A-Za-z0-9._:-]{16,128}")
+_PERSONAL_LOOKING_ID = re.compile(r"[0-9A-Fa-f.:]+")
 
 
 @dataclass(slots=True)
@@ -57,18 +60,14 @@ class AuditEntry:
     key_version: int | None = None
 
 
-def audit_event_id_is_plain(event_id: str) -> bool:
-    """Whether an id has the shape of the random ids collectors generate, not of an IP, a phone, a hash."""
-    return (
-        bool(_SAFE_EVENT_ID.match(event_id))
-        and "@" not in event_id
-        and not _PERSONAL_LOOKING_ID.match(event_id)
-    )
+def looks_generated(event_id: str) -> bool:
+    """Whether an id has the shape of the ids collectors generate, not of a name, an IP, a phone or a hash."""
+    return _GENERATED_ID.fullmatch(event_id) is not None and _PERSONAL_LOOKING_ID.fullmatch(event_id) is None
 
 
 def audit_event_id(event_id: str | None, topic: str, partition: int, offset: int, index: int) -> str:
     """The event's own id when it can't be personal data; otherwise its source coordinates."""
-    if event_id is None or not audit_event_id_is_plain(event_id):
+    if event_id is None or not looks_generated(event_id):
         return f"{topic}:{partition}:{offset}:{index}"
     return event_id
 

@@ -29,7 +29,7 @@ from streams.allowlist import (
     Treat,
     with_keep_paths,
 )
-from streams.audit import CopyReport
+from streams.audit import CopyReport, looks_generated
 from streams.config import GatewayConfig
 from streams.formats.base import EACH, CollectorFormat, PersonalFields
 from streams.generalize import DROP
@@ -345,6 +345,14 @@ class _Copy:
             return self._personal("path", rule.transform, value, rule.label)
         if treat is Treat.KEEP:
             return self.kept(value, rule.label)
+        if treat is Treat.EVENT_ID:
+            if value.__class__ is not str or looks_generated(value):
+                return self.kept(value, rule.label)
+            # Not an id a collector made: whatever the app put there (a handle, a name) may be
+            # the person's, so it leaves as its pseudonym and is looked for in the rest of the copy.
+            add_own(self.found, "anonymous_id", value)
+            self.report.fields.append((rule.label, "pseudonymize"))
+            return self.pseudonym(value, "event_id", self.country)
         kind = rule.kind
         if kind is not None:
             own = rule.own

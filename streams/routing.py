@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
-from streams.audit import AuditedOutput, AuditEntry, CopyReport, audit_event_id_is_plain
+from streams.audit import AuditedOutput, AuditEntry, CopyReport, looks_generated
 from streams.config import FULL, Destination, GatewayConfig
 from streams.consent import DEFAULT_PURPOSES, Consent, ConsentGate, consent_of
 from streams.export import ExportCopier
@@ -219,9 +219,10 @@ class Router:
         """The event's id as the audit topic may carry it: as it is, its pseudonym, or None (coordinates).
 
         The audit topic is read outside the event's region, and an app may put anything in its
-        event id: one the value scan flags (an email, a phone, base64 of an email, the event's own
-        user id or name) is written as its pseudonym when the event has a region, and as the
-        event's coordinates otherwise.
+        event id: one without a generated id's shape (`looks_generated`: a name, a handle) or one
+        the value scan flags (an email, a phone, base64 of an email, the event's own user id or
+        name) is written as its pseudonym when the event has a region, and as the event's
+        coordinates otherwise. Copies treat their id field the same way (Treat.EVENT_ID).
         """
         event_id = collector.event_id(body)
         if event_id is None:
@@ -237,9 +238,9 @@ class Router:
             lowered = event_id.lower()
             if not any(lowered == value.lower() for _, value in own):
                 return event_id
-        else:
+        elif looks_generated(event_id):
             cleaned, _found = self._scanner.clean(event_id, _flagged, own, ScanBudget(), None)
-            if cleaned is event_id and audit_event_id_is_plain(event_id):
+            if cleaned is event_id:
                 return event_id
         if plan is None:
             return None

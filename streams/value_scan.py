@@ -74,6 +74,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import ipaddress
 import re
 import socket
 import unicodedata
@@ -285,6 +286,8 @@ def _find(
         digits = len(data) - len(data.translate(None, b"0123456789"))
         if digits >= 7 or (digits >= 4 and text.count(".") >= 3):
             _numbers(text, found, budget, _regions(country))
+        if digits >= 13:
+            _cards(text, found)
         if size >= 32 and len(data) - len(data.translate(None, _HEX_DIGITS)) >= 32:
             _digests(text, found)
         if decode and _base64_candidate(text):
@@ -382,7 +385,7 @@ def _ipv4(text: str, start: int, end: int, found: list[_Finding]) -> bool:
     for match in _IPV4.finditer(text, start, end):
         hit = True
         address = match.group()
-        if not address.endswith(".0"):  # x.y.z.0: a network, or already truncated by the gateway
+        if address.rpartition(".")[2].strip("0"):  # x.y.z.0: a network, or already truncated by the gateway
             found.append((match.start(), -match.end(), _IP, "ip", address))
     return hit
 
@@ -523,6 +526,17 @@ def _is_card(run: str, digits: str) -> bool:
     return _luhn(digits)
 
 
+def _cards(text: str, found: list[_Finding]) -> None:
+    # However a card number is written: groups split by dots, slashes, several spaces, or glued
+    # to letters (`CC4111111111111111`), which no phone reading accepts. Luhn-valid 13-19 digits
+    # are a card wherever they stand, as card scanners read them; a false alarm drops a value.
+    for match in _CARD_RUN.finditer(text):
+        run = match.group()
+        digits = run.encode().translate(None, _NOT_DIGITS)
+        if 13 <= len(digits) <= 19 and _luhn(digits.decode()):
+            found.append((match.start(), -match.end(), _CARD, "card", run))
+
+
 def _luhn(digits: str) -> bool:
     total = 0
     for position, digit in enumerate(reversed(digits)):
@@ -640,11 +654,11 @@ def _charge(budget: ScanBudget, chars: int) -> None:
 
 
 def _own(text: str, found: list[_Finding], own: _Own) -> None:
-    lowered = text.lower()
+    # `José Núñez` holds the trait `Jose Nunez`: accents are folded away on both sides (the
+    # needles hold each value folded too), one character for one, so positions stay.
+    lowered = text.lower() if text.isascii() else _lowered(text).translate(_ACCENTS_FOLDED)
     if not any(map(lowered.__contains__, own.texts)):  # the common case, looked at in C
         return
-    if len(lowered) != len(text):
-        lowered = _lowered(text)
     size = len(text)
     for needle, kind, value in own.needles:
         at = lowered.find(needle)
@@ -670,6 +684,21 @@ def _lowered(text: str) -> str:
     if len(lowered) != len(text):  # 'İ' lowers to two characters: keep positions aligned
         lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
     return lowered
+
+
+class _AccentFold(dict[int, int]):
+    """A `str.translate` table, filled as characters are met: a letter with marks to its base letter
+    (`é` to `e`, `ñ` to `n`); a character that doesn't decompose to one letter and marks stays."""
+
+    def __missing__(self, code: int) -> int:
+        base = [c for c in unicodedata.normalize("NFKD", chr(code)) if not unicodedata.combining(c)]
+        folded = ord(base[0]) if len(base) == 1 else code
+        if len(self) < 65_536:  # attacker-chosen characters: bounded
+            self[code] = folded
+        return folded
+
+
+_ACCENTS_FOLDED = _AccentFold()
 
 
 def _own_values(own: tuple[OwnValue, ...]) -> _Own:
@@ -698,15 +727,17 @@ def _needles_of_value(kind: str, value: str) -> tuple[tuple[str, ...], tuple[str
         if len(words) > 1:
             texts.append("".join(words))  # glued in a handle or a slug: `JaneDoe`
     if len(value) >= 3:
-        # The value as base64, unpadded: an encoding of a known value is found by what it is,
-        # whatever its length. Matched, like every needle, ignoring case; base64url differs
+        # The value as base64, unpadded, and as hex: an encoding of a known value is found by what
+        # it is, whatever its length. Matched, like every needle, ignoring case; base64url differs
         # only in `-_` for `+/`.
-        encoded = (
-            base64.b64encode(value.strip().encode("utf-8", "surrogatepass")).decode().rstrip("=").lower()
-        )
+        raw = value.strip().encode("utf-8", "surrogatepass")
+        encoded = base64.b64encode(raw).decode().rstrip("=").lower()
         texts.append(encoded)
         if "+" in encoded or "/" in encoded:
             texts.append(encoded.replace("+", "-").replace("/", "_"))
+        texts.append(raw.hex())
+    if kind == "ip":
+        texts += _address_spellings(normalized)
     found: list[str] = []
     for text in texts:
         # A slug or a login often drops accents: `josé` is also looked for as `jose`.
@@ -729,6 +760,20 @@ def _needles_of_value(kind: str, value: str) -> tuple[tuple[str, ...], tuple[str
             if len(national) >= 7:
                 found.append(national)
     return tuple(dict.fromkeys(found)), alias
+
+
+def _address_spellings(text: str) -> list[str]:
+    """An IP address as software also writes it: `81.2.69.142` as `1359103374`, `081.002.069.142`,
+    `0x5102458e`; an IPv6 address in full (`2001:0db8:0000:…`) and compressed."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return []
+    number = int(address)
+    if address.version == 4:
+        octets = address.packed
+        return [str(number), ".".join(f"{octet:03d}" for octet in octets), f"0x{number:08x}", f"{number:08x}"]
+    return [address.exploded, address.compressed]
 
 
 @lru_cache(maxsize=4096)
@@ -899,6 +944,10 @@ _NUMERIC = re.compile(
     r"(?:[0-9]++|[ ./-](?=[0-9]|\([0-9])|\((?=[0-9])|\)[ ./-]?(?=[0-9]))*+"
 )
 _DIGIT_GROUP = re.compile(r"[0-9]+")
+# Groups of 3+ digits, the first starting 2-6 (the card networks), split by up to three characters
+# that are neither letters nor digits. Possessive, started only where no digit precedes: linear.
+_CARD_RUN = re.compile(r"[2-6](?<![0-9][2-6])[0-9]{2,}+(?:[^0-9A-Za-z]{1,3}+[0-9]{3,}+)*+")
+_NOT_DIGITS = bytes(code for code in range(256) if not 48 <= code <= 57)
 # A group of 8-19 digits in a run, between spaces or the run's ends (which are no run characters).
 _SPACED_GROUP = re.compile(r"[0-9](?<![0-9().\-/][0-9])[0-9]{7,18}+(?![0-9().\-/])")
 _DATE = re.compile(r"[0-9]{4}([-./ ])[0-9]{1,2}\1[0-9]{1,2}|[0-9]{1,2}([-./ ])[0-9]{1,2}\2[0-9]{4}")
@@ -906,7 +955,8 @@ _COMPACT_DATE = re.compile(
     r"(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
     r"|(?:0[1-9]|[12][0-9]|3[01])(?:0[1-9]|1[0-2])(?:19|20)[0-9]{2}"
 )
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+# Leading zeros allowed (`081.002.069.142`): inet_aton and many parsers read them, and a person does.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])"
 _IPV4 = re.compile(rf"(?<![0-9.])(?<![^\W\d_])(?<![^\W_]/){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9]|\.[0-9])")
 _IPV6 = re.compile(
     r"(?<![\w:.\-])(?:[0-9A-Fa-f]{0,4}:){2,7}+(?:[0-9A-Fa-f]{1,4}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?"

@@ -1,9 +1,10 @@
 """Numbered canary events, what each should become, and how to recognise them in any output.
 
-Every input carries its id (`f<run>-<n>`) in its messageId, and personal canaries
-built from the same number (`canary-user-<n>`, `canary-mail-<n>@example.com`, a
-phone in free text). An id makes every output traceable to its input; a canary
-found outside the event's home region (or an unkeyed hash of one) is a leak.
+Every input carries its id (`f<run>-<n>`, n in nine digits: a generated id's shape,
+which copies keep as it is) in its messageId, and personal canaries built from the
+same number (`canary-user-<n>`, `canary-mail-<n>@example.com`, a phone in free text).
+An id makes every output traceable to its input; a canary found outside the event's
+home region (or an unkeyed hash of one) is a leak.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class CanaryFactory:
 
     def event(self, number: int) -> CanaryEvent:
         rng = self._rng
-        event_id = f"{self._run}-{number}"
+        event_id = f"{self._run}-{number:09d}"  # the shape of a generated id: it leaves as it is
         user, mail, phone = (
             f"canary-user-{number}",
             f"canary-mail-{number}@example.com",
@@ -83,7 +84,7 @@ class CanaryFactory:
 
     def poison(self, number: int) -> CanaryEvent:
         """A malformed payload that still names its id (and a canary), so its dead letter is traceable."""
-        event_id = f"{self._run}-{number}"
+        event_id = f"{self._run}-{number:09d}"  # the shape of a generated id: it leaves as it is
         mail = f"canary-mail-{number}@example.com"
         shapes = (
             b'{"messageId": "%s", "type": "track", "userId": "%s", "context": {"ip": '

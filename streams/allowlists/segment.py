@@ -11,6 +11,7 @@ from __future__ import annotations
 from streams.allowlist import (
     ANONYMOUS_ID,
     COUNTRY,
+    EVENT_ID,
     GEO,
     IP,
     KEEP,
@@ -99,7 +100,7 @@ _CONTEXT: dict[str, Spec] = {
 _SEGMENT: dict[str, Spec] = {
     "type": KEEP, "event": KEEP, "name": KEEP, "category": KEEP,
     "userId": USER_ID, "anonymousId": ANONYMOUS_ID, "previousId": USER_ID, "groupId": USER_ID,
-    "messageId": KEEP, "channel": KEEP, "version": KEEP,
+    "messageId": EVENT_ID, "channel": KEEP, "version": KEEP,
     "timestamp": TIMESTAMP, "originalTimestamp": TIMESTAMP, "sentAt": TIMESTAMP, "receivedAt": TIMESTAMP,
     # Which downstream tools a call is for: flags per tool name; settings objects are left out.
     "integrations": obj({}, any_key=KEEP),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from streams.allowlist import (
     ANONYMOUS_ID,
     COUNTRY,
+    EVENT_ID,
     GEO,
     IP,
     KEEP,
@@ -183,7 +184,8 @@ def event_document() -> Spec:
 
 _TRACKER: dict[str, Spec] = {
     # The event, the tracker and the app.
-    **kept("e", "eid", "tv", "tna", "aid", "p"),
+    "eid": EVENT_ID,
+    **kept("e", "tv", "tna", "aid", "p"),
     # Device, browser and page facts.
     **kept("tz", "lang", "cs", "res", "vp", "ds", "cd", "cookie", "vid",
            "f_pdf", "f_qt", "f_realp", "f_wma", "f_dir", "f_fla", "f_java", "f_gears", "f_ag"),

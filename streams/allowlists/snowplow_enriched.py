@@ -12,6 +12,7 @@ import re
 from streams.allowlist import (
     ANONYMOUS_ID,
     COUNTRY,
+    EVENT_ID,
     IP,
     KEEP,
     PATH,
@@ -30,7 +31,8 @@ from streams.allowlists.snowplow import ENTITY_FIELDS, EVENT_FIELDS, entity_list
 
 _FIELDS: dict[str, Spec] = {
     # The event, the app, the tracker and the pipeline.
-    **kept("app_id", "platform", "event", "event_id", "txn_id", "name_tracker", "v_tracker",
+    "event_id": EVENT_ID,
+    **kept("app_id", "platform", "event", "txn_id", "name_tracker", "v_tracker",
            "v_collector", "v_etl", "etl_tags", "event_vendor", "event_name", "event_format",
            "event_version"),
     # Times: cut to the hour.

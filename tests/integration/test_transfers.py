@@ -167,9 +167,8 @@ def test_tokens_survive_a_restart_until_an_erasure_destroys_the_subjects_key(kaf
     assert detokenize(email_token, restarted.lookup(KEYS)) == "erase.me@example.com"
     restarted.close()
 
-    produce(
-        kafka_bootstrap, config.topics.erasure, [orjson.dumps({"subject": "erase-me", "request_id": "dsr-1"})]
-    )
+    request = {"subject": "erase-me", "request_id": "dsr-2026-12-02-000001"}
+    produce(kafka_bootstrap, config.topics.erasure, [orjson.dumps(request)])
     with gateway(config, kafka_bootstrap):
         wait_committed(kafka_bootstrap, config.kafka.group_id, config.topics.erasure)
     produce(kafka_bootstrap, ingest, [identify(2)])
@@ -186,7 +185,7 @@ def test_tokens_survive_a_restart_until_an_erasure_destroys_the_subjects_key(kaf
     assert len(out[config.regions["eu"].topic]) == 1 and len(out[global_topic]) == 1  # m2 suppressed
     audits = [orjson.loads(r.value or b"") for r in out[config.topics.audit]]
     assert [a["outcome"] for a in audits] == ["routed", "erased", "suppressed"]
-    assert audits[1]["event_id"] == "dsr-1" and audits[1]["regions_with_keys"] == ["eu"]
+    assert audits[1]["event_id"] == "dsr-2026-12-02-000001" and audits[1]["regions_with_keys"] == ["eu"]
     assert all(b"erase-me" not in (r.value or b"") and b"erase.me@" not in (r.value or b"")
                for r in out[config.topics.audit])  # fmt: skip
 

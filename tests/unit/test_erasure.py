@@ -177,7 +177,8 @@ def test_a_tombstone_for_the_marker_lifts_the_erasure_as_compaction_would() -> N
 def test_an_erasure_request_id_that_looks_personal_is_audited_by_its_coordinates() -> None:
     from streams.audit import audit_event_id
 
-    assert audit_event_id("dsr-1", "erasure", 0, 7, 0) == "dsr-1"
+    assert audit_event_id("dsr-2026-12-02-000017", "erasure", 0, 7, 0) == "dsr-2026-12-02-000017"
+    assert audit_event_id("dsr-1", "erasure", 0, 7, 0) == "erasure:0:7:0"  # too short to look generated
     assert audit_event_id("someone@example.com", "erasure", 0, 7, 0) == "erasure:0:7:0"
     assert audit_event_id("81.2.69.142", "erasure", 1, 3, 0) == "erasure:1:3:0"
     assert audit_event_id(None, "erasure", 2, 9, 0) == "erasure:2:9:0"

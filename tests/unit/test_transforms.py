@@ -37,6 +37,9 @@ def only(results: list[EventResult]) -> EventResult:
     return result
 
 
+MESSAGE_ID = "6f1d2c3b-4a5e-4f60-8b7c-9d0e1f2a3b4c"  # a collector's generated id: it leaves as it is
+
+
 def outputs_by_topic(result: EventResult) -> dict[str, Any]:
     return {out.topic: orjson.loads(out.value) for out in result.outputs}
 
@@ -44,7 +47,7 @@ def outputs_by_topic(result: EventResult) -> dict[str, Any]:
 def identify(**context: Any) -> dict[str, Any]:
     return {
         "type": "identify",
-        "messageId": "msg-1",
+        "messageId": MESSAGE_ID,
         "userId": "user-7",
         "anonymousId": "anon-7",
         "timestamp": "2026-11-28T13:45:12.345Z",
@@ -64,7 +67,7 @@ def test_eu_email_never_reaches_global_topic_in_clear(pipeline: Pipeline) -> Non
 
 def test_the_global_copy_keeps_what_analytics_needs_and_transforms_each_kind(pipeline: Pipeline) -> None:
     copy = outputs_by_topic(only(pipeline.process(orjson.dumps(identify()), SOURCE)))["events.global"]
-    assert copy["type"] == "identify" and copy["messageId"] == "msg-1"
+    assert copy["type"] == "identify" and copy["messageId"] == MESSAGE_ID
     assert copy["context"]["page"]["path"] == "/pricing"
     assert copy["userId"] == pseudonym("user-7", EU_KEY) and copy["anonymousId"] == pseudonym(
         "anon-7", EU_KEY
@@ -190,7 +193,7 @@ def test_a_rotated_key_pseudonymizes_new_data_with_its_version() -> None:
 def test_the_audit_record_names_fields_and_key_version_but_holds_no_personal_data(pipeline: Pipeline) -> None:
     result = only(pipeline.process(orjson.dumps(identify()), SOURCE))
     audit = result.audit
-    assert audit["event_id"] == "msg-1" and audit["region"] == "eu" and audit["outcome"] == "routed"
+    assert audit["event_id"] == MESSAGE_ID and audit["region"] == "eu" and audit["outcome"] == "routed"
     assert audit["source"] == {"topic": "events.ingest", "partition": 0, "offset": 77, "index": 0}
     assert audit["key_version"] == 2 and audit["policy_hash"].startswith("sha256:")
     home, copy = audit["outputs"]

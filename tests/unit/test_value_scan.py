@@ -260,6 +260,7 @@ def test_every_validation_spends_the_budget_even_when_cached() -> None:
         ("http://[2a02:c7f:7c8e:d300:a1b2:c3d4:e5f6:1234]/", "http://[pz:eu:1:ip]/",
          "2a02:c7f:7c8e:d300:a1b2:c3d4:e5f6:1234"),
         ("mapped ::ffff:81.2.69.142", "mapped pz:eu:1:ip", "::ffff:81.2.69.142"),
+        ("padded 081.002.069.142", "padded pz:eu:1:ip", "081.002.069.142"),
     ],
 )  # fmt: skip
 def test_ip_addresses_are_found_in_text_and_urls(text: str, scrubbed: str, value: str) -> None:
@@ -276,6 +277,22 @@ def test_a_luhn_valid_card_number_is_found_and_an_invalid_one_is_not(number: str
     assert _clean(f"card {number} ok") == ("card pz:eu:1:card ok", [("card", number)])
     broken = number[:-1] + str((int(number[-1]) + 1) % 10)
     assert not any(kind == "card" for kind, _ in _clean(f"card {broken} ok")[1])
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["4111.1111.1111.1111", "4111/1111/1111/1111", "4111  1111  1111  1111", "4111 - 1111 - 1111 - 1111"],
+)
+def test_a_card_number_is_found_however_its_groups_are_separated(written: str) -> None:
+    assert _clean(f"card {written} ok") == ("card pz:eu:1:card ok", [("card", written)])
+    broken = written[:-1] + "2"
+    assert not any(kind == "card" for kind, _ in _clean(f"card {broken} ok")[1])
+
+
+def test_a_card_number_glued_to_letters_is_found() -> None:
+    # Hex letters in front made it read as a hex identifier, whose digits are no number.
+    assert _clean("CC4111111111111111") == ("CCpz:eu:1:card", [("card", "4111111111111111")])
+    assert _clean("ref=card4111111111111111x")[1] == [("card", "4111111111111111")]
 
 
 def test_a_card_number_wins_over_a_phone_reading_of_the_same_digits() -> None:
@@ -372,6 +389,24 @@ def test_own_names_are_found_without_their_accents() -> None:
     out, seen = _clean("/team/jose-nunez and José Núñez", own=(("name", "José Núñez"),))
     assert out == "/team/pz:eu:1:name-pz:eu:1:name and pz:eu:1:name"
     assert seen == [("name", "José Núñez")] * 3
+
+
+def test_own_names_are_found_where_the_text_has_accents_the_value_lacks() -> None:
+    out, seen = _clean("by José Núñez", own=(("name", "Jose Nunez"),))
+    assert out == "by pz:eu:1:name" and seen == [("name", "Jose Nunez")]
+
+
+def test_an_own_value_in_hex_is_found() -> None:
+    out, seen = _clean("ref 6A6438383132 ok", own=(("user_id", "jd8812"),))
+    assert out == "ref pz:eu:1:user_id ok" and seen == [("user_id", "jd8812")]
+
+
+def test_an_own_ip_address_is_found_however_software_writes_it() -> None:
+    # As a 32-bit integer, zero-padded, in hex: found as the event's own IP, whatever its shape.
+    out, seen = _clean("n=1359103374 h=0x5102458e", own=(("ip", "81.2.69.142"),))
+    assert out == "n=pz:eu:1:ip h=pz:eu:1:ip" and seen == [("ip", "81.2.69.142")] * 2
+    out, seen = _clean("at 2001:0db8:0000:0000:0000:0000:0000:0001", own=(("ip", "2001:db8::1"),))
+    assert out == "at pz:eu:1:ip" and seen == [("ip", "2001:db8::1")]
 
 
 def test_an_own_phone_number_found_written_otherwise_is_passed_as_given() -> None:
