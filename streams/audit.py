@@ -65,6 +65,21 @@ def looks_generated(event_id: str) -> bool:
     return _GENERATED_ID.fullmatch(event_id) is not None and _PERSONAL_LOOKING_ID.fullmatch(event_id) is None
 
 
+def erasure_record(
+    request_id: str | None, topic: str, partition: int, offset: int, regions: list[str], policy_hash: str
+) -> dict[str, Any]:
+    """The audit record of an applied erasure request: where it came from and which regions held keys."""
+    return {
+        # A request id is the requester's free text: an email there must not reach the audit.
+        "event_id": audit_event_id(request_id, topic, partition, offset, 0),
+        "source": {"topic": topic, "partition": partition, "offset": offset, "index": 0},
+        "outcome": "erased",
+        "outputs": [],  # as every audit record lists them: an erasure writes no event
+        "regions_with_keys": regions,
+        "policy_hash": policy_hash,
+    }
+
+
 def audit_event_id(event_id: str | None, topic: str, partition: int, offset: int, index: int) -> str:
     """The event's own id when it can't be personal data; otherwise its source coordinates."""
     if event_id is None or not looks_generated(event_id):

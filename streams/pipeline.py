@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.audit import AuditedOutput, AuditEntry, audit_record
+from streams.audit import AuditedOutput, AuditEntry, audit_record, erasure_record
 from streams.config import GatewayConfig
 from streams.formats import CollectorFormat, PayloadError
 from streams.formats.detect import decoder_for
@@ -64,9 +64,20 @@ class Pipeline:
         """Use a reloaded key ring (a rotation) from the next event on."""
         self._router.set_keys(keys)
 
-    def dead_letter(self, raw: bytes, error: PayloadError, source: Source) -> Output:
-        """A record that isn't an event (a bad erasure request) for the dead-letter topic."""
-        return self._router.dead_lettered(raw, error, source, 0, None)
+    def dead_letter(self, raw: bytes, error: PayloadError, source: Source) -> EventResult:
+        """A record that isn't an event (a bad erasure request): for the dead-letter topic, audited
+        and counted as every dead letter is."""
+        dead = self._router.dead_lettered(raw, error, source, 0, None)
+        entry = _dead_letter_entry(dead, error, None)
+        audit = audit_record(entry, source.topic, source.partition, source.offset, 0, self.policy_hash)
+        return EventResult(0, None, [dead], error, None, audit)
+
+    def erased(self, request_id: str | None, source: Source, regions: list[str]) -> EventResult:
+        """An erasure request applied: nothing to write but its audit record."""
+        audit = erasure_record(
+            request_id, source.topic, source.partition, source.offset, regions, self.policy_hash
+        )
+        return EventResult(0, None, [], None, None, audit)
 
     def process(self, raw: bytes, source: Source, key: bytes | None = None) -> list[EventResult]:
         router = self._router

@@ -37,14 +37,13 @@ from typing import Any, Protocol
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from streams.audit import audit_event_id
 from streams.erasure import parse_erasure_request
 from streams.formats.base import PayloadError
 from streams.histogram import Histogram
 from streams.kafka.retry import retry_while_passing
 from streams.keys import KeyRing, KeyUnavailable
 from streams.outcomes import Outcome, OutcomeCounts
-from streams.pipeline import Pipeline
+from streams.pipeline import EventResult, Pipeline
 from streams.routing import Output, Source
 
 log = logging.getLogger(__name__)
@@ -257,6 +256,7 @@ class GatewayEngine:
         held: Counter[tuple[str, str]] = Counter()
         next_offsets: dict[tuple[str, int], int] = {}
         produced = 0
+        erasures = 0
         audits: list[dict[str, Any]] = []
         audit_topic = self._audit_topic
         erasure_topic = self._erasure_topic
@@ -269,14 +269,14 @@ class GatewayEngine:
                 continue
             topic, partition, offset = record.topic(), record.partition(), record.offset()
             assert topic is not None and partition is not None and offset is not None  # set on records
+            source = Source(topic, partition, offset)
             if topic == erasure_topic:
-                self._erase(
-                    record.value() or b"", Source(topic, partition, offset), produce, producer, delivered
-                )
-                next_offsets[(topic, partition)] = offset + 1
-                continue
-            # A null value (tombstone) is an input too: it is dead-lettered like any other bad payload.
-            for result in process(record.value() or b"", Source(topic, partition, offset), record.key()):
+                results = [self._erase(record.value() or b"", source)]
+                erasures += results[0].error is None
+            else:
+                # A null value (tombstone) is an input too: it is dead-lettered like any other bad payload.
+                results = process(record.value() or b"", source, record.key())
+            for result in results:
                 for out in result.outputs:
                     self._produce(produce, producer, out, delivered)
                     outcomes[(out.outcome, out.topic)] += 1
@@ -297,6 +297,7 @@ class GatewayEngine:
         stats.events_out += produced
         stats.audit_records += len(audits)
         stats.batches += 1
+        stats.erasures += erasures
         stats.outcomes.by_topic.update(outcomes)
         stats.held_reasons.update(held)
         stats.transformed_fields.update(
@@ -332,32 +333,16 @@ class GatewayEngine:
             except BufferError:
                 producer.poll(0.05)
 
-    def _erase(self, raw: bytes, source: Source, produce: Any, producer: Producer, delivered: Any) -> None:
+    def _erase(self, raw: bytes, source: Source) -> EventResult:
         """Apply one erasure request; a malformed one is dead-lettered like any bad payload."""
         store, keys = self._subject_store, self._keys
         assert store is not None and keys is not None  # the erasure topic is read only with both
         try:
             request = parse_erasure_request(raw)
         except PayloadError as bad:
-            dead = self._pipeline.dead_letter(raw, bad, source)
-            self._produce(produce, producer, dead, delivered)
-            return
+            return self._pipeline.dead_letter(raw, bad, source)
         regions = store.erase(request.subject, keys())
-        self.stats.erasures += 1
-        record = {
-            # A request id is the requester's free text: an email there must not reach the audit.
-            "event_id": audit_event_id(request.request_id, source.topic, source.partition, source.offset, 0),
-            "source": {
-                "topic": source.topic,
-                "partition": source.partition,
-                "offset": source.offset,
-                "index": 0,
-            },
-            "outcome": "erased",
-            "regions_with_keys": regions,
-            "policy_hash": self._pipeline.policy_hash,
-        }
-        self._produce_value(produce, producer, self._audit_topic, orjson.dumps(record), delivered)
+        return self._pipeline.erased(request.request_id, source, regions)
 
     def _hold(
         self,

@@ -168,9 +168,13 @@ def test_tokens_survive_a_restart_until_an_erasure_destroys_the_subjects_key(kaf
     restarted.close()
 
     request = {"subject": "erase-me", "request_id": "dsr-2026-12-02-000001"}
-    produce(kafka_bootstrap, config.topics.erasure, [orjson.dumps(request)])
-    with gateway(config, kafka_bootstrap):
+    bad_request = {"request_id": "dsr-2026-12-02-000002"}  # no subject: dead-lettered, audited, counted
+    produce(kafka_bootstrap, config.topics.erasure, [orjson.dumps(bad_request), orjson.dumps(request)])
+    with gateway(config, kafka_bootstrap) as (engine, _pipeline):
         wait_committed(kafka_bootstrap, config.kafka.group_id, config.topics.erasure)
+        stats = engine.stats
+        assert (stats.erasures, stats.audit_records, stats.events_out) == (1, 2, 1)
+        assert stats.held_reasons == {("dead-lettered", "erasure"): 1}
     produce(kafka_bootstrap, ingest, [identify(2)])
     with gateway(config, kafka_bootstrap):  # a restart: erasure state comes back from Kafka
         wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
@@ -181,11 +185,15 @@ def test_tokens_survive_a_restart_until_an_erasure_destroys_the_subjects_key(kaf
         detokenize(email_token, after.lookup(KEYS))
     assert after.is_erased("eu", "erase-me", KEYS)
     after.close()
-    out = read_all(kafka_bootstrap, [config.regions["eu"].topic, global_topic, config.topics.audit])
+    topics = [config.regions["eu"].topic, global_topic, config.topics.audit, config.topics.dead_letter]
+    out = read_all(kafka_bootstrap, topics)
     assert len(out[config.regions["eu"].topic]) == 1 and len(out[global_topic]) == 1  # m2 suppressed
     audits = [orjson.loads(r.value or b"") for r in out[config.topics.audit]]
-    assert [a["outcome"] for a in audits] == ["routed", "erased", "suppressed"]
-    assert audits[1]["event_id"] == "dsr-2026-12-02-000001" and audits[1]["regions_with_keys"] == ["eu"]
+    assert [a["outcome"] for a in audits] == ["routed", "dead-lettered", "erased", "suppressed"]
+    assert audits[1]["reason"] == "erasure: 'subject' is missing"
+    assert audits[2]["event_id"] == "dsr-2026-12-02-000001" and audits[2]["regions_with_keys"] == ["eu"]
+    [dead] = out[config.topics.dead_letter]
+    assert dead.value == orjson.dumps(bad_request)
     assert all(b"erase-me" not in (r.value or b"") and b"erase.me@" not in (r.value or b"")
                for r in out[config.topics.audit])  # fmt: skip
 

@@ -72,7 +72,9 @@ def test_a_bad_erasure_request_is_dead_lettered_with_stage_and_coordinates(
     if not isinstance(outcome, PayloadError):
         return
     source = Source(CONFIG.topics.erasure, partition, offset)
-    dead = PIPELINE.dead_letter(raw, outcome, source)
+    result = PIPELINE.dead_letter(raw, outcome, source)
+    [dead] = result.outputs
+    assert result.audit["outcome"] == "dead-lettered" and result.audit["reason"].startswith("erasure: ")
     assert (dead.topic, dead.value, dead.outcome) == (CONFIG.topics.dead_letter, raw, Outcome.DEAD_LETTERED)
     headers = dict(dead.headers)
     assert headers["rg-error"] == outcome.reason.encode()
