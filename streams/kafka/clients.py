@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from confluent_kafka import Consumer, Producer
 
 from streams.config import KafkaSecurity, KafkaSettings
+
+
+class KafkaClients(NamedTuple):
+    """What makes the engine's consumer and producers from their settings.
+
+    confluent-kafka's clients in production (CONFLUENT); unit tests pass clients of their own,
+    so the engine's batching, hold, abort and commit logic runs without a broker.
+    """
+
+    consumer: Callable[[dict[str, Any]], Consumer]
+    producer: Callable[[dict[str, Any]], Producer]
+
+
+CONFLUENT = KafkaClients(Consumer, Producer)
 
 
 def consumer_settings(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from streams.erasure import parse_erasure_request
 from streams.formats.base import PayloadError
 from streams.histogram import Histogram
+from streams.kafka.clients import CONFLUENT, KafkaClients
 from streams.kafka.retry import retry_while_passing
 from streams.keys import KeyRing, KeyUnavailable
 from streams.outcomes import Outcome, OutcomeCounts
@@ -101,8 +102,10 @@ class GatewayEngine:
         transactional: bool | None = None,
         remote_producers: Mapping[str, dict[str, Any]] | None = None,
         remote_topics: Mapping[str, str] | None = None,
+        clients: KafkaClients = CONFLUENT,
     ) -> None:
         self._pipeline = pipeline
+        self._clients = clients
         self._audit_topic = pipeline.config.topics.audit
         self._erasure_topic = pipeline.config.topics.erasure
         self._subject_store = subject_store
@@ -138,10 +141,10 @@ class GatewayEngine:
 
     def run(self, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
         """Process until `stop` is set; raises on a failure that must not be committed past."""
-        consumer = Consumer(self._consumer_settings)
-        producer = Producer({**self._producer_settings, "error_cb": _log_client_error})
+        consumer = self._clients.consumer(self._consumer_settings)
+        producer = self._clients.producer({**self._producer_settings, "error_cb": _log_client_error})
         self._remotes = {
-            bootstrap: Producer({**settings, "error_cb": _log_client_error})
+            bootstrap: self._clients.producer({**settings, "error_cb": _log_client_error})
             for bootstrap, settings in self._remote_settings.items()
         }
         self._routes = {

@@ -1,0 +1,228 @@
+"""The engine's batching, hold, abort and commit logic, driven with in-memory clients (no broker).
+
+Each test runs `GatewayEngine.run` in the test's own thread on the real pipeline; the fake
+consumer stops the run when it is asked to wait with nothing left to give. What the same
+logic does against a real broker (transactions, fencing, kill -9) the integration tests
+and the fault runs prove.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+
+import orjson
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from streams.config import GatewayConfig, load_config
+from streams.kafka.clients import KafkaClients, consumer_settings, producer_settings, transactional_id
+from streams.kafka.engine import DeliveryFailed, GatewayEngine
+from streams.keys import KeyRing, development_keys
+from streams.pipeline import Pipeline
+from tests.unit.fake_kafka import FakeConsumer, FakeProducer, FakeRecord
+
+CONFIG = load_config(None)
+INGEST = CONFIG.topics.ingest[0]
+KEYS = development_keys(CONFIG.key_regions())
+EU_HOME = CONFIG.regions["eu"].topic
+EXPORTED = CONFIG.destinations["global"].topic
+
+
+@pytest.fixture(autouse=True)
+def _leave_the_test_process_garbage_collector_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("streams.kafka.engine._gc_settled", True)
+
+
+def eu_event(number: int) -> bytes:
+    return orjson.dumps({"type": "track", "event": f"Event {number}", "userId": f"user-{number}",
+                         "context": {"ip": "81.2.69.142"}})  # fmt: skip
+
+
+def records(count: int, first: int = 0) -> list[FakeRecord]:
+    return [FakeRecord(INGEST, 0, offset, eu_event(offset)) for offset in range(first, first + count)]
+
+
+class Harness:
+    """One engine with fake clients; `run()` processes until the consumer runs dry."""
+
+    def __init__(
+        self,
+        arrived: list[FakeRecord],
+        *,
+        pipeline: Pipeline | None = None,
+        config: GatewayConfig = CONFIG,
+        on_wait: Callable[[FakeConsumer], None] | None = None,
+        batch_size: int = 500,
+    ) -> None:
+        self.stop = threading.Event()
+        self.waits = 0
+        self.extra_wait = on_wait
+        self.consumer = FakeConsumer(arrived, self._waited)
+        self.producers: list[FakeProducer] = []
+        self.pipeline = pipeline or Pipeline(config, KEYS)
+        kafka = config.kafka
+        self.engine = GatewayEngine(
+            self.pipeline,
+            consumer_settings(kafka, "fake:9092"),
+            producer_settings(kafka, "fake:9092", transactional_id(kafka, "w1")),
+            [INGEST],
+            batch_size=batch_size,
+            poll_timeout=1.0,
+            hold_pause=0.0,
+            clients=KafkaClients(lambda _settings: self.consumer, self._producer),
+        )
+
+    def _producer(self, settings: dict[str, object]) -> FakeProducer:
+        producer = FakeProducer(dict(settings))
+        self.producers.append(producer)
+        return producer
+
+    def _waited(self, consumer: FakeConsumer) -> None:
+        self.waits += 1
+        if self.extra_wait is not None:
+            hook, self.extra_wait = self.extra_wait, None  # once; the next wait with nothing ends the run
+            hook(consumer)
+        else:
+            self.stop.set()
+
+    def run(self) -> None:
+        self.engine.run(self.stop)
+
+    @property
+    def producer(self) -> FakeProducer:
+        [producer] = self.producers
+        return producer
+
+    def written_topics(self) -> Counter[str]:
+        return Counter(topic for topic, _value, _key in self.producer.written)
+
+
+def test_a_batch_is_what_has_arrived_and_nothing_waits_for_a_batch_to_fill() -> None:
+    harness = Harness(records(3))
+    harness.run()
+    # The first call takes what is there without waiting; a wait comes only once nothing is left.
+    assert harness.consumer.consumed[0] == (500, 0)
+    assert harness.consumer.consumed[1:] == [(500, 0), (1, 1.0)]
+    assert harness.producer.calls == ["init", "begin", "commit"]  # the three events, one transaction
+    assert harness.producer.committed_offsets == {(INGEST, 0): 3}
+    assert harness.written_topics() == {EU_HOME: 3, EXPORTED: 3, CONFIG.topics.audit: 3}
+    stats = harness.engine.stats
+    assert (stats.records_in, stats.batches, stats.events_out, stats.audit_records) == (3, 1, 6, 3)
+
+
+def test_after_a_wait_the_batch_is_the_first_record_and_whatever_else_arrived_by_then() -> None:
+    harness = Harness([], on_wait=lambda consumer: consumer.arrived.extend(records(4)))
+    harness.run()
+    assert harness.consumer.consumed[:3] == [(500, 0), (1, 1.0), (499, 0)]
+    assert harness.producer.calls == ["init", "begin", "commit"]  # one batch of all four
+    assert harness.engine.stats.batches == 1 and harness.producer.committed_offsets == {(INGEST, 0): 4}
+
+
+def test_a_rebalance_between_the_two_consumes_puts_the_batch_back_to_run_once() -> None:
+    def arrive_then_rebalance(consumer: FakeConsumer) -> None:
+        consumer.arrived.extend(records(2))
+        # Served inside the next consume call, as librdkafka serves a rebalance.
+        consumer.before_next_consume = consumer.rebalance
+
+    harness = Harness([], on_wait=arrive_then_rebalance)
+    harness.run()
+    # The first record was taken before the rebalance: put back, never run in a stale batch.
+    assert harness.consumer.seeks == [(INGEST, 0, 0)]
+    assert harness.written_topics()[EU_HOME] == 2  # each event once
+    assert harness.producer.committed_offsets == {(INGEST, 0): 2}
+    assert harness.engine.stats.records_in == 2
+
+
+def test_a_missing_key_holds_the_batch_uncommitted_and_rewound_until_the_key_is_back() -> None:
+    without_eu = KeyRing([KEYS.for_region(r) for r in KEYS.regions() if r != "eu"])
+    pipeline = Pipeline(CONFIG, without_eu)
+    harness = Harness(records(2), pipeline=pipeline)
+    seen_while_held: list[int] = []
+    rewind = harness.consumer.seek
+
+    def seek_and_maybe_get_the_key_back(partition: object) -> None:
+        rewind(partition)  # type: ignore[arg-type]
+        seen_while_held.append(len(harness.producer.written))
+        if len(harness.consumer.seeks) == 2:
+            pipeline.set_keys(KEYS)  # the key provider answers again
+
+    harness.consumer.seek = seek_and_maybe_get_the_key_back  # type: ignore[method-assign]
+    harness.run()
+    stats = harness.engine.stats
+    assert harness.consumer.seeks == [(INGEST, 0, 0), (INGEST, 0, 0)]
+    assert seen_while_held == [0, 0]  # nothing written, in the clear or at all, while held
+    assert harness.producer.calls == ["init", "begin", "abort", "begin", "abort", "begin", "commit"]
+    assert stats.held_batches == 2 and stats.keys_unavailable_since is None
+    assert harness.written_topics() == {EU_HOME: 2, EXPORTED: 2, CONFIG.topics.audit: 2}
+    assert stats.records_in == 2 and harness.producer.committed_offsets == {(INGEST, 0): 2}
+
+
+def test_an_aborted_transaction_runs_the_batch_again_and_counts_it_once() -> None:
+    harness = Harness(records(3))
+    broken = KafkaException(KafkaError(KafkaError._STATE, "coordinator moved", txn_requires_abort=True))
+    original = harness._producer
+
+    def producer_whose_first_commit_fails(settings: dict[str, object]) -> FakeProducer:
+        producer = original(settings)
+        producer.commit_failures.append(broken)
+        return producer
+
+    harness.engine._clients = harness.engine._clients._replace(producer=producer_whose_first_commit_fails)
+    harness.run()
+    stats = harness.engine.stats
+    assert harness.producer.calls == ["init", "begin", "commit", "abort", "begin", "commit"]
+    assert harness.consumer.seeks == [(INGEST, 0, 0)]
+    assert harness.written_topics() == {EU_HOME: 3, EXPORTED: 3, CONFIG.topics.audit: 3}  # once each
+    assert (stats.aborted_transactions, stats.batches, stats.records_in, stats.audit_records) == (1, 1, 3, 3)
+
+
+def test_a_fatal_transaction_error_stops_the_engine_with_nothing_committed() -> None:
+    harness = Harness(records(1))
+    fenced = KafkaException(KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True))
+    original = harness._producer
+
+    def fenced_producer(settings: dict[str, object]) -> FakeProducer:
+        producer = original(settings)
+        producer.commit_failures.append(fenced)
+        return producer
+
+    harness.engine._clients = harness.engine._clients._replace(producer=fenced_producer)
+    with pytest.raises(KafkaException):
+        harness.run()
+    assert harness.producer.committed_offsets == {} and harness.producer.written == []
+    assert harness.engine.stats.records_in == 0 and harness.consumer.closed
+
+
+@pytest.fixture
+def at_least_once() -> GatewayConfig:
+    return CONFIG.model_copy(update={"kafka": CONFIG.kafka.model_copy(update={"delivery": "at_least_once"})})
+
+
+def test_at_least_once_commits_no_offset_before_every_output_is_acknowledged(
+    at_least_once: GatewayConfig,
+) -> None:
+    harness = Harness(records(2), config=at_least_once)
+    assert "transactional.id" not in harness.engine._producer_settings
+    harness.engine._clients = harness.engine._clients._replace(
+        producer=lambda settings: _unacknowledging(harness._producer(settings))
+    )
+    with pytest.raises(DeliveryFailed, match="1 still queued"):
+        harness.run()
+    assert harness.consumer.committed == {} and harness.engine.stats.records_in == 0
+
+
+def _unacknowledging(producer: FakeProducer) -> FakeProducer:
+    producer.unacknowledged = 1
+    return producer
+
+
+def test_at_least_once_commits_the_offsets_once_every_output_is_acknowledged(
+    at_least_once: GatewayConfig,
+) -> None:
+    harness = Harness(records(2), config=at_least_once)
+    harness.run()
+    assert harness.consumer.committed == {(INGEST, 0): 2}
+    assert harness.written_topics() == {EU_HOME: 2, EXPORTED: 2, CONFIG.topics.audit: 2}
+    assert "begin" not in harness.producer.calls
