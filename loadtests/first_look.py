@@ -20,12 +20,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from loadtests.bench.topology import gateway_config
 from streams import localbroker
 from streams.config import load_config
-from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
-from streams.kafka.engine import GatewayEngine
 from streams.kafka.topics import apply_topics
 from streams.keys import development_keys
+from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
+from streams.service.wiring import build_gateway
 from streams.traffic import TrafficGenerator
 
 
@@ -58,14 +57,11 @@ def measure_engine(payloads: list[bytes], port: int) -> tuple[float, float, int]
             except BufferError:
                 producer.poll(0.05)
     producer.flush(120)
-    engine = GatewayEngine(
-        Pipeline(config, development_keys(config.key_regions())),
-        consumer_settings(config.kafka, bootstrap),
-        producer_settings(config.kafka, bootstrap, transactional_id(config.kafka, "w1")),
-        [ingest],
-        batch_size=config.kafka.batch_size,
-        poll_timeout=0.1,
+    # As `run` wires it (streams/service/wiring.py): subject-key store and erasure topic included.
+    gateway = build_gateway(
+        config, bootstrap, development_keys(config.key_regions()), worker_id="w1", poll_timeout=0.1
     )
+    engine = gateway.engine
     stop = threading.Event()
     thread = threading.Thread(target=engine.run, args=(stop,), daemon=True)
     cpu_before, started = _cpu_seconds(), time.perf_counter()
@@ -80,6 +76,7 @@ def measure_engine(payloads: list[bytes], port: int) -> tuple[float, float, int]
     stop.set()
     thread.join(30)
     probe.close()
+    gateway.close()
     return elapsed, cpu, engine.stats.events_out
 
 

@@ -35,8 +35,8 @@ from confluent_kafka import Producer
 from loadtests.generator import payloads as bench_payloads
 from streams.config import load_config
 from streams.keys import development_keys
+from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
 
 CPU_TARGET_US = 15.0  # issue 6: worker CPU per event
 

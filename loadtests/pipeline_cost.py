@@ -22,8 +22,8 @@ import time
 
 from streams.config import load_config
 from streams.keys import development_keys
+from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
 from streams.traffic import TrafficGenerator
 
 

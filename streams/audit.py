@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from streams.outcomes import Outcome  # which imports this module
 
 # Collectors generate their event ids: UUIDs (36 characters), ULIDs (26), nanoids (21),
 # `ajs-next-` and a hash. A person writes names, handles and short codes (`john.smith`,
@@ -50,7 +53,7 @@ class AuditedOutput:
 
 @dataclass(slots=True)
 class AuditEntry:
-    outcome: str  # routed, quarantined, dead-lettered, suppressed
+    outcome: Outcome  # an event's: routed, suppressed, quarantined or dead-lettered
     region: str | None
     reason: str
     event_id: str | None = None
@@ -66,14 +69,20 @@ def looks_generated(event_id: str) -> bool:
 
 
 def erasure_record(
-    request_id: str | None, topic: str, partition: int, offset: int, regions: list[str], policy_hash: str
+    outcome: Outcome,
+    request_id: str | None,
+    topic: str,
+    partition: int,
+    offset: int,
+    regions: list[str],
+    policy_hash: str,
 ) -> dict[str, Any]:
     """The audit record of an applied erasure request: where it came from and which regions held keys."""
     return {
         # A request id is the requester's free text: an email there must not reach the audit.
         "event_id": audit_event_id(request_id, topic, partition, offset, 0),
         "source": {"topic": topic, "partition": partition, "offset": offset, "index": 0},
-        "outcome": "erased",
+        "outcome": outcome.value,
         "outputs": [],  # as every audit record lists them: an erasure writes no event
         "regions_with_keys": regions,
         "policy_hash": policy_hash,
@@ -94,7 +103,7 @@ def audit_record(
         "event_id": audit_event_id(entry.event_id, topic, partition, offset, index),
         "source": {"topic": topic, "partition": partition, "offset": offset, "index": index},
         "format": entry.format,
-        "outcome": entry.outcome,
+        "outcome": entry.outcome.value,
         "region": entry.region,
         "reason": entry.reason,
         "outputs": [

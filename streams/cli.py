@@ -18,7 +18,6 @@ from streams.logs import FORMATS, active_format
 
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
-    from streams.subject_keys import SubjectKeys
 
 DEFAULT_BROKER_PORT = 19092
 SECURED_BROKER_PORT = 19094  # its controller listens on the next port, as the plain broker's does
@@ -91,17 +90,14 @@ def run(
     log_format: str,
 ) -> None:
     """Run the gateway: consume the ingest topics and route every event."""
-    from confluent_kafka import Producer
     from faust import Worker
 
-    from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
-    from streams.kafka.engine import GatewayEngine
     from streams.kafka.lag import LagReader
-    from streams.kafka.subjects import SubjectKeyStore
     from streams.kafka.topics import missing_topics
     from streams.key_providers import provider_for
-    from streams.key_refresh import KeyRefresher
     from streams.logs import configure, kafka_client_logger
+    from streams.maxmind import GeolocationDatabaseError
+    from streams.service.wiring import build_gateway
     from streams.worker import build_app
 
     logging_config = configure("json" if log_format == "json" else "text", log_level)
@@ -120,44 +116,18 @@ def run(
     kafka = config.kafka
     # librdkafka's own log lines go through Python logging, in the same format as the rest.
     client_log = {"logger": kafka_client_logger()}
-    # Per-subject keys and erasure state, each region's in its own compacted topic.
-    subjects = SubjectKeyStore(
-        bootstrap,
-        {region: config.subject_keys_topic(region) for region in config.regions},
-        Producer({**producer_settings(kafka, bootstrap), **client_log}),
-        group_prefix=kafka.group_id,
-        security=login,
-    )
-    pipeline = _pipeline(config, keys, subjects)
-    key_ring = lambda: keys  # noqa: E731 - development keys never change
-    if not dev_keys:
-        refresher = KeyRefresher(
-            provider_for(config.keys),
-            config.key_regions(),
+    try:
+        gateway = build_gateway(
+            config,
+            bootstrap,
             keys,
-            pipeline.set_keys,
-            refresh_seconds=config.keys.refresh_seconds,
-            max_age_seconds=config.keys.max_age_seconds,
+            worker_id=worker_id,
+            key_provider=None if dev_keys else provider_for(config.keys),  # development keys never change
+            client_settings=client_log,
         )
-        refresher.start()
-        key_ring = refresher.ring
-    engine = GatewayEngine(
-        pipeline,
-        {**consumer_settings(kafka, bootstrap), **client_log},
-        {**producer_settings(kafka, bootstrap, transactional_id(kafka, worker_id)), **client_log},
-        list(config.topics.ingest),
-        batch_size=kafka.batch_size,
-        poll_timeout=kafka.poll_timeout_ms / 1000,
-        flush_timeout=kafka.commit_timeout_ms / 1000,
-        subject_store=subjects,
-        keys=key_ring,
-        # Regions whose topic lives on a cluster of their own get a producer for that cluster.
-        remote_producers={
-            cluster: {**producer_settings(kafka, cluster), **client_log}
-            for cluster in set(config.remote_region_topics(bootstrap).values())
-        },
-        remote_topics=config.remote_region_topics(bootstrap),
-    )
+    except GeolocationDatabaseError as error:
+        _fail(f"jurisdiction.geolocation.database: {error}")
+    engine = gateway.engine
     topic_regions = {region.topic: name for name, region in config.regions.items()}
     # The group's lag on what the engine consumes, for /metrics: an admin client of its own.
     lag = LagReader(
@@ -188,12 +158,12 @@ def _gateway_login(config: GatewayConfig) -> dict[str, Any]:
         _fail(str(error))
 
 
-def _pipeline(config: GatewayConfig, keys: KeyRing, subjects: SubjectKeys | None = None) -> Pipeline:
+def _pipeline(config: GatewayConfig, keys: KeyRing) -> Pipeline:
     from streams.maxmind import GeolocationDatabaseError
     from streams.pipeline import Pipeline
 
     try:
-        return Pipeline(config, keys, subjects=subjects)
+        return Pipeline(config, keys)
     except GeolocationDatabaseError as error:
         _fail(f"jurisdiction.geolocation.database: {error}")
 

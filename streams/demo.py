@@ -28,8 +28,8 @@ from streams.kafka.reading import read_to_end
 from streams.kafka.retry import retry_while_passing
 from streams.kafka.topics import apply_topics
 from streams.keys import development_keys
+from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
 from streams.traffic import TrafficGenerator
 
 DEMO_GROUP = "residency-gateway-demo"

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from streams.formats.exact_json import JsonRefused, read_json, write_json
+from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
 
 # Coordinates for the dead-letter headers `explain` shows when no ingest topic is named.
 EXPLAIN_TOPIC = "<explain>"

@@ -25,6 +25,11 @@ from streams.weak_signals import country_of_locale, country_of_timezone
 
 NO_SIGNAL = "none"
 CONFLICT = "conflict"
+# Why an undecided event is held: the first word of its reason, and a metric label.
+HELD_UNREADABLE = "unreadable"  # a signal present that can't be read
+HELD_NO_SIGNAL = "no-signal"
+HELD_UNASSIGNED = "unassigned"  # a country no region of the policy holds
+HELD_CONFLICT = "conflict"
 ConflictPolicy = Literal["precedence", "quarantine", "strictest"]
 _CACHE_LIMIT = 8192  # distinct values per signal; past it the cache restarts (attacker-chosen values)
 _IP_PROBLEMS = {
@@ -65,6 +70,9 @@ class Decision:
     reason: str  # one line a person reads in `explain` and in the rg-reason header
     country: str | None = None
     ignored: tuple[str, ...] = ()  # the other evidence, each as "<signal>: <what it said> (<field>)"
+    # Why an undecided event is held, for metrics: unreadable, no-signal, unassigned or conflict
+    # (its reason starts with it). None when decided.
+    held_as: str | None = None
     # The decision's Kafka headers, encoded once per interned decision rather than per event.
     headers: tuple[tuple[str, bytes], ...] = field(default=(), compare=False, repr=False)
 
@@ -138,15 +146,15 @@ class Jurisdictions:
     def _decide(self, findings: tuple[Finding, ...]) -> Decision:
         blocking = [f for f in findings if f.blocks]
         if blocking:
-            reason = "unreadable: " + "; ".join(f.text for f in blocking)
-            return Decision(None, blocking[0].signal, reason, None, _others(findings, blocking))
+            detail = "; ".join(f.text for f in blocking)
+            return _held(HELD_UNREADABLE, detail, blocking[0].signal, None, _others(findings, blocking))
         usable = [f for f in findings if f.usable]
         if not usable:
             if findings:
-                reason = "no-signal: " + "; ".join(f.text for f in findings)
+                detail = "; ".join(f.text for f in findings)
             else:
-                reason = "no-signal: the event carries none of " + ", ".join(self._signals)
-            return Decision(None, NO_SIGNAL, reason)
+                detail = "the event carries none of " + ", ".join(self._signals)
+            return _held(HELD_NO_SIGNAL, detail, NO_SIGNAL)
         if len({f.place for f in usable}) == 1:
             return _decided_by(usable[0], findings)
         if self._on_conflict == "precedence":
@@ -259,13 +267,20 @@ class Jurisdictions:
 def _decided_by(decider: Finding, findings: tuple[Finding, ...]) -> Decision:
     ignored = tuple(f.text for f in findings if f is not decider)
     if decider.region is None:
-        return Decision(None, decider.signal, f"unassigned: {decider.text}", decider.country, ignored)
+        return _held(HELD_UNASSIGNED, decider.text, decider.signal, decider.country, ignored)
     return Decision(decider.region, decider.signal, decider.text, decider.country, ignored)
 
 
 def _conflict(conflicting: list[Finding], findings: tuple[Finding, ...]) -> Decision:
-    reason = "conflict: " + " vs ".join(f.text for f in conflicting)
-    return Decision(None, CONFLICT, reason, conflicting[0].country, _others(findings, conflicting))
+    detail = " vs ".join(f.text for f in conflicting)
+    return _held(HELD_CONFLICT, detail, CONFLICT, conflicting[0].country, _others(findings, conflicting))
+
+
+def _held(
+    why: str, detail: str, signal: str, country: str | None = None, ignored: tuple[str, ...] = ()
+) -> Decision:
+    """An undecided event's decision: quarantined, its reason `<why>: <detail>`."""
+    return Decision(None, signal, f"{why}: {detail}", country, ignored, held_as=why)
 
 
 def _others(findings: tuple[Finding, ...], named: list[Finding]) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""The whole path of one ingest record: decode → classify → transform → route.
+"""The whole path of one ingest record: decode → classify → route and transform → outcome.
 
 Pure: bytes in, records to write out, no Kafka. Every input yields at least one
 output (routed, quarantined or dead-lettered); nothing vanishes. The Kafka
@@ -7,34 +7,22 @@ engine and `explain` both call `Pipeline.process`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from streams.audit import AuditedOutput, AuditEntry, audit_record, erasure_record
 from streams.config import GatewayConfig
 from streams.formats import CollectorFormat, PayloadError
 from streams.formats.detect import decoder_for
 from streams.geolocation import Geolocator, geolocator_for
-from streams.jurisdiction import Decision, Jurisdictions
+from streams.jurisdiction import Jurisdictions
 from streams.keys import KeyRing, KeyUnavailable
-from streams.routing import Output, Router, Source, item_bytes
+from streams.outcomes import EventResult, Outcomes, Source
+from streams.routing import Router, item_bytes
 from streams.subject_keys import InMemorySubjectKeys, SubjectKeys
 from streams.value_scan import ScanBudget
 
 # The value scan's budget per payload: characters it may scan and phone numbers it may validate.
 PAYLOAD_SCAN_CHARS = 262_144
 PAYLOAD_PHONE_VALIDATIONS = 256
-
-
-@dataclass(slots=True)
-class EventResult:
-    index: int  # position of the event within its payload
-    decision: Decision | None  # None when the event couldn't be decoded
-    outputs: list[Output]
-    error: PayloadError | None = None
-    format: str | None = None  # the collector format, when the payload could be decoded
-    # The audit record (streams/audit.py): what happened and why, with no personal data.
-    audit: dict[str, Any] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -59,6 +47,7 @@ class Pipeline:
             transfers={name: region.transfers for name, region in config.regions.items()},
         )
         self._router = Router(config, keys, self.subjects)
+        self._outcomes = Outcomes(config, self.policy_hash)
 
     def set_keys(self, keys: KeyRing) -> None:
         """Use a reloaded key ring (a rotation) from the next event on."""
@@ -67,35 +56,24 @@ class Pipeline:
     def dead_letter(self, raw: bytes, error: PayloadError, source: Source) -> EventResult:
         """A record that isn't an event (a bad erasure request): for the dead-letter topic, audited
         and counted as every dead letter is."""
-        dead = self._router.dead_lettered(raw, error, source, 0, None)
-        entry = _dead_letter_entry(dead, error, None)
-        audit = audit_record(entry, source.topic, source.partition, source.offset, 0, self.policy_hash)
-        return EventResult(0, None, [dead], error, None, audit)
+        return self._outcomes.dead_lettered(raw, error, source, 0, None, None)
 
     def erased(self, request_id: str | None, source: Source, regions: list[str]) -> EventResult:
         """An erasure request applied: nothing to write but its audit record."""
-        audit = erasure_record(
-            request_id, source.topic, source.partition, source.offset, regions, self.policy_hash
-        )
-        return EventResult(0, None, [], None, None, audit)
+        return self._outcomes.erased(request_id, source, regions)
 
     def process(self, raw: bytes, source: Source, key: bytes | None = None) -> list[EventResult]:
-        router = self._router
-        policy_hash = self.policy_hash
-        topic, partition, offset = source.topic, source.partition, source.offset
+        outcomes = self._outcomes
         try:
             payload = self._decoder.decode(raw, source.topic)
         except PayloadError as raised:
-            undecodable = _unraised(raised, raised.stage)
-            dead = router.dead_lettered(raw, undecodable, source, 0, key)
-            entry = _dead_letter_entry(dead, undecodable, None)
-            audit = audit_record(entry, topic, partition, offset, 0, policy_hash)
-            return [EventResult(0, None, [dead], undecodable, None, audit)]
+            return [outcomes.dead_lettered(raw, _unraised(raised, raised.stage), source, 0, key, None)]
         collector, envelope = payload.format, payload.envelope
         # What the value scan may spend on the whole payload: a batch can't multiply what one event
         # may cost (past it, copies keep no more scanned strings: fail closed).
         budget = ScanBudget(chars=PAYLOAD_SCAN_CHARS, validations=PAYLOAD_PHONE_VALIDATIONS)
         classify = self._jurisdictions.classify
+        router = self._router
         name = collector.name
         results = []
         for event in payload.events:
@@ -103,11 +81,7 @@ class Pipeline:
             index = event.index
             if event.error is not None:
                 value = _event_bytes(event.raw, body, None, envelope, raw)
-                dead = router.dead_lettered(value, event.error, source, index, key)
-                audit = audit_record(
-                    _dead_letter_entry(dead, event.error, name), topic, partition, offset, index, policy_hash
-                )
-                results.append(EventResult(index, None, [dead], event.error, name, audit))
+                results.append(outcomes.dead_lettered(value, event.error, source, index, key, name))
                 continue
             stage = "classify"  # where an exception no rule foresaw arose, for its dead letter
             try:
@@ -117,15 +91,13 @@ class Pipeline:
                 stage = "route"
                 if decision.region is None:
                     value = event.raw if event.raw is not None else collector.encode(body, envelope)
-                    held = router.quarantined(decision, value, source, index, key)
-                    outputs = [held]
                     event_id = router.audit_id(body, collector)
-                    entry = AuditEntry("quarantined", None, decision.reason, event_id, name)
-                    entry.outputs.append(AuditedOutput(held.topic, "quarantine"))
+                    result = outcomes.quarantined(decision, value, source, index, key, event_id, name)
                 else:
                     outputs, entry = router.routed(
                         decision, body, event.raw, collector, envelope, key, budget
                     )
+                    result = outcomes.decided(entry, outputs, decision, source, index)
             except KeyUnavailable:
                 raise
             except PayloadError as raised:  # e.g. Snowplow contexts that aren't JSON
@@ -134,25 +106,14 @@ class Pipeline:
                 moved = stage == "route" and raised.stage == "classify"
                 unreadable = _unraised(raised, "transform" if moved else raised.stage)
                 value = _event_bytes(event.raw, body, collector, envelope, raw)
-                dead = router.dead_lettered(value, unreadable, source, index, key)
-                audit = audit_record(
-                    _dead_letter_entry(dead, unreadable, name), topic, partition, offset, index, policy_hash
-                )
-                results.append(EventResult(index, None, [dead], unreadable, name, audit))
-                continue
+                result = outcomes.dead_lettered(value, unreadable, source, index, key, name)
             except Exception as exc:  # a value no rule foresaw must not stall the partition
                 # Only the exception's type: its message could quote the event. The stage is the
                 # pipeline's own (classify, route), not "process", which named none of them.
                 error = PayloadError(f"internal error: {type(exc).__name__}", stage=stage)
                 value = _event_bytes(event.raw, body, collector, envelope, raw)
-                dead = router.dead_lettered(value, error, source, index, key)
-                audit = audit_record(
-                    _dead_letter_entry(dead, error, name), topic, partition, offset, index, policy_hash
-                )
-                results.append(EventResult(index, None, [dead], error, name, audit))
-                continue
-            audit = audit_record(entry, topic, partition, offset, index, policy_hash)
-            results.append(EventResult(index, decision, outputs, None, name, audit))
+                result = outcomes.dead_lettered(value, error, source, index, key, name)
+            results.append(result)
         return results
 
 
@@ -166,12 +127,6 @@ def _unraised(error: PayloadError, stage: str) -> PayloadError:
     payloads could then exhaust memory.
     """
     return PayloadError(error.reason, stage=stage)
-
-
-def _dead_letter_entry(dead: Output, error: PayloadError, format_name: str | None) -> AuditEntry:
-    entry = AuditEntry("dead-lettered", None, f"{error.stage}: {error.reason}", None, format_name)
-    entry.outputs.append(AuditedOutput(dead.topic, "dead-letter"))
-    return entry
 
 
 def _event_bytes(

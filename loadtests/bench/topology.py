@@ -16,8 +16,8 @@ from confluent_kafka.cimpl import NewTopic
 from streams.config import GatewayConfig, load_config
 from streams.kafka.topics import apply_topics
 from streams.keys import development_keys
+from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
 
 BATCH_SIZE_VARIABLE = "RESIDENCY_BENCH_BATCH_SIZE"
 

@@ -121,35 +121,15 @@ def run_passthrough(args: argparse.Namespace) -> None:
 
 def run_gateway(args: argparse.Namespace) -> None:
     """The gateway as `residency-gateway run` wires it: engine, transactions, subject-key store."""
-    from confluent_kafka import Producer
-
     from loadtests.bench.topology import gateway_config
-    from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
-    from streams.kafka.engine import GatewayEngine
-    from streams.kafka.subjects import SubjectKeyStore
     from streams.keys import development_keys
-    from streams.pipeline import Pipeline
+    from streams.service.wiring import build_gateway
 
     config = gateway_config(args.prefix, args.input, args.partitions)
-    kafka, bootstrap = config.kafka, args.bootstrap
-    keys = development_keys(config.key_regions())
-    subjects = SubjectKeyStore(
-        bootstrap,
-        {region: config.subject_keys_topic(region) for region in config.regions},
-        Producer(producer_settings(kafka, bootstrap)),
-        group_prefix=kafka.group_id,
+    gateway = build_gateway(
+        config, args.bootstrap, development_keys(config.key_regions()), worker_id=args.worker_id
     )
-    engine = GatewayEngine(
-        Pipeline(config, keys, subjects=subjects),
-        consumer_settings(kafka, bootstrap),
-        producer_settings(kafka, bootstrap, transactional_id(kafka, args.worker_id)),
-        list(config.topics.ingest),
-        batch_size=kafka.batch_size,
-        poll_timeout=kafka.poll_timeout_ms / 1000,
-        flush_timeout=kafka.commit_timeout_ms / 1000,
-        subject_store=subjects,
-        keys=lambda: keys,
-    )
+    engine = gateway.engine
     stats = engine.stats
     sampler = Sampler(lambda: stats.records_in)
     stop = threading.Event()
@@ -168,6 +148,7 @@ def run_gateway(args: argparse.Namespace) -> None:
     sampler.run(args.expected, stop)
     stop.set()
     thread.join(60)
+    gateway.close()
     if failure:
         raise RuntimeError(f"the engine failed: {failure[0]!r}") from failure[0]
     _report(

@@ -21,8 +21,8 @@ import orjson
 from streams.config import GatewayConfig
 from streams.geolocation import default_geolocator
 from streams.keys import KeyRing
+from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
 
 # Where the canaries come from, with the share of traffic each gets.
 COUNTRIES = (("DE", 30), ("FR", 10), ("US", 25), ("IN", 10), ("BR", 10), ("CN", 8), ("RU", 7))

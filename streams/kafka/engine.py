@@ -43,9 +43,8 @@ from streams.histogram import Histogram
 from streams.kafka.clients import CONFLUENT, KafkaClients
 from streams.kafka.retry import retry_while_passing
 from streams.keys import KeyRing, KeyUnavailable
-from streams.outcomes import Outcome, OutcomeCounts
-from streams.pipeline import EventResult, Pipeline
-from streams.routing import Output, Source
+from streams.outcomes import EventResult, Outcome, OutcomeCounts, Output, Source
+from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +256,7 @@ class GatewayEngine:
         started = time.time()
         outcomes: Counter[tuple[Outcome, str]] = Counter()
         held: Counter[tuple[str, str]] = Counter()
+        transforms: Counter[str] = Counter()
         next_offsets: dict[tuple[str, int], int] = {}
         produced = 0
         erasures = 0
@@ -275,7 +275,6 @@ class GatewayEngine:
             source = Source(topic, partition, offset)
             if topic == erasure_topic:
                 results = [self._erase(record.value() or b"", source)]
-                erasures += results[0].error is None
             else:
                 # A null value (tombstone) is an input too: it is dead-lettered like any other bad payload.
                 results = process(record.value() or b"", source, record.key())
@@ -284,11 +283,13 @@ class GatewayEngine:
                     self._produce(produce, producer, out, delivered)
                     outcomes[(out.outcome, out.topic)] += 1
                     produced += 1
-                audit = result.audit
-                if audit["outcome"] in _HELD_OUTCOMES:
-                    # "no-signal: ...", "decode: ...": the class before the colon; the rest names fields.
-                    held[(audit["outcome"], audit["reason"].partition(":")[0])] += 1
-                audits.append(audit)
+                if result.held_as is not None:
+                    held[(result.outcome.value, result.held_as)] += 1
+                elif result.outcome is Outcome.ERASED:
+                    erasures += 1
+                if result.transforms:
+                    transforms.update(result.transforms)
+                audits.append(result.audit)
             next_offsets[(topic, partition)] = offset + 1
         # Audit records go after the batch's outputs, each a few hundred bytes without personal data.
         for audit in audits:
@@ -303,12 +304,7 @@ class GatewayEngine:
         stats.erasures += erasures
         stats.outcomes.by_topic.update(outcomes)
         stats.held_reasons.update(held)
-        stats.transformed_fields.update(
-            change["transform"]
-            for audit in audits
-            for out in audit["outputs"]
-            for change in out["transformed"]
-        )
+        stats.transformed_fields.update(transforms)
         now = time.time()
         stats.batch_seconds.observe(now - started)
         oldest = min((r.timestamp()[1] for r in records if r.timestamp()[1] > 0), default=None)
@@ -427,7 +423,6 @@ class GatewayEngine:
             raise DeliveryFailed(f"outputs not acknowledged ({'; '.join(reasons)}); not committing")
 
 
-_HELD_OUTCOMES = frozenset({Outcome.QUARANTINED.value, Outcome.DEAD_LETTERED.value})
 _PURGED = {KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT}
 
 

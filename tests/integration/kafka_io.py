@@ -18,8 +18,8 @@ from streams.kafka.engine import GatewayEngine
 from streams.kafka.reading import read_to_end
 from streams.kafka.topics import apply_topics
 from streams.keys import development_keys
+from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
 
 POLICY_TEMPLATE = """
 policy_version: test-{run}

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 import orjson
 
 from streams.config import GatewayConfig
-from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
 from streams.kafka.engine import GatewayEngine
 from streams.keys import development_keys
+from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
+from streams.service.wiring import build_gateway
 from streams.traffic import TrafficGenerator
 from tests.collectors.samples import every_format_lines
 from tests.integration.kafka_io import (
@@ -35,17 +35,15 @@ US_USER = "canary-us-user-4713"
 def running_engine(
     config: GatewayConfig, bootstrap: str, poll_timeout: float = 0.1
 ) -> Iterator[GatewayEngine]:
-    keys = development_keys(config.key_regions())
-    engine = GatewayEngine(
-        Pipeline(config, keys),
-        consumer_settings(config.kafka, bootstrap),
-        producer_settings(config.kafka, bootstrap, transactional_id(config.kafka, "w1")),
-        list(config.topics.ingest),
-        batch_size=config.kafka.batch_size,
-        poll_timeout=poll_timeout,
+    """The engine as `run` wires it (streams/service/wiring.py), with development keys."""
+    gateway = build_gateway(
+        config, bootstrap, development_keys(config.key_regions()), worker_id="w1", poll_timeout=poll_timeout
     )
-    with in_thread(engine):
-        yield engine
+    try:
+        with in_thread(gateway.engine):
+            yield gateway.engine
+    finally:
+        gateway.close()
 
 
 def output_topics(config: GatewayConfig) -> list[str]:

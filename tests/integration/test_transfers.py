@@ -13,13 +13,14 @@ from confluent_kafka import Producer
 
 from streams.config import GatewayConfig, parse_config
 from streams.formats import BUILT_IN_FORMATS
-from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
+from streams.kafka.clients import producer_settings
 from streams.kafka.engine import GatewayEngine
 from streams.kafka.subjects import SubjectKeyStore
 from streams.kafka.topics import apply_topics
 from streams.keys import KeyRing, PseudonymKey
 from streams.metrics import engine_registry, render
 from streams.pipeline import Pipeline
+from streams.service.wiring import build_gateway
 from streams.tokens import TokenUnreadable, detokenize
 from tests.collectors.canaries import (
     CANARY_GENERIC_TOPIC_FIELDS,
@@ -89,21 +90,14 @@ def subject_store(config: GatewayConfig, bootstrap: str) -> SubjectKeyStore:
 def gateway(
     config: GatewayConfig, bootstrap: str, keys: KeyRing = KEYS
 ) -> Iterator[tuple[GatewayEngine, Pipeline]]:
-    """The engine as `run` wires it: a subject store restored from Kafka, erasure requests read."""
-    store = subject_store(config, bootstrap)
-    pipeline = Pipeline(config, keys, subjects=store)
-    current = {"keys": keys}
-    engine = GatewayEngine(
-        pipeline, consumer_settings(config.kafka, bootstrap),
-        producer_settings(config.kafka, bootstrap, transactional_id(config.kafka, "w1")),
-        list(config.topics.ingest), batch_size=config.kafka.batch_size, poll_timeout=0.1,
-        subject_store=store, keys=lambda: current["keys"], hold_pause=0.2,
-    )  # fmt: skip
+    """The engine as `run` wires it (streams/service/wiring.py): a subject store restored from Kafka,
+    erasure requests read."""
+    built = build_gateway(config, bootstrap, keys, worker_id="w1", poll_timeout=0.1, hold_pause=0.2)
     try:
-        with in_thread(engine):
-            yield engine, pipeline
+        with in_thread(built.engine):
+            yield built.engine, built.pipeline
     finally:
-        store.close()
+        built.close()
 
 
 def test_no_canary_nor_an_unkeyed_hash_of_one_leaves_its_home_region_in_any_format(

@@ -15,12 +15,11 @@ from confluent_kafka.admin import AdminClient
 
 from streams import localbroker
 from streams.config import GatewayConfig, parse_config
-from streams.kafka.clients import consumer_settings, producer_settings, transactional_id
-from streams.kafka.engine import GatewayEngine
 from streams.kafka.topics import apply_topics, missing_topics
 from streams.keys import development_keys
+from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
+from streams.service.wiring import build_gateway
 from streams.traffic import TrafficGenerator
 from tests.integration.gateway_process import gateway_running
 from tests.integration.kafka_io import expected_topic_counts, in_thread, produce, read_all, wait_committed
@@ -74,19 +73,15 @@ def test_eu_events_are_written_only_to_the_eu_cluster(kafka_bootstrap: str, eu_c
     expected = expected_topic_counts(config, payloads)
     assert expected[eu_topic] > 0
     produce(kafka_bootstrap, config.topics.ingest[0], list(payloads))
-    engine = GatewayEngine(
-        Pipeline(config, development_keys(config.key_regions())),
-        consumer_settings(config.kafka, kafka_bootstrap),
-        producer_settings(config.kafka, kafka_bootstrap, transactional_id(config.kafka, "w1")),
-        list(config.topics.ingest),
-        batch_size=config.kafka.batch_size,
-        poll_timeout=0.1,
-        remote_producers={eu_cluster: producer_settings(config.kafka, eu_cluster)},
-        remote_topics=config.remote_region_topics(kafka_bootstrap),
+    # As `run` wires it: the eu region's topic gets a producer for the eu cluster (config.regions.*.cluster).
+    built = build_gateway(
+        config, kafka_bootstrap, development_keys(config.key_regions()), worker_id="w1", poll_timeout=0.1
     )
+    engine = built.engine
     with in_thread(engine):
         wait_committed(kafka_bootstrap, config.kafka.group_id, config.topics.ingest[0], timeout=120)
         time.sleep(0.2)
+    built.close()
 
     on_eu = read_all(eu_cluster, [eu_topic])
     assert len(on_eu[eu_topic]) == expected[eu_topic]

@@ -47,7 +47,8 @@ from tests.collectors.capture import (
 
 if TYPE_CHECKING:
     from streams.config import GatewayConfig
-    from streams.pipeline import EventResult, Pipeline
+    from streams.outcomes import EventResult
+    from streams.pipeline import Pipeline
 
 POLICY = Path(__file__).resolve().parents[2] / "config" / "policy.yaml"
 # Addresses the bundled geolocation data is known to place; others come from `ip_in`.
@@ -102,7 +103,7 @@ def precedence_pipeline() -> Pipeline:
 
 def classify(pipeline: Pipeline, records: list[bytes]) -> list[EventResult]:
     """Every record through the pipeline as consecutive offsets of events.ingest; all results."""
-    from streams.routing import Source
+    from streams.outcomes import Source
 
     assert records, "the harness produced no records"
     results = []

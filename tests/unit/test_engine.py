@@ -20,6 +20,7 @@ from streams.config import GatewayConfig, load_config
 from streams.kafka.clients import KafkaClients, consumer_settings, producer_settings, transactional_id
 from streams.kafka.engine import DeliveryFailed, GatewayEngine
 from streams.keys import KeyRing, development_keys
+from streams.outcomes import Outcome, Source
 from streams.pipeline import Pipeline
 from tests.unit.fake_kafka import FakeConsumer, FakeProducer, FakeRecord
 
@@ -226,3 +227,25 @@ def test_at_least_once_commits_the_offsets_once_every_output_is_acknowledged(
     assert harness.consumer.committed == {(INGEST, 0): 2}
     assert harness.written_topics() == {EU_HOME: 2, EXPORTED: 2, CONFIG.topics.audit: 2}
     assert "begin" not in harness.producer.calls
+
+
+def test_what_was_held_and_how_fields_were_transformed_is_counted_from_typed_results() -> None:
+    arrived = [
+        FakeRecord(INGEST, 0, 0, eu_event(0)),
+        FakeRecord(INGEST, 0, 1, orjson.dumps({"type": "track", "event": "x", "anonymousId": "a"})),
+        FakeRecord(INGEST, 0, 2, b"{not json"),
+        FakeRecord(INGEST, 0, 3, None),  # a tombstone is an input too
+    ]
+    harness = Harness(arrived)
+    harness.run()
+    stats = harness.engine.stats
+    assert stats.held_reasons == {("quarantined", "no-signal"): 1, ("dead-lettered", "decode"): 2}
+    [eu] = harness.pipeline.process(eu_event(0), Source(INGEST, 0, 0))
+    assert stats.transformed_fields == Counter(eu.transforms) and stats.transformed_fields
+    assert stats.outcomes.by_topic == {
+        (Outcome.ROUTED, EU_HOME): 1,
+        (Outcome.EXPORTED, EXPORTED): 1,
+        (Outcome.QUARANTINED, CONFIG.topics.quarantine): 1,
+        (Outcome.DEAD_LETTERED, CONFIG.topics.dead_letter): 2,
+    }
+    assert (stats.records_in, stats.audit_records, stats.events_out) == (4, 4, 5)

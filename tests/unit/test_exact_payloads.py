@@ -10,9 +10,8 @@ from streams.config import load_config
 from streams.formats.exact_json import read_json
 from streams.formats.snowplow_enriched import SnowplowEnrichedTsvFormat
 from streams.keys import development_keys
-from streams.outcomes import Outcome
-from streams.pipeline import EventResult, Pipeline
-from streams.routing import Source
+from streams.outcomes import EventResult, Outcome, Source
+from streams.pipeline import Pipeline
 
 SOURCE = Source("events.ingest", 1, 77)
 SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"

@@ -12,9 +12,9 @@ from streams.config import ConfigError, load_config, parse_config
 from streams.formats.snowplow_enriched import ENRICHED_FIELDS
 from streams.identities import kept_key_kind, kind_of_key, kind_of_trait
 from streams.keys import KeyRing, PseudonymKey
-from streams.pipeline import EventResult, Pipeline
+from streams.outcomes import EventResult, Source
+from streams.pipeline import Pipeline
 from streams.pseudonymize import pseudonym
-from streams.routing import Source
 
 SOURCE = Source("events.ingest", 0, 5)
 KEYS = KeyRing([PseudonymKey(region, 1, bytes([n]) * 32) for n, region in enumerate(

@@ -12,9 +12,8 @@ from streams.config import load_config
 from streams.erasure import MAX_REQUEST_ID, ErasureRequest, normalize_subject, parse_erasure_request
 from streams.formats import PayloadError
 from streams.keys import development_keys
-from streams.outcomes import Outcome
+from streams.outcomes import Outcome, Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
 from tests.unit.fuzz_payloads import CANARY_VALUES, LEAKED_FORMS, arbitrary_payloads, json_values
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "250"))

@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 
 from streams.config import parse_config
 from streams.keys import development_keys
-from streams.outcomes import Outcome
-from streams.pipeline import EventResult, Pipeline
-from streams.routing import Source
+from streams.outcomes import EventResult, Outcome, Source
+from streams.pipeline import Pipeline
 from tests.unit.fuzz_payloads import (
     AUDIT_LEAKED_FORMS,
     FORMATS,

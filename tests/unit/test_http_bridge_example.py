@@ -19,9 +19,8 @@ import pytest
 
 from streams.config import load_config
 from streams.keys import development_keys
-from streams.outcomes import Outcome
+from streams.outcomes import Outcome, Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 SECTION = "### A Segment-compatible HTTP-to-Kafka bridge"

@@ -28,9 +28,8 @@ import pytest
 
 from streams.config import DEFAULT_CONFIG_NAME, GatewayConfig, load_config, parse_config
 from streams.keys import development_keys
-from streams.outcomes import Outcome
-from streams.pipeline import EventResult, Pipeline
-from streams.routing import Source
+from streams.outcomes import EventResult, Outcome, Source
+from streams.pipeline import Pipeline
 
 GB_IP = "81.2.69.142"  # GeoLite2: GB, region eu
 SOURCE = Source("events.ingest", 0, 7)

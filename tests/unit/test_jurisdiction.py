@@ -81,6 +81,7 @@ def test_no_usable_signal_is_quarantine_with_what_was_seen() -> None:
 def test_a_country_in_no_region_is_quarantined() -> None:
     decision = jurisdictions().classify(signals(declared="BR"))
     assert decision.region is None and decision.reason == "unassigned: declared: BR, in no region (d)"
+    assert decision.held_as == "unassigned"  # the metric label, typed where the reason is made
 
 
 def test_two_disagreeing_declarations_are_a_conflict_even_under_precedence() -> None:

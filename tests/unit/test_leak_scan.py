@@ -8,8 +8,8 @@ import pytest
 
 from streams.config import load_config
 from streams.keys import KeyRing, PseudonymKey
-from streams.pipeline import EventResult, Pipeline
-from streams.routing import Source
+from streams.outcomes import EventResult, Source
+from streams.pipeline import Pipeline
 from tests.collectors import canaries
 from tests.collectors.canaries import canary_forms, canary_payloads, hostile_canary_payloads
 

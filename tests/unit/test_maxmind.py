@@ -90,8 +90,8 @@ def test_a_missing_or_foreign_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_the_policy_s_database_decides_in_the_pipeline(tmp_path: Path) -> None:
     from streams.config import parse_config
     from streams.keys import development_keys
+    from streams.outcomes import Source
     from streams.pipeline import Pipeline
-    from streams.routing import Source
 
     database = write_country_db(tmp_path / "country.mmdb", {"81.0.0.128/25": "CH", "8.8.8.0/24": "IN"})
     text = (Path(__file__).resolve().parents[2] / "config" / "minimal.yaml").read_text()

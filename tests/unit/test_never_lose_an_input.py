@@ -6,9 +6,8 @@ from hypothesis import strategies as st
 
 from streams.config import load_config
 from streams.keys import development_keys
-from streams.outcomes import Outcome
+from streams.outcomes import Outcome, Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
 
 CONFIG = load_config(None)
 PIPELINE = Pipeline(CONFIG, development_keys(CONFIG.key_regions()))

@@ -7,9 +7,8 @@ import pytest
 
 from streams.config import load_config
 from streams.keys import development_keys
-from streams.outcomes import Outcome
+from streams.outcomes import Outcome, Source
 from streams.pipeline import Pipeline
-from streams.routing import Source
 from streams.traffic import TrafficGenerator
 
 SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"

@@ -21,8 +21,8 @@ from streams.config import GatewayConfig, load_config, parse_config
 from streams.formats import decode
 from streams.geolocation import default_geolocator
 from streams.keys import development_keys
-from streams.pipeline import EventResult, Pipeline
-from streams.routing import Source
+from streams.outcomes import EventResult, Source
+from streams.pipeline import Pipeline
 
 DE_IP, CN_IP = "85.214.132.117", "114.114.114.114"
 PAYLOAD_DATA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"

@@ -11,9 +11,9 @@ import pytest
 from streams.config import ConfigError, load_config, parse_config
 from streams.formats.snowplow_enriched import ENRICHED_FIELDS
 from streams.keys import KeyRing, PseudonymKey
-from streams.pipeline import EventResult, Pipeline
+from streams.outcomes import EventResult, Source
+from streams.pipeline import Pipeline
 from streams.pseudonymize import pseudonym
-from streams.routing import Source
 from streams.tokens import detokenize
 
 SOURCE = Source("events.ingest", 0, 77)

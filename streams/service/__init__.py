@@ -1,0 +1,1 @@
+"""The running service: how the gateway's parts are put together (wiring)."""
