@@ -82,7 +82,7 @@ def erasure_record(
         # A request id is the requester's free text: an email there must not reach the audit.
         "event_id": audit_event_id(request_id, topic, partition, offset, 0),
         "source": {"topic": topic, "partition": partition, "offset": offset, "index": 0},
-        "outcome": outcome.value,
+        "outcome": outcome,  # a StrEnum: written as its string
         "outputs": [],  # as every audit record lists them: an erasure writes no event
         "regions_with_keys": regions,
         "policy_hash": policy_hash,
@@ -103,7 +103,7 @@ def audit_record(
         "event_id": audit_event_id(entry.event_id, topic, partition, offset, index),
         "source": {"topic": topic, "partition": partition, "offset": offset, "index": index},
         "format": entry.format,
-        "outcome": entry.outcome.value,
+        "outcome": entry.outcome,  # a StrEnum: written as its string
         "region": entry.region,
         "reason": entry.reason,
         "outputs": [

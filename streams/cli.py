@@ -267,7 +267,7 @@ def allowlist(config_path: str | None, destination: str | None, format_name: str
 @click.argument("config_file", type=click.Path(dir_okay=False))
 def check_config(config_file: str) -> None:
     """Validate a config file and print every mistake with its path."""
-    from streams.geolocation import geolocator_for
+    from streams.jurisdiction import geolocator_for
     from streams.maxmind import GeolocationDatabaseError
 
     try:

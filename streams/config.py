@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -265,6 +266,32 @@ class Region(_Strict):
     # The Kafka cluster that holds this region's topic, when it isn't kafka.bootstrap_servers:
     # the full events are then written only there (docs/operations.md, "Many clusters").
     bootstrap_servers: str | None = Field(default=None, min_length=1)
+
+
+# What a gateway policy uses when its `consent.purposes` is null. Each list names alternatives:
+# one of them granted (and none denied) grants the purpose. A format a purpose leaves out can't
+# express it (GA4's Measurement Protocol has no analytics consent), so it is ungated there.
+_SNOWPLOW_FORMATS = ("snowplow", "snowplow_get", "snowplow_enriched_tsv", "snowplow_enriched_json")
+DEFAULT_PURPOSES: Mapping[str, Mapping[str, Sequence[str]]] = MappingProxyType(
+    {
+        "analytics": MappingProxyType(
+            {
+                "segment": ("Analytics",),
+                "rudderstack": ("analytics",),
+                "ga4": (),
+                **dict.fromkeys(_SNOWPLOW_FORMATS, ("analytics",)),
+            }
+        ),
+        "advertising": MappingProxyType(
+            {
+                "segment": ("Advertising",),
+                "rudderstack": ("advertising", "marketing"),
+                "ga4": ("ad_user_data", "ad_personalization"),
+                **dict.fromkeys(_SNOWPLOW_FORMATS, ("marketing", "advertisement")),
+            }
+        ),
+    }
+)
 
 
 class ConsentSettings(_Strict):
@@ -680,8 +707,6 @@ def _transfer_checks(config: GatewayConfig) -> list[str]:
                 f"erasure.rules: field rules {erasure_rules!r} keep or tokenize {', '.join(unsafe)}; "
                 "an erased subject's later events must be fully pseudonymized"
             )
-    from streams.consent import DEFAULT_PURPOSES  # the consent module reads formats, which read config
-
     purposes = config.consent.purposes if config.consent.purposes is not None else DEFAULT_PURPOSES
     for name, target in config.destinations.items():
         if not _REGION_NAME.match(name):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Literal
 
 import orjson
@@ -27,31 +26,6 @@ class Consent:
     granted: frozenset[str]  # category / scope names as the collector wrote them, lower-cased
     denied: frozenset[str]
 
-
-# What a gateway policy uses when its `consent.purposes` is null. Each list names alternatives:
-# one of them granted (and none denied) grants the purpose. A format a purpose leaves out can't
-# express it (GA4's Measurement Protocol has no analytics consent), so it is ungated there.
-_SNOWPLOW_FORMATS = ("snowplow", "snowplow_get", "snowplow_enriched_tsv", "snowplow_enriched_json")
-DEFAULT_PURPOSES: Mapping[str, Mapping[str, Sequence[str]]] = MappingProxyType(
-    {
-        "analytics": MappingProxyType(
-            {
-                "segment": ("Analytics",),
-                "rudderstack": ("analytics",),
-                "ga4": (),
-                **dict.fromkeys(_SNOWPLOW_FORMATS, ("analytics",)),
-            }
-        ),
-        "advertising": MappingProxyType(
-            {
-                "segment": ("Advertising",),
-                "rudderstack": ("advertising", "marketing"),
-                "ga4": ("ad_user_data", "ad_personalization"),
-                **dict.fromkeys(_SNOWPLOW_FORMATS, ("marketing", "advertisement")),
-            }
-        ),
-    }
-)
 
 _NOTHING = Consent(frozenset(), frozenset())  # consent present but unreadable: grants nothing
 

@@ -86,15 +86,6 @@ class Geolocator(Protocol):
     def lookup(self, ip: str) -> IpCountry: ...
 
 
-def geolocator_for(database: str | None) -> Geolocator:
-    """The policy's geolocator: a MaxMind-format database when one is configured, else the bundled data."""
-    if database is None:
-        return default_geolocator()
-    from streams.maxmind import MaxMindGeolocator  # only deployments with a database need its reader
-
-    return MaxMindGeolocator(database)
-
-
 class _RangeTable:
     """Sorted, non-overlapping address ranges and the answer for each."""
 

@@ -20,7 +20,8 @@ from typing import Any, Literal, TypeVar
 
 from streams.countries import KNOWN_COUNTRIES, country_named
 from streams.formats.base import SIGNAL_NAMES, Signals, Unreadable
-from streams.geolocation import Geolocator, IpCountry
+from streams.geolocation import Geolocator, IpCountry, default_geolocator
+from streams.maxmind import MaxMindGeolocator
 from streams.weak_signals import country_of_locale, country_of_timezone
 
 NO_SIGNAL = "none"
@@ -82,6 +83,14 @@ class Decision:
             if self.ignored:
                 headers.append(("rg-ignored", "; ".join(self.ignored).encode()))
             object.__setattr__(self, "headers", tuple(headers))
+
+
+def geolocator_for(database: str | None) -> Geolocator:
+    """The policy's geolocator: a MaxMind-format database when one is configured, else the bundled data.
+
+    Raises GeolocationDatabaseError (streams/maxmind.py) when the database can't be read.
+    """
+    return default_geolocator() if database is None else MaxMindGeolocator(database)
 
 
 class Jurisdictions:

@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 Headers = list[tuple[str, bytes]]
 
 
-class Outcome(enum.Enum):
+class Outcome(enum.StrEnum):
+    """A str, so an audit record holds the member itself and orjson writes its name: no `.value` per event."""
+
     ROUTED = "routed"  # the full event, written to its home region's topic
     EXPORTED = "exported"  # a copy for a destination, holding what its allowlist lets leave
     QUARANTINED = "quarantined"  # jurisdiction undecidable: held, never defaulted
@@ -78,8 +80,15 @@ class EventResult:
     # Why a quarantined or dead-lettered event is held, a metric label from the code, never from
     # the event: a decision's `held_as` (no-signal, conflict, ...) or a dead letter's stage (decode, ...).
     held_as: str | None = None
-    # How each kept field was transformed, over all the event's records ("pseudonymize", ...): a metric.
-    transforms: tuple[str, ...] = ()
+    # The audit record as built, typed: what the engine counts reads it, never the dict's strings.
+    entry: AuditEntry | None = None
+
+    @property
+    def transforms(self) -> list[str]:
+        """How each kept field was transformed, over all the event's records ("pseudonymize", ...)."""
+        if self.entry is None:
+            return []
+        return [how for out in self.entry.outputs for _field, how in out.fields]
 
 
 class Outcomes:
@@ -95,11 +104,8 @@ class Outcomes:
         self, entry: AuditEntry, outputs: list[Output], decision: Decision, source: Source, index: int
     ) -> EventResult:
         """A routed or suppressed event: the records the router made, with their audit record."""
-        transforms = tuple(how for out in entry.outputs for _field, how in out.fields)
         audit = audit_record(entry, source.topic, source.partition, source.offset, index, self._policy_hash)
-        return EventResult(
-            index, decision, outputs, None, entry.format, audit, entry.outcome, None, transforms
-        )
+        return EventResult(index, decision, outputs, None, entry.format, audit, entry.outcome, None, entry)
 
     def quarantined(
         self,
@@ -118,7 +124,7 @@ class Outcomes:
         entry.outputs.append(AuditedOutput(held.topic, "quarantine"))
         audit = audit_record(entry, source.topic, source.partition, source.offset, index, self._policy_hash)
         return EventResult(
-            index, decision, [held], None, format_name, audit, Outcome.QUARANTINED, decision.held_as
+            index, decision, [held], None, format_name, audit, Outcome.QUARANTINED, decision.held_as, entry
         )
 
     def dead_lettered(
@@ -141,7 +147,9 @@ class Outcomes:
         entry = AuditEntry(Outcome.DEAD_LETTERED, None, f"{error.stage}: {error.reason}", None, format_name)
         entry.outputs.append(AuditedOutput(dead.topic, "dead-letter"))
         audit = audit_record(entry, source.topic, source.partition, source.offset, index, self._policy_hash)
-        return EventResult(index, None, [dead], error, format_name, audit, Outcome.DEAD_LETTERED, error.stage)
+        return EventResult(
+            index, None, [dead], error, format_name, audit, Outcome.DEAD_LETTERED, error.stage, entry
+        )
 
     def erased(self, request_id: str | None, source: Source, regions: list[str]) -> EventResult:
         """An erasure request applied: nothing to write but its audit record."""

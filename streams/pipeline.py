@@ -1,4 +1,4 @@
-"""The whole path of one ingest record: decode → classify → route and transform → outcome.
+"""The whole path of one ingest record: decode → classify → route → transform → outcome.
 
 Pure: bytes in, records to write out, no Kafka. Every input yields at least one
 output (routed, quarantined or dead-lettered); nothing vanishes. The Kafka
@@ -12,12 +12,13 @@ from typing import Any
 from streams.config import GatewayConfig
 from streams.formats import CollectorFormat, PayloadError
 from streams.formats.detect import decoder_for
-from streams.geolocation import Geolocator, geolocator_for
-from streams.jurisdiction import Jurisdictions
+from streams.geolocation import Geolocator
+from streams.jurisdiction import Jurisdictions, geolocator_for
 from streams.keys import KeyRing, KeyUnavailable
 from streams.outcomes import EventResult, Outcomes, Source
 from streams.routing import Router, item_bytes
 from streams.subject_keys import InMemorySubjectKeys, SubjectKeys
+from streams.transform import transform
 from streams.value_scan import ScanBudget
 
 # The value scan's budget per payload: characters it may scan and phone numbers it may validate.
@@ -94,22 +95,23 @@ class Pipeline:
                     event_id = router.audit_id(body, collector)
                     result = outcomes.quarantined(decision, value, source, index, key, event_id, name)
                 else:
-                    outputs, entry = router.routed(
-                        decision, body, event.raw, collector, envelope, key, budget
-                    )
+                    plan = router.route(decision, body, collector)
+                    stage = "transform"
+                    outputs, entry, own = transform(plan, body, event.raw, collector, envelope, key, budget)
+                    entry.event_id = router.audit_id(body, collector, plan.region, own)
                     result = outcomes.decided(entry, outputs, decision, source, index)
             except KeyUnavailable:
                 raise
             except PayloadError as raised:  # e.g. Snowplow contexts that aren't JSON
                 # A document nested in the event (Snowplow's ue_px) that classifying didn't
                 # need is first read when a copy is written: say so in the dead letter.
-                moved = stage == "route" and raised.stage == "classify"
+                moved = stage != "classify" and raised.stage == "classify"
                 unreadable = _unraised(raised, "transform" if moved else raised.stage)
                 value = _event_bytes(event.raw, body, collector, envelope, raw)
                 result = outcomes.dead_lettered(value, unreadable, source, index, key, name)
             except Exception as exc:  # a value no rule foresaw must not stall the partition
                 # Only the exception's type: its message could quote the event. The stage is the
-                # pipeline's own (classify, route), not "process", which named none of them.
+                # pipeline's own (classify, route, transform), not "process", which named none of them.
                 error = PayloadError(f"internal error: {type(exc).__name__}", stage=stage)
                 value = _event_bytes(event.raw, body, collector, envelope, raw)
                 result = outcomes.dead_lettered(value, error, source, index, key, name)

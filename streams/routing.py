@@ -1,22 +1,28 @@
-"""Turn a decision into the records to write: which topics, which form, which headers."""
+"""Route: turn a decision into a plan of the records to write, with consent and erasure decided.
+
+`Router.route` is pure and writes no bytes: which topics get a record for the event,
+each under which rules, with which headers, and which destinations its consent
+withholds or its subject's erasure suppresses. The transform stage
+(streams/transform.py) then makes each planned record.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from streams.audit import AuditedOutput, AuditEntry, CopyReport, looks_generated
-from streams.config import FULL, Destination, GatewayConfig
-from streams.consent import DEFAULT_PURPOSES, Consent, ConsentGate, consent_of
+from streams.audit import looks_generated
+from streams.config import DEFAULT_PURPOSES, FULL, Destination, GatewayConfig
+from streams.consent import Consent, ConsentGate, consent_of
 from streams.export import ExportCopier
 from streams.formats.base import CollectorFormat, PayloadError
 from streams.formats.exact_json import write_json
 from streams.identities import OwnValue, own_ids, subject_of
 from streams.jurisdiction import Decision
 from streams.keys import KeyRing
-from streams.outcomes import Headers, Outcome, Output, policy_version_header
+from streams.outcomes import Headers, Outcome, policy_version_header
 from streams.personal import PersonalTransforms
 from streams.subject_keys import SubjectKeys
 from streams.value_scan import ScanBudget, ValueScanner
@@ -24,26 +30,43 @@ from streams.value_scan import ScanBudget, ValueScanner
 ConsentPurposes = Mapping[str, Mapping[str, Sequence[str]]]
 
 
+class PlannedRecord(NamedTuple):
+    """One record a decided event gets: which topic, for whom, under which rules, made by what."""
+
+    topic: str
+    to: str  # the region, for its home topic; the destination's name, for a copy
+    outcome: Outcome  # ROUTED (the home topic's record) or EXPORTED (a destination's copy)
+    rules: str  # the field rules it is made under, or FULL: the event as it came
+    copier: ExportCopier | None  # None: the event as it came
+
+
+class RoutePlan(NamedTuple):
+    """Where a decided event goes: no byte of it written yet."""
+
+    outcome: Outcome  # ROUTED, or SUPPRESSED: an erased subject's event, under erasure.after: suppress
+    region: str
+    reason: str
+    records: list[PlannedRecord]  # the home topic's first; none when suppressed
+    withheld: list[str]  # destinations the event's consent keeps it from
+    headers: Headers  # every record's: the region, the policy version, the decision
+    subject: str | None  # the subject whose keys tokens are made under, when the rules need one
+    country: str | None  # where a phone number written without its country code is read
+
+
 @dataclass(frozen=True, slots=True)
 class _Transfer:
     destination: str
-    topic: str
     purpose: str | None
-    rules: str
-    copier: ExportCopier
-    erased: ExportCopier  # an erased subject's copy, under the erasure rules, when the policy pseudonymizes
+    record: PlannedRecord
+    erased: PlannedRecord  # an erased subject's copy, under the erasure rules, when the policy pseudonymizes
 
 
 @dataclass(frozen=True, slots=True)
 class _RegionPlan:
-    topic: str
     headers: Headers
-    home: ExportCopier | None  # None: the event as it came
-    home_rules: str
+    home: PlannedRecord  # the home topic's record: the event as it came, or under the region's home rules
+    erased_home: PlannedRecord  # an erased subject's, under the erasure rules, when the policy pseudonymizes
     transfers: tuple[_Transfer, ...]
-    erased_home: (
-        ExportCopier  # the home topic's copy of an erased subject's event, when the policy pseudonymizes
-    )
     needs_subject: bool
     phone_country: str | None  # national phone numbers are read in this country when the event names none
 
@@ -55,7 +78,6 @@ class Router:
         self._keys = keys
         self._subjects = subjects
         self._suppress_erased = config.erasure.after == "suppress"
-        self._erasure_rules = config.erasure.rules
         configured = config.consent.purposes
         purposes = DEFAULT_PURPOSES if configured is None else cast(ConsentPurposes, configured)
         self._gate = ConsentGate(purposes, config.consent.when_absent)
@@ -85,33 +107,30 @@ class Router:
 
         # Per-region constants, so the hot path only looks them up.
         self._regions: dict[str, _RegionPlan] = {}
+        # Each region's pseudonyms for an event id the audit can't carry as it is (audit_id).
+        self._event_ids: dict[str, PersonalTransforms] = {}
         erasure_rules = config.erasure.rules
         for name, region in config.regions.items():
             home = None if region.home == FULL else copier(name, region.home)
-            transfers = tuple(
-                _Transfer(
-                    destination,
-                    config.destinations[destination].topic,
-                    config.destinations[destination].purpose,
-                    rules_name,
-                    copier(name, rules_name, config.destinations[destination]),
-                    copier(name, erasure_rules, config.destinations[destination], erased=True),
-                )
-                for destination, rules_name in region.transfers.items()
-            )
-            needs_subject = any(t.copier.needs_subject for t in transfers) or bool(
-                home and home.needs_subject
-            )
+            transfers = []
+            for destination, rules_name in region.transfers.items():
+                target = config.destinations[destination]
+                made = copier(name, rules_name, target)
+                record = PlannedRecord(target.topic, destination, Outcome.EXPORTED, rules_name, made)
+                # An erased subject's copy is made under the erasure rules; the audit names the transfer's.
+                erased = record._replace(copier=copier(name, erasure_rules, target, erased=True))
+                transfers.append(_Transfer(destination, target.purpose, record, erased))
+            copiers = [home, *(transfer.record.copier for transfer in transfers)]
+            erased_home = copier(name, erasure_rules, erased=True)
             self._regions[name] = _RegionPlan(
-                region.topic,
                 [("rg-region", name.encode()), version],
-                home,
-                region.home,
-                transfers,
-                copier(name, erasure_rules, erased=True),
-                needs_subject,
+                PlannedRecord(region.topic, name, Outcome.ROUTED, region.home, home),
+                PlannedRecord(region.topic, name, Outcome.ROUTED, erasure_rules, erased_home),
+                tuple(transfers),
+                any(c is not None and c.needs_subject for c in copiers),
                 config.phone_country(name),
             )
+            self._event_ids[name] = erased_home.transforms
 
     def set_keys(self, keys: KeyRing) -> None:
         """Use a reloaded key ring (a rotation) from the next event on."""
@@ -119,76 +138,44 @@ class Router:
         for transforms in self._transforms:
             transforms.set_keys(keys)
 
-    def routed(
-        self,
-        decision: Decision,
-        body: dict[str, Any],
-        raw: bytes | None,
-        collector: CollectorFormat,
-        envelope: dict[str, Any],
-        key: bytes | None,
-        budget: ScanBudget | None = None,
-    ) -> tuple[list[Output], AuditEntry]:
+    def route(self, decision: Decision, body: dict[str, Any], collector: CollectorFormat) -> RoutePlan:
+        """The records a decided event gets, with its subject's erasure and its consent applied."""
         region = decision.region
         assert region is not None
         plan = self._regions[region]
         headers = [*plan.headers, *decision.headers]
-        audit = AuditEntry(Outcome.ROUTED, region, decision.reason, None, collector.name)
+        reason = decision.reason
         subjects = self._subjects
         subject = None
         erased = False
         if plan.needs_subject or subjects.any_erased():
             subject = subject_of(body, collector)
             erased = subject is not None and subjects.is_erased(region, subject, self._keys)
-        if erased and self._suppress_erased:
-            audit.outcome = Outcome.SUPPRESSED
-            audit.reason += "; subject erased"
-            audit.event_id = self.audit_id(body, collector, plan)
-            return [], audit
-        # A phone number written without its country code is read in the event's own country.
-        country = decision.country or plan.phone_country
-        outputs: list[Output] = []
         if erased:
-            audit.reason += "; subject erased"
-            value, report = plan.erased_home.apply(body, collector, envelope, subject, country, budget)
-            outputs.append(Output(plan.topic, value, region, Outcome.ROUTED, headers, key))
-            audit.outputs.append(_audited(plan.topic, self._erasure_rules, report, listed=False))
-            audit.key_version = report.key_version
-        elif plan.home is None:
-            value = raw if raw is not None else collector.encode(body, envelope)
-            outputs.append(Output(plan.topic, value, region, Outcome.ROUTED, headers, key))
-            audit.outputs.append(AuditedOutput(plan.topic, FULL))
-        else:
-            value, report = plan.home.apply(body, collector, envelope, subject, country, budget)
-            outputs.append(Output(plan.topic, value, region, Outcome.ROUTED, headers, key))
-            audit.outputs.append(_audited(plan.topic, plan.home_rules, report, listed=False))
-            audit.key_version = report.key_version
+            reason += "; subject erased"
+            if self._suppress_erased:
+                return RoutePlan(Outcome.SUPPRESSED, region, reason, [], [], headers, subject, None)
+        records = [plan.erased_home if erased else plan.home]
+        withheld: list[str] = []
         consent: Consent | None = None
         consent_read = False
-        own: tuple[OwnValue, ...] | None = None
         for transfer in plan.transfers:
             if transfer.purpose is not None:
                 if not consent_read:
                     consent, consent_read = consent_of(collector.name, body), True
                 if not self._gate.allows(transfer.purpose, collector.name, consent):
-                    audit.withheld.append(transfer.destination)
+                    withheld.append(transfer.destination)
                     continue
-            copier = transfer.erased if erased else transfer.copier
-            value, report = copier.apply(body, collector, envelope, subject, country, budget)
-            # The input key may be a user id, so a copy leaves without it.
-            outputs.append(Output(transfer.topic, value, transfer.destination, Outcome.EXPORTED, headers))
-            audit.outputs.append(_audited(transfer.topic, transfer.rules, report, listed=True))
-            audit.key_version = report.key_version
-            own = report.own
-        # The event's own values, as its copy gathered them, tell whether its id may be audited as it is.
-        audit.event_id = self.audit_id(body, collector, plan, own)
-        return outputs, audit
+            records.append(transfer.erased if erased else transfer.record)
+        # A phone number written without its country code is read in the event's own country.
+        country = decision.country or plan.phone_country
+        return RoutePlan(_ROUTED, region, reason, records, withheld, headers, subject, country)
 
     def audit_id(
         self,
         body: dict[str, Any],
         collector: CollectorFormat,
-        plan: _RegionPlan | None = None,
+        region: str | None = None,
         own: tuple[OwnValue, ...] | None = None,
     ) -> str | None:
         """The event's id as the audit topic may carry it: as it is, its pseudonym, or None (coordinates).
@@ -206,7 +193,7 @@ class Router:
             try:
                 own = own_ids(collector.expanded(body), collector)  # Snowplow's entities decoded
             except PayloadError:  # what can't be read can't be checked: the id leaves as its pseudonym
-                return None if plan is None else plan.erased_home.transforms.pseudonym(event_id, "event_id")
+                return None if region is None else self._event_ids[region].pseudonym(event_id, "event_id")
         if _UUID.fullmatch(event_id) is not None:
             # Most collectors' ids: a UUID holds nothing a pattern could find, only maybe one of
             # this event's own values (an anonymous id reused as the event id).
@@ -217,9 +204,9 @@ class Router:
             cleaned, _found = self._scanner.clean(event_id, _flagged, own, ScanBudget(), None)
             if cleaned is event_id:
                 return event_id
-        if plan is None:
+        if region is None:
             return None
-        return plan.erased_home.transforms.pseudonym(event_id, "event_id")
+        return self._event_ids[region].pseudonym(event_id, "event_id")
 
 
 def item_bytes(item: Any) -> bytes | None:
@@ -234,12 +221,7 @@ def item_bytes(item: Any) -> bytes | None:
         return None
 
 
-def _audited(topic: str, rules: str, report: CopyReport, *, listed: bool) -> AuditedOutput:
-    # A copy that leaves lists what its allowlist dropped; a home copy keeps what it doesn't transform.
-    dropped = report.dropped if listed or report.dropped else None
-    return AuditedOutput(topic, rules, report.fields, report.found_in_text, dropped, report.dropped_more)
-
-
+_ROUTED = Outcome.ROUTED  # an enum member looked up on its class costs ~120 ns; per event, once is enough
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -28,3 +29,20 @@ def kafka_bootstrap() -> Iterator[str]:
     # Leave a broker we found running alone; stop one we started, so CI leaves nothing behind.
     if not already_running:
         localbroker.stop(port)
+
+
+_INTEGRATION = Path(__file__).resolve().parent / "integration"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tiers stay apart: every test under tests/integration is marked integration, no other is,
+    and only those may use the broker, so `-m "not integration"` runs everything with no broker."""
+    for item in items:
+        under = _INTEGRATION in Path(str(item.fspath)).resolve().parents
+        marked = item.get_closest_marker("integration") is not None
+        if under != marked:
+            raise pytest.UsageError(
+                f"{item.nodeid}: tests under tests/integration are marked integration, and only they"
+            )
+        if not under and "kafka_bootstrap" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid}: uses the broker, so it belongs in tests/integration")

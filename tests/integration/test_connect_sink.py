@@ -25,6 +25,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.localbroker import CONNECT_STANDALONE_MAIN, ensure_connect_jars
 
+pytestmark = pytest.mark.integration
+
 COMMITTED_FIRST = [b'{"type":"track","event":"committed-%d","userId":"u%d"}' % (i, i) for i in range(3)]
 ABORTED = [b'{"type":"track","event":"aborted-%d","userId":"u%d"}' % (i, i) for i in range(3)]
 COMMITTED_LAST = [b'{"type":"track","event":"committed-%d","userId":"u%d"}' % (i, i) for i in range(3, 6)]

@@ -8,6 +8,8 @@ import sys
 import orjson
 import pytest
 
+pytestmark = pytest.mark.integration
+
 SCENARIOS = {"kill9", "broker-restart", "rebalance", "keys-unreachable", "poison-pills"}
 
 

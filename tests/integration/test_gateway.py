@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import orjson
+import pytest
 
 from streams.config import GatewayConfig
 from streams.kafka.engine import GatewayEngine
@@ -24,6 +25,8 @@ from tests.integration.kafka_io import (
     read_all,
     wait_committed,
 )
+
+pytestmark = pytest.mark.integration
 
 SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
 EU_EMAIL = "canary.eu.4711@example.com"

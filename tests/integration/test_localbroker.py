@@ -1,6 +1,10 @@
 """The embedded broker command: status, and reuse when started twice."""
 
+import pytest
+
 from streams import localbroker
+
+pytestmark = pytest.mark.integration
 
 
 def test_status_reports_the_running_pinned_broker(kafka_bootstrap: str) -> None:

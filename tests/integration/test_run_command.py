@@ -7,11 +7,14 @@ import urllib.request
 from pathlib import Path
 
 import orjson
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.traffic import TrafficGenerator
 from tests.integration.gateway_process import gateway_running
 from tests.integration.kafka_io import expected_topic_counts, fresh_config, produce, read_all, wait_committed
+
+pytestmark = pytest.mark.integration
 
 
 def test_run_routes_traffic_serves_health_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Path) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.collectors.canaries import EMAIL, USER_ID, canary_payloads, leaked_forms
 from tests.integration.gateway_process import gateway_running
 from tests.integration.kafka_io import fresh_config, produce, wait_committed
+
+pytestmark = pytest.mark.integration
 
 
 def test_run_logs_json_lines_that_never_quote_a_canary(kafka_bootstrap: str, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -16,6 +17,8 @@ from streams.kafka.lag import LagReader
 from streams.traffic import TrafficGenerator
 from tests.integration.gateway_process import gateway_running
 from tests.integration.kafka_io import expected_topic_counts, fresh_config, produce, wait_committed
+
+pytestmark = pytest.mark.integration
 
 
 def test_top_once_shows_what_was_sent_and_no_lag_once_committed(kafka_bootstrap: str, tmp_path: Path) -> None:

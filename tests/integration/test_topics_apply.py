@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
@@ -11,6 +12,8 @@ from confluent_kafka.admin._resource import ResourceType
 
 from streams.cli import main
 from tests.integration.kafka_io import fresh_config
+
+pytestmark = pytest.mark.integration
 
 
 def _apply(config_path: Path) -> str:

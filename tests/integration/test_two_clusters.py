@@ -24,6 +24,8 @@ from streams.traffic import TrafficGenerator
 from tests.integration.gateway_process import gateway_running
 from tests.integration.kafka_io import expected_topic_counts, in_thread, produce, read_all, wait_committed
 
+pytestmark = pytest.mark.integration
+
 EU_CLUSTER_PORT = 19142  # its controller takes the next port; 19092-19099 and 19110+ are others'
 
 POLICY = """

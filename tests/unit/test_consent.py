@@ -15,7 +15,8 @@ from snowplow_analytics_sdk.event_transformer import transform
 from snowplow_tracker import PageView, SelfDescribing, SelfDescribingJson
 
 import streams.consent as consent_module
-from streams.consent import DEFAULT_PURPOSES, Consent, ConsentGate, consent_of
+from streams.config import DEFAULT_PURPOSES
+from streams.consent import Consent, ConsentGate, consent_of
 from streams.formats.detect import BUILT_IN_FORMATS
 from streams.formats.snowplow_enriched import ENRICHED_FIELDS
 from tests.collectors.capture import (

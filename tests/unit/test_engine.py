@@ -56,7 +56,11 @@ class Harness:
         config: GatewayConfig = CONFIG,
         on_wait: Callable[[FakeConsumer], None] | None = None,
         batch_size: int = 500,
+        commit_failures: tuple[Exception, ...] = (),
+        unacknowledged: int = 0,
     ) -> None:
+        self.commit_failures = commit_failures  # raised by the producer's next commits, one each
+        self.unacknowledged = unacknowledged  # what its flushes report still queued
         self.stop = threading.Event()
         self.waits = 0
         self.extra_wait = on_wait
@@ -77,6 +81,8 @@ class Harness:
 
     def _producer(self, settings: dict[str, object]) -> FakeProducer:
         producer = FakeProducer(dict(settings))
+        producer.commit_failures.extend(self.commit_failures)
+        producer.unacknowledged = self.unacknowledged
         self.producers.append(producer)
         return producer
 
@@ -161,16 +167,8 @@ def test_a_missing_key_holds_the_batch_uncommitted_and_rewound_until_the_key_is_
 
 
 def test_an_aborted_transaction_runs_the_batch_again_and_counts_it_once() -> None:
-    harness = Harness(records(3))
     broken = KafkaException(KafkaError(KafkaError._STATE, "coordinator moved", txn_requires_abort=True))
-    original = harness._producer
-
-    def producer_whose_first_commit_fails(settings: dict[str, object]) -> FakeProducer:
-        producer = original(settings)
-        producer.commit_failures.append(broken)
-        return producer
-
-    harness.engine._clients = harness.engine._clients._replace(producer=producer_whose_first_commit_fails)
+    harness = Harness(records(3), commit_failures=(broken,))
     harness.run()
     stats = harness.engine.stats
     assert harness.producer.calls == ["init", "begin", "commit", "abort", "begin", "commit"]
@@ -180,16 +178,8 @@ def test_an_aborted_transaction_runs_the_batch_again_and_counts_it_once() -> Non
 
 
 def test_a_fatal_transaction_error_stops_the_engine_with_nothing_committed() -> None:
-    harness = Harness(records(1))
     fenced = KafkaException(KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True))
-    original = harness._producer
-
-    def fenced_producer(settings: dict[str, object]) -> FakeProducer:
-        producer = original(settings)
-        producer.commit_failures.append(fenced)
-        return producer
-
-    harness.engine._clients = harness.engine._clients._replace(producer=fenced_producer)
+    harness = Harness(records(1), commit_failures=(fenced,))
     with pytest.raises(KafkaException):
         harness.run()
     assert harness.producer.committed_offsets == {} and harness.producer.written == []
@@ -204,19 +194,11 @@ def at_least_once() -> GatewayConfig:
 def test_at_least_once_commits_no_offset_before_every_output_is_acknowledged(
     at_least_once: GatewayConfig,
 ) -> None:
-    harness = Harness(records(2), config=at_least_once)
+    harness = Harness(records(2), config=at_least_once, unacknowledged=1)
     assert "transactional.id" not in harness.engine._producer_settings
-    harness.engine._clients = harness.engine._clients._replace(
-        producer=lambda settings: _unacknowledging(harness._producer(settings))
-    )
     with pytest.raises(DeliveryFailed, match="1 still queued"):
         harness.run()
     assert harness.consumer.committed == {} and harness.engine.stats.records_in == 0
-
-
-def _unacknowledging(producer: FakeProducer) -> FakeProducer:
-    producer.unacknowledged = 1
-    return producer
 
 
 def test_at_least_once_commits_the_offsets_once_every_output_is_acknowledged(

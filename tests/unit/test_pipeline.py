@@ -178,7 +178,7 @@ def test_an_email_user_id_gets_the_pseudonym_of_the_same_email_in_traits(pipelin
     [result] = pipeline.process(raw, SOURCE)
     copy = orjson.loads(result.outputs[1].value)
     # Traits don't leave; the email they hold would have the same pseudonym as the user id.
-    key = pipeline._router._regions["eu"].transfers[0].copier.transforms
+    key = pipeline._router._regions["eu"].transfers[0].record.copier.transforms
     assert copy["userId"].startswith("pz:eu:") and copy["userId"] == key.pseudonym(
         "jane.doe@example.com", "email"
     )
