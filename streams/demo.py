@@ -21,6 +21,7 @@ import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from streams.config import GatewayConfig, load_config
+from streams.explain import predicted_topic_counts
 from streams.formats import PayloadError, decode
 from streams.formats.snowplow_enriched import ENRICHED_FIELDS
 from streams.kafka.clients import admin_settings
@@ -28,7 +29,6 @@ from streams.kafka.reading import read_to_end
 from streams.kafka.retry import retry_while_passing
 from streams.kafka.topics import apply_topics
 from streams.keys import development_keys
-from streams.outcomes import Source
 from streams.pipeline import Pipeline
 from streams.traffic import TrafficGenerator
 
@@ -74,7 +74,7 @@ def run_demo(payload_count: int, port: int, timeout: float) -> None:
     gateway, log_path = _start_gateway(config, bootstrap)
     try:
         payloads = list(TrafficGenerator(seed=int(time.time())).payloads(payload_count))
-        expected = _expected_counts(config, payloads)
+        expected = predicted_topic_counts(Pipeline(config, development_keys(config.key_regions())), payloads)
         _say(f"[4/5] sending {payload_count} payloads ({sum(expected.values())} outputs expected)")
         ingest_end = _produce(bootstrap, ingest, payloads)
         _wait_processed(bootstrap, ingest, ingest_end, gateway, log_path, timeout)
@@ -103,16 +103,6 @@ def run_demo(payload_count: int, port: int, timeout: float) -> None:
 
 def _output_topics(config: GatewayConfig) -> list[str]:
     return [t for t in dict.fromkeys(config.all_topics()) if t not in config.topics.ingest]
-
-
-def _expected_counts(config: GatewayConfig, payloads: list[bytes]) -> Counter[str]:
-    pipeline = Pipeline(config, development_keys(config.key_regions()))
-    expected: Counter[str] = Counter()
-    for offset, payload in enumerate(payloads):
-        for result in pipeline.process(payload, Source("demo", 0, offset)):
-            expected.update(out.topic for out in result.outputs)
-            expected[config.topics.audit] += 1  # one audit record per event, whatever its outcome
-    return expected
 
 
 def _start_gateway(config: GatewayConfig, bootstrap: str) -> tuple[subprocess.Popen[bytes], Path]:

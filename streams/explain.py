@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -51,6 +52,18 @@ def explain_lines(
             # What the audit topic records for the event: the transformed fields, key version, policy hash.
             explained["audit"] = result.audit
             yield explained
+
+
+def predicted_topic_counts(pipeline: Pipeline, payloads: Iterable[bytes]) -> Counter[str]:
+    """How many records each output topic will hold for these payloads, as the pure pipeline decides:
+    what the demo and the integration tests check a running gateway against."""
+    audit = pipeline.config.topics.audit
+    counts: Counter[str] = Counter()
+    for offset, payload in enumerate(payloads):
+        for result in pipeline.process(payload, Source("predicted", 0, offset)):
+            counts.update(out.topic for out in result.outputs)
+            counts[audit] += 1  # one audit record per event, whatever its outcome
+    return counts
 
 
 def _as_json(value: bytes) -> Any:

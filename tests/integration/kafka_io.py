@@ -5,20 +5,20 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from streams.config import GatewayConfig, parse_config
+from streams.explain import predicted_topic_counts
 from streams.kafka.engine import GatewayEngine
 from streams.kafka.reading import read_to_end
 from streams.kafka.topics import apply_topics
 from streams.keys import development_keys
-from streams.outcomes import Source
 from streams.pipeline import Pipeline
 
 POLICY_TEMPLATE = """
@@ -44,18 +44,28 @@ regions:
 
 def expected_topic_counts(config: GatewayConfig, payloads: list[bytes]) -> dict[str, int]:
     """What the pure pipeline predicts each output topic will hold for these payloads."""
-    pipeline = Pipeline(config, development_keys(config.key_regions()))
-    expected: Counter[str] = Counter()
-    for offset, payload in enumerate(payloads):
-        for result in pipeline.process(payload, Source("expected", 0, offset)):
-            expected.update(o.topic for o in result.outputs)
-            expected[config.topics.audit] += 1  # one audit record per event, whatever its outcome
-    return dict(expected)
+    return dict(predicted_topic_counts(Pipeline(config, development_keys(config.key_regions())), payloads))
 
 
-def fresh_config(bootstrap: str) -> tuple[GatewayConfig, str]:
+def policy_text(run: str, bootstrap: str, changes: dict[str, Any] | None = None) -> str:
+    """The integration tests' policy for one run (its topics and group named after `run`), with
+    `changes` merged into it key by key: what a test needs different, and nothing pasted again."""
+    document = yaml.safe_load(POLICY_TEMPLATE.format(run=run, bootstrap=bootstrap))
+    _merge(document, changes or {})
+    return str(yaml.safe_dump(document, sort_keys=False))
+
+
+def _merge(into: dict[str, Any], changes: dict[str, Any]) -> None:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def fresh_config(bootstrap: str, changes: dict[str, Any] | None = None) -> tuple[GatewayConfig, str]:
     """A config whose topics and group exist for this test only, and its YAML text."""
-    text = POLICY_TEMPLATE.format(run=uuid.uuid4().hex[:10], bootstrap=bootstrap)
+    text = policy_text(uuid.uuid4().hex[:10], bootstrap, changes)
     config = parse_config(text)
     apply_topics(config, bootstrap)
     return config, text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
@@ -50,9 +51,9 @@ def test_a_changed_retention_and_more_partitions_are_applied_and_reported(
     config, text = fresh_config(kafka_bootstrap)
     eu, keys = config.regions["eu"].topic, config.subject_keys_topic("eu")
     config_path = tmp_path / "policy.yaml"
-    changed = text.replace("partitions: 2}", "partitions: 3, retention_ms: 3600000}")
-    assert changed != text
-    config_path.write_text(changed)
+    document = yaml.safe_load(text)
+    document["kafka"] |= {"partitions": 3, "retention_ms": 3600000}
+    config_path.write_text(yaml.safe_dump(document))
 
     applied = _apply(config_path)
     assert f"updated  {eu}: retention.ms 604800000 -> 3600000" in applied, applied

@@ -22,33 +22,28 @@ from streams.pipeline import Pipeline
 from streams.service.wiring import build_gateway
 from streams.traffic import TrafficGenerator
 from tests.integration.gateway_process import gateway_running
-from tests.integration.kafka_io import expected_topic_counts, in_thread, produce, read_all, wait_committed
+from tests.integration.kafka_io import (
+    expected_topic_counts,
+    in_thread,
+    policy_text,
+    produce,
+    read_all,
+    wait_committed,
+)
 
 pytestmark = pytest.mark.integration
 
 EU_CLUSTER_PORT = 19142  # its controller takes the next port; 19092-19099 and 19110+ are others'
 
-POLICY = """
-policy_version: two-clusters-{run}
-kafka: {{bootstrap_servers: "{main}", group_id: gw-{run}, batch_size: 500, partitions: 2,
-        delivery: at_least_once}}
-topics:
-  ingest: [t{run}.ingest]
-  quarantine: t{run}.quarantine
-  dead_letter: t{run}.dead-letter
-  audit: t{run}.audit
-  erasure: t{run}.erasure
-destinations:
-  global: {{topic: t{run}.global, purpose: analytics}}
-regions:
-  eu: {{countries: [EU27, IS, LI, "NO", CH, GB], topic: t{run}.eu, bootstrap_servers: "{eu}",
-        transfers: {{global: pseudonymized}}}}
-  us: {{countries: [US, PR, GU, VI, AS, MP], topic: t{run}.us, transfers: {{global: pseudonymized}}}}
-  cn: {{countries: [CN], topic: t{run}.cn}}
-  in: {{countries: [IN], topic: t{run}.in, transfers: {{global: pseudonymized}}}}
-  ru: {{countries: [RU], topic: t{run}.ru}}
-  row: {{countries: "*", topic: t{run}.row, transfers: {{global: pseudonymized}}}}
-"""
+
+def policy(run: str, main: str, eu: str) -> str:
+    """The tests' policy, with eu on a cluster of its own (which needs at-least-once delivery)."""
+    changes = {
+        "policy_version": f"two-clusters-{run}",
+        "kafka": {"delivery": "at_least_once"},
+        "regions": {"eu": {"bootstrap_servers": eu}},
+    }
+    return policy_text(run, main, changes)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +57,7 @@ def eu_cluster() -> Iterator[str]:
 
 def test_eu_events_are_written_only_to_the_eu_cluster(kafka_bootstrap: str, eu_cluster: str) -> None:
     run = uuid.uuid4().hex[:10]
-    config = parse_config(POLICY.format(run=run, main=kafka_bootstrap, eu=eu_cluster))
+    config = parse_config(policy(run, kafka_bootstrap, eu_cluster))
     plan = apply_topics(config, kafka_bootstrap)
     eu_topic = config.regions["eu"].topic
     assert eu_topic in plan.created and missing_topics(config, kafka_bootstrap) == []
@@ -106,7 +101,7 @@ def test_run_and_topics_apply_keep_eu_events_on_the_eu_cluster(
 ) -> None:
     """As an operator runs it: `topics apply` and `run` as commands, on the config alone."""
     run = uuid.uuid4().hex[:10]
-    text = POLICY.format(run=run, main=kafka_bootstrap, eu=eu_cluster)
+    text = policy(run, kafka_bootstrap, eu_cluster)
     config = parse_config(text)
     config_path = tmp_path / "policy.yaml"
     config_path.write_text(text)
@@ -179,7 +174,7 @@ def _eu_share(config: GatewayConfig, payloads: list[bytes]) -> tuple[int, int]:
 def test_a_region_on_another_cluster_needs_at_least_once() -> None:
     from streams.config import ConfigError
 
-    text = POLICY.format(run="x", main="127.0.0.1:19092", eu="127.0.0.1:19142").replace(
+    text = policy("x", "127.0.0.1:19092", "127.0.0.1:19142").replace(
         "delivery: at_least_once", "delivery: exactly_once"
     )
     with pytest.raises(ConfigError, match=r"regions\.eu\.bootstrap_servers: .*at_least_once"):

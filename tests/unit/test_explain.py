@@ -214,3 +214,23 @@ def test_explain_shows_outputs_as_they_are_written_however_deep_or_odd() -> None
     assert dup["outputs"][0]["value"] == repeated.decode()
     assert exact["outputs"][0]["value"]["userId"] == 18446744073709551617
     assert b'"userId":18446744073709551617' in done.stdout
+
+
+def test_the_predicted_topic_counts_are_the_outputs_the_pipeline_makes_plus_one_audit_record_each() -> None:
+    from streams.config import load_config
+    from streams.explain import predicted_topic_counts
+    from streams.keys import development_keys
+    from streams.pipeline import Pipeline
+
+    config = load_config(None)
+    pipeline = Pipeline(config, development_keys(config.key_regions()))
+    eu = orjson.dumps({"type": "track", "event": "x", "userId": "u", "context": {"ip": "81.2.69.142"}})
+    batch = orjson.dumps({"batch": [{"type": "track", "event": "x", "anonymousId": "a"}, 7]})
+    counts = predicted_topic_counts(pipeline, [eu, batch, b"not json"])
+    assert counts == {
+        config.regions["eu"].topic: 1,
+        config.destinations["global"].topic: 1,
+        config.topics.quarantine: 1,
+        config.topics.dead_letter: 2,  # the batch's 7, and the payload that isn't JSON
+        config.topics.audit: 4,  # one per event, whatever happened to it
+    }
