@@ -78,10 +78,11 @@ import ipaddress
 import re
 import socket
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from html.entities import html5
+from typing import NamedTuple
 
 import phonenumbers
 
@@ -111,7 +112,7 @@ class ValueScanner:
         self._max_value_chars = max_value_chars
         # The caller passes one event's own values with each of its strings: keep the last
         # (one attribute, so a reader never pairs one event's values with another's needles).
-        self._own: tuple[tuple[OwnValue, ...], _Own] = ((), _Own((), (), {}))
+        self._own: tuple[tuple[OwnValue, ...], _Own] = ((), _Own({}, {}))
         # Plain values in which nothing but this event's own values could be found, each lower-cased,
         # per country (a digit run may be a phone number in one country and not in another). Kept
         # values repeat across events (event names, library versions, page paths): a repeat costs a
@@ -152,7 +153,7 @@ class ValueScanner:
             normalized = text  # the fast path, most values: what `_plain` says, inline
             lowered = self.remembered_clean(country).get(text)
             if lowered is not None and (
-                not own or not any(map(lowered.__contains__, self._prepared(own).texts))
+                not own or not any(map(lowered.__contains__, self._prepared(own).needles))
             ):
                 return text, {}
             if _SPELLED_OUT.search(text) is not None:  # `jane (at) x (dot) example`: normalized below
@@ -203,9 +204,9 @@ class ValueScanner:
             remembered = self._clean[country] = {}
         return remembered
 
-    def needles(self, own: Sequence[OwnValue]) -> tuple[str, ...]:
+    def needles(self, own: Sequence[OwnValue]) -> Collection[str]:
         """The event's own values as `clean` searches for them (lower-cased, names also word by word)."""
-        return self._prepared(own).texts if own else ()
+        return self._prepared(own).needles.keys() if own else ()
 
     def _prepared(self, own: Sequence[OwnValue]) -> _Own:
         key = own if isinstance(own, tuple) else tuple(own)
@@ -231,12 +232,10 @@ class _OutOfBudget(Exception):
     """The event's budget ran out during a value: the value is dropped."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Own:
+class _Own(NamedTuple):  # made once per event: a named tuple costs a quarter of a frozen dataclass
     """One event's own values, prepared for the search."""
 
-    texts: tuple[str, ...]  # what is searched for, lower-cased
-    needles: tuple[tuple[str, str, str], ...]  # (text, kind, value as given)
+    needles: dict[str, OwnValue]  # what is searched for, lower-cased → (kind, value as given)
     # An email (lower-cased) or a phone number (E.164) found by value that is one of the
     # event's own is passed as given, so the caller gives it the field's pseudonym.
     aliases: dict[tuple[str, str], str]
@@ -657,10 +656,10 @@ def _own(text: str, found: list[_Finding], own: _Own) -> None:
     # `José Núñez` holds the trait `Jose Nunez`: accents are folded away on both sides (the
     # needles hold each value folded too), one character for one, so positions stay.
     lowered = text.lower() if text.isascii() else _lowered(text).translate(_ACCENTS_FOLDED)
-    if not any(map(lowered.__contains__, own.texts)):  # the common case, looked at in C
+    if not any(map(lowered.__contains__, own.needles)):  # the common case, looked at in C
         return
     size = len(text)
-    for needle, kind, value in own.needles:
+    for needle, (kind, value) in own.needles.items():
         at = lowered.find(needle)
         if at == -1:
             continue
@@ -704,16 +703,16 @@ _ACCENTS_FOLDED = _AccentFold()
 def _own_values(own: tuple[OwnValue, ...]) -> _Own:
     # Once per event (its own values differ from the last event's); each value's needles are
     # worked out once per value, since a person's ids recur across their events.
-    needles: dict[str, tuple[str, str]] = {}
+    needles: dict[str, OwnValue] = {}
     aliases: dict[tuple[str, str], str] = {}
-    for kind, value in own:
-        texts, alias = _needles_of_value(kind, value)
+    for pair in own:
+        texts, alias = _needles_of_value(*pair)
         for text in texts:
-            needles.setdefault(text, (kind, value))
+            if text not in needles:  # a text two values share stands for the first of them
+                needles[text] = pair
         if alias is not None:
-            aliases.setdefault(alias, value)
-    entries = tuple((needle, kind, value) for needle, (kind, value) in needles.items())
-    return _Own(tuple(needles), entries, aliases)
+            aliases.setdefault(alias, pair[1])
+    return _Own(needles, aliases)
 
 
 @lru_cache(maxsize=65_536)
@@ -738,13 +737,14 @@ def _needles_of_value(kind: str, value: str) -> tuple[tuple[str, ...], tuple[str
         texts.append(raw.hex())
     if kind == "ip":
         texts += _address_spellings(normalized)
-    found: list[str] = []
-    for text in texts:
-        # A slug or a login often drops accents: `josé` is also looked for as `jose`.
-        folded = text
-        if not text.isascii():
-            folded = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-        found += [needle for needle in (text, folded) if len(needle) >= 3]
+    if normalized.isascii():  # most values: nothing to fold (the encodings of any value are ASCII)
+        found = [text for text in texts if len(text) >= 3]
+    else:
+        found = []
+        for text in texts:
+            # A slug or a login often drops accents: `josé` is also looked for as `jose`.
+            folded = text if text.isascii() else _unaccented(text)
+            found += [needle for needle in (text, folded) if len(needle) >= 3]
     alias: tuple[str, str] | None = None
     if kind == "email":
         alias = ("email", normalized)
@@ -760,6 +760,10 @@ def _needles_of_value(kind: str, value: str) -> tuple[tuple[str, ...], tuple[str
             if len(national) >= 7:
                 found.append(national)
     return tuple(dict.fromkeys(found)), alias
+
+
+def _unaccented(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def _address_spellings(text: str) -> list[str]:
