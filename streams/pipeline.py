@@ -7,9 +7,11 @@ engine and `explain` both call `Pipeline.process`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from streams.config import GatewayConfig
+from streams.erasure import parse_erasure_request
 from streams.formats import CollectorFormat, PayloadError
 from streams.formats.detect import decoder_for
 from streams.geolocation import Geolocator
@@ -54,14 +56,18 @@ class Pipeline:
         """Use a reloaded key ring (a rotation) from the next event on."""
         self._router.set_keys(keys)
 
-    def dead_letter(self, raw: bytes, error: PayloadError, source: Source) -> EventResult:
-        """A record that isn't an event (a bad erasure request): for the dead-letter topic, audited
-        and counted as every dead letter is."""
-        return self._outcomes.dead_lettered(raw, error, source, 0, None, None)
+    def erasure(self, raw: bytes, source: Source, erase_subject: Callable[[str], list[str]]) -> EventResult:
+        """An erasure topic's record, an input like any other: its result is the erasure's audit record,
+        or, for a request that can't be read, a dead letter with its reason and coordinates.
 
-    def erased(self, request_id: str | None, source: Source, regions: list[str]) -> EventResult:
-        """An erasure request applied: nothing to write but its audit record."""
-        return self._outcomes.erased(request_id, source, regions)
+        `erase_subject(subject)` applies the request where subjects' keys live (the Kafka subject
+        store, streams/kafka/subjects.py) and returns the regions that held keys for it.
+        """
+        try:
+            request = parse_erasure_request(raw)
+        except PayloadError as bad:
+            return self._outcomes.dead_lettered(raw, _unraised(bad, bad.stage), source, 0, None, None)
+        return self._outcomes.erased(request.request_id, source, erase_subject(request.subject))
 
     def process(self, raw: bytes, source: Source, key: bytes | None = None) -> list[EventResult]:
         outcomes = self._outcomes

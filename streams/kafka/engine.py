@@ -37,13 +37,11 @@ from typing import Any, Protocol
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from streams.erasure import parse_erasure_request
-from streams.formats.base import PayloadError
 from streams.histogram import Histogram
 from streams.kafka.clients import CONFLUENT, KafkaClients
 from streams.kafka.retry import retry_while_passing
 from streams.keys import KeyRing, KeyUnavailable
-from streams.outcomes import EventResult, Outcome, OutcomeCounts, Output, Source
+from streams.outcomes import Outcome, OutcomeCounts, Output, Source
 from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -93,7 +91,7 @@ class GatewayEngine:
         ingest_topics: list[str],
         batch_size: int,
         poll_timeout: float,
-        flush_timeout: float = 60.0,
+        commit_timeout: float = 60.0,
         *,
         subject_store: SubjectStore | None = None,
         keys: Callable[[], KeyRing] | None = None,
@@ -116,7 +114,7 @@ class GatewayEngine:
         self._ingest_topics = ingest_topics
         self._batch_size = batch_size
         self._poll_timeout = poll_timeout
-        self._flush_timeout = flush_timeout
+        self._commit_timeout = commit_timeout
         # Exactly once when the producer has a transactional id (streams/kafka/clients.py).
         self._transactional = (
             "transactional.id" in producer_settings if transactional is None else transactional
@@ -136,7 +134,9 @@ class GatewayEngine:
         # reads it: librdkafka can block in send_offsets_to_transaction past its timeout when
         # the group coordinator went away (librdkafka issues 5456 and 5511).
         self.committing_since: float | None = None
-        self.stall_limit = 3 * flush_timeout
+        # How long a commit may take before the watchdog restarts the worker: well past the
+        # commit's own timeout (kafka.commit_timeout_ms), which librdkafka then failed to keep.
+        self.stall_limit = 3 * commit_timeout
 
     def run(self, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
         """Process until `stop` is set; raises on a failure that must not be committed past."""
@@ -154,11 +154,11 @@ class GatewayEngine:
             if self._transactional:
                 # Fences an earlier instance with the same transactional id and aborts whatever
                 # transaction it left open (a kill -9), so read_committed readers don't wait for it.
-                retry_while_passing(lambda: producer.init_transactions(self._flush_timeout))
+                retry_while_passing(lambda: producer.init_transactions(self._commit_timeout))
             store = self._subject_store
             if store is not None:
                 # Every subject's keys and erasure state before the first event: fail closed.
-                store.restore(timeout=self._flush_timeout)
+                store.restore(timeout=self._commit_timeout)
             topics = list(self._ingest_topics)
             if store is not None and self._keys is not None:
                 topics.append(self._erasure_topic)
@@ -239,7 +239,7 @@ class GatewayEngine:
         if self._transactional:
             self.committing_since = time.monotonic()
             retry_while_passing(
-                lambda: producer.abort_transaction(self._flush_timeout), timeout=self._flush_timeout
+                lambda: producer.abort_transaction(self._commit_timeout), timeout=self._commit_timeout
             )
             self.committing_since = None
             # The abort purges what the batch had queued; serve those reports now, so the
@@ -274,7 +274,7 @@ class GatewayEngine:
             assert topic is not None and partition is not None and offset is not None  # set on records
             source = Source(topic, partition, offset)
             if topic == erasure_topic:
-                results = [self._erase(record.value() or b"", source)]
+                results = [self._pipeline.erasure(record.value() or b"", source, self._erase_subject)]
             else:
                 # A null value (tombstone) is an input too: it is dead-lettered like any other bad payload.
                 results = process(record.value() or b"", source, record.key())
@@ -335,16 +335,11 @@ class GatewayEngine:
             except BufferError:
                 producer.poll(0.05)
 
-    def _erase(self, raw: bytes, source: Source) -> EventResult:
-        """Apply one erasure request; a malformed one is dead-lettered like any bad payload."""
+    def _erase_subject(self, subject: str) -> list[str]:
+        """Destroy an erased subject's keys in the subject store; the regions that held some."""
         store, keys = self._subject_store, self._keys
         assert store is not None and keys is not None  # the erasure topic is read only with both
-        try:
-            request = parse_erasure_request(raw)
-        except PayloadError as bad:
-            return self._pipeline.dead_letter(raw, bad, source)
-        regions = store.erase(request.subject, keys())
-        return self._pipeline.erased(request.request_id, source, regions)
+        return store.erase(subject, keys())
 
     def _hold(
         self,
@@ -398,10 +393,10 @@ class GatewayEngine:
     def _commit_outputs(
         self, consumer: Consumer, producer: Producer, next_offsets: dict[tuple[str, int], int]
     ) -> None:
-        timeout = self._flush_timeout
+        timeout = self._commit_timeout
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
         # Subject keys made in this batch are durable before any token made with them is committed.
-        if self._subject_store is not None and self._subject_store.flush(self._flush_timeout):
+        if self._subject_store is not None and self._subject_store.flush(self._commit_timeout):
             raise DeliveryFailed("subject keys not acknowledged; not committing")
         if self._transactional:
             if offsets:

@@ -93,7 +93,7 @@ def build_gateway(
         list(config.topics.ingest),
         batch_size=kafka.batch_size,
         poll_timeout=kafka.poll_timeout_ms / 1000 if poll_timeout is None else poll_timeout,
-        flush_timeout=kafka.commit_timeout_ms / 1000,
+        commit_timeout=kafka.commit_timeout_ms / 1000,
         subject_store=subjects,
         keys=key_ring,
         hold_pause=hold_pause,

@@ -71,7 +71,7 @@ def test_a_bad_erasure_request_is_dead_lettered_with_stage_and_coordinates(
     if not isinstance(outcome, PayloadError):
         return
     source = Source(CONFIG.topics.erasure, partition, offset)
-    result = PIPELINE.dead_letter(raw, outcome, source)
+    result = PIPELINE.erasure(raw, source, _never_applied)
     [dead] = result.outputs
     assert result.audit["outcome"] == "dead-lettered" and result.audit["reason"].startswith("erasure: ")
     assert (dead.topic, dead.value, dead.outcome) == (CONFIG.topics.dead_letter, raw, Outcome.DEAD_LETTERED)
@@ -84,3 +84,7 @@ def test_a_bad_erasure_request_is_dead_lettered_with_stage_and_coordinates(
     for name, value in dead.headers:
         lowered = value.decode().lower()
         assert not [form for form in LEAKED_FORMS if form.lower() in lowered], name
+
+
+def _never_applied(subject: str) -> list[str]:
+    raise AssertionError("a request that can't be read is never applied")

@@ -7,7 +7,6 @@ import orjson
 import pytest
 
 from streams.config import load_config
-from streams.formats import PayloadError
 from streams.jurisdiction import HELD_CONFLICT, HELD_NO_SIGNAL, HELD_UNREADABLE
 from streams.keys import development_keys
 from streams.outcomes import EventResult, Outcome, Source
@@ -81,9 +80,20 @@ def test_a_dead_letter_carries_its_reason_stage_and_coordinates_in_records_audit
 
 
 def test_a_bad_erasure_request_and_an_applied_one_are_outcomes_like_events() -> None:
-    bad = PIPELINE.dead_letter(b"[]", PayloadError("not an erasure request", stage="erasure"), SOURCE)
+    erased: list[str] = []
+
+    def erase_subject(subject: str) -> list[str]:
+        erased.append(subject)
+        return ["eu"]
+
+    bad = PIPELINE.erasure(b"[]", SOURCE, erase_subject)
     agrees(bad)
-    assert bad.held_as == "erasure"
-    applied = PIPELINE.erased("dsr-2026-12-02-000017", SOURCE, ["eu"])
+    assert bad.held_as == "erasure" and erased == []  # nothing applied for a request that can't be read
+    raw = orjson.dumps({"subject": " Jane.Doe@Example.com ", "request_id": "dsr-2026-12-02-000017"})
+    applied = PIPELINE.erasure(raw, SOURCE, erase_subject)
+    assert erased == ["jane.doe@example.com"]  # normalized as pseudonyms are
     assert applied.outcome is Outcome.ERASED and applied.audit["outcome"] == "erased"
+    assert (
+        applied.audit["regions_with_keys"] == ["eu"] and applied.audit["event_id"] == "dsr-2026-12-02-000017"
+    )
     assert applied.outputs == [] and applied.held_as is None
