@@ -8,7 +8,7 @@ import sys
 import orjson
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 SCENARIOS = {"kill9", "broker-restart", "rebalance", "keys-unreachable", "poison-pills"}
 
