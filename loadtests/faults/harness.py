@@ -21,11 +21,10 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from loadtests.faults.events import ID_PATTERN, CanaryEvent, expected_outputs, hashed_forms
-from loadtests.faults.verdict import Verdict, judge
+from loadtests.faults.verdict import Verdict, audited_input, judge
 from streams.config import GatewayConfig, parse_config
 from streams.kafka.reading import read_to_end
 from streams.kafka.retry import retry_while_passing
@@ -222,8 +221,7 @@ class Scenario:
 
     def _event_id(self, topic: str, value: bytes) -> str | None:
         if topic == self.config.topics.audit:
-            source = orjson.loads(value).get("source", {})
-            return self.coordinates.get((source.get("partition"), source.get("offset")))
+            return audited_input(value, self.coordinates)
         match = ID_PATTERN.search(value)
         return None if match is None else match.group().decode()
 

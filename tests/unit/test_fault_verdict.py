@@ -6,7 +6,7 @@ import hashlib
 from collections import Counter
 
 from loadtests.faults.events import CanaryEvent, hashed_forms
-from loadtests.faults.verdict import Verdict, judge
+from loadtests.faults.verdict import Verdict, audited_input, judge
 
 EXPECTED = {
     "f000001-1": Counter({"eu": 1, "global": 1, "audit": 1}),
@@ -71,3 +71,15 @@ def test_an_event_in_another_regions_topic_is_both_extra_and_leaked() -> None:
 def test_an_output_no_input_can_be_found_for_fails_the_run() -> None:
     verdict = _judge([*CLEAN, ("global", None, b"{}")])
     assert verdict.unidentified == 1 and not verdict.passed
+
+
+def test_an_audit_record_is_traced_by_the_event_id_it_names_and_else_by_its_coordinates() -> None:
+    # Across a broker restart the producer may not learn an input's offset (a re-sent batch the
+    # broker already had): the coordinates then miss it, and the id the record names still finds it.
+    coordinates = {(0, 7): "f000001-9"}
+    routed = b'{"event_id":"f000001-4","source":{"partition":1,"offset":-1001}}'
+    unreadable = b'{"event_id":"in:0:7:0","source":{"partition":0,"offset":7}}'
+    unknown = b'{"event_id":null,"source":{"partition":0,"offset":8}}'
+    assert audited_input(routed, coordinates) == "f000001-4"
+    assert audited_input(unreadable, coordinates) == "f000001-9"
+    assert audited_input(unknown, coordinates) is None
