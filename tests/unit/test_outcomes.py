@@ -97,3 +97,30 @@ def test_a_bad_erasure_request_and_an_applied_one_are_outcomes_like_events() -> 
         applied.audit["regions_with_keys"] == ["eu"] and applied.audit["event_id"] == "dsr-2026-12-02-000017"
     )
     assert applied.outputs == [] and applied.held_as is None
+
+
+@pytest.mark.parametrize(
+    ("target", "stage"),
+    [
+        ("streams.jurisdiction.Jurisdictions.classify", "classify"),
+        ("streams.routing.consent_of", "route"),  # deciding where copies go
+        ("streams.export.ExportCopier.apply", "transform"),  # making them
+    ],
+)
+def test_an_error_no_rule_foresaw_is_dead_lettered_naming_the_stage_it_arose_in(
+    monkeypatch: pytest.MonkeyPatch, target: str, stage: str
+) -> None:
+    # Until route and transform were stages of their own, an error while copying was labelled
+    # "route"; it is "transform" now, in rg-stage, the audit reason and the held_reasons metric.
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("no rule foresaw this")
+
+    monkeypatch.setattr(target, fail)
+    pipeline = Pipeline(CONFIG, development_keys(CONFIG.key_regions()))
+    raw = orjson.dumps({"type": "track", "event": "x", "userId": "u", "context": {"ip": "81.2.69.142"}})
+    [result] = pipeline.process(raw, SOURCE)
+    agrees(result)
+    assert result.outcome is Outcome.DEAD_LETTERED and result.held_as == stage
+    assert result.audit["reason"] == f"{stage}: internal error: RuntimeError"
+    assert dict(result.outputs[0].headers)["rg-stage"] == stage.encode()
+    assert result.outputs[0].value == raw  # the event is kept as it came
