@@ -27,7 +27,10 @@ from streams.pipeline import Pipeline
 # Where the canaries come from, with the share of traffic each gets.
 COUNTRIES = (("DE", 30), ("FR", 10), ("US", 25), ("IN", 10), ("BR", 10), ("CN", 8), ("RU", 7))
 PRIVATE_SHARE = 0.02  # private addresses: no signal, so quarantined
-ID_PATTERN = re.compile(rb"f[0-9a-f]{6}-\d+")
+# An input's id: `<run>-e<number>`. The letter keeps the run's hex and the number from joining into
+# one digit run: `fc40199-000000123` holds 14 digits in a row, a Luhn-valid card number for one
+# number in ten, which the value scan replaces in copies (as it must), and the run lost its ids.
+ID_PATTERN = re.compile(rb"f[0-9a-f]{6}-e\d+")
 _HEX_TOKEN = re.compile(rb"\b[0-9a-f]{32}\b|\b[0-9a-f]{40}\b|\b[0-9a-f]{64}\b")
 
 
@@ -37,6 +40,11 @@ class CanaryEvent:
     payload: bytes
     canaries: tuple[str, ...]
     poison: bool = False
+
+
+def event_id_of(run: str, number: int) -> str:
+    """The shape of a generated id (it leaves as it is), with no digit run a scan reads as a number."""
+    return f"{run}-e{number:09d}"
 
 
 class CanaryFactory:
@@ -54,7 +62,7 @@ class CanaryFactory:
 
     def event(self, number: int) -> CanaryEvent:
         rng = self._rng
-        event_id = f"{self._run}-{number:09d}"  # the shape of a generated id: it leaves as it is
+        event_id = event_id_of(self._run, number)
         user, mail, phone = (
             f"canary-user-{number}",
             f"canary-mail-{number}@example.com",
@@ -84,7 +92,7 @@ class CanaryFactory:
 
     def poison(self, number: int) -> CanaryEvent:
         """A malformed payload that still names its id (and a canary), so its dead letter is traceable."""
-        event_id = f"{self._run}-{number:09d}"  # the shape of a generated id: it leaves as it is
+        event_id = event_id_of(self._run, number)
         mail = f"canary-mail-{number}@example.com"
         shapes = (
             b'{"messageId": "%s", "type": "track", "userId": "%s", "context": {"ip": '

@@ -81,12 +81,9 @@ def judge(
 def audited_input(value: bytes, coordinates: Mapping[tuple[int, int], str]) -> str | None:
     """The input an audit record is about: by the event id it names, else by its source coordinates.
 
-    The run's ids have a generated id's shape, which the audit keeps; only an input that couldn't
-    be read is named by its coordinates alone. Those come from the producer's delivery reports:
-    in one broker-restart run, 124 audit records named offsets no delivery report had given
-    (while every copy of the same events was traced by its id), so the restart left some
-    reports without their record's real offset, most likely for a batch re-sent to a broker
-    that already had it (a duplicate sequence, whose offset the producer isn't told).
+    The run's ids have a generated id's shape, which the audit keeps; an input that couldn't be
+    read, or whose id the audit pseudonymized, is found by its coordinates, which the producer's
+    delivery reports gave.
     """
     record = orjson.loads(value)
     named = ID_PATTERN.fullmatch(str(record.get("event_id") or "").encode())
