@@ -14,8 +14,9 @@ A record's outcome, a metric label: routed (the home topic), exported (a destina
 copy), quarantined, dead-lettered.
 
 `Outcomes` builds each outcome's records, audit record and counter labels together.
-A routed or suppressed event's records are the router's to make (streams/routing.py);
-`Outcomes.decided` turns them and their audit entry into the result.
+A routed or suppressed event's records are planned by the router (streams/routing.py) and
+made by the transform stage (streams/transform.py); `Outcomes.decided` turns them and their
+audit entry into the result.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class Outcomes:
     def decided(
         self, entry: AuditEntry, outputs: list[Output], decision: Decision, source: Source, index: int
     ) -> EventResult:
-        """A routed or suppressed event: the records the router made, with their audit record."""
+        """A routed or suppressed event: the records the transform stage made, with their audit record."""
         audit = audit_record(entry, source.topic, source.partition, source.offset, index, self._policy_hash)
         return EventResult(index, decision, outputs, None, entry.format, audit, entry.outcome, None, entry)
 

@@ -43,14 +43,12 @@ def transform(
             continue
         value, report = copier.apply(body, collector, envelope, plan.subject, plan.country, budget)
         entry.key_version = report.key_version
-        if record.outcome is _EXPORTED:
-            # The input key may be a user id, so a copy leaves without it.
-            outputs.append(Output(record.topic, value, record.to, record.outcome, headers))
-            entry.outputs.append(_audited(record.topic, record.rules, report, listed=True))
+        exported = record.outcome is _EXPORTED
+        kept_key = None if exported else key  # the input key may be a user id: a copy leaves without it
+        outputs.append(Output(record.topic, value, record.to, record.outcome, headers, kept_key))
+        entry.outputs.append(_audited(record.topic, record.rules, report, listed=exported))
+        if exported:
             own = report.own
-        else:
-            outputs.append(Output(record.topic, value, record.to, record.outcome, headers, key))
-            entry.outputs.append(_audited(record.topic, record.rules, report, listed=False))
     return outputs, entry, own
 
 

@@ -287,11 +287,7 @@ class GatewayEngine:
                     held[(result.outcome.value, result.held_as)] += 1
                 elif result.outcome is Outcome.ERASED:
                     erasures += 1
-                entry = result.entry
-                if entry is not None:
-                    for audited in entry.outputs:
-                        for _field, how in audited.fields:
-                            transforms[how] += 1
+                transforms.update(result.transforms)
                 audits.append(result.audit)
             next_offsets[(topic, partition)] = offset + 1
         # Audit records go after the batch's outputs, each a few hundred bytes without personal data.
