@@ -18,14 +18,14 @@ import uuid
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from loadtests.bench.topology import gateway_config
-from streams import localbroker
 from streams.config import load_config
+from streams.devtools import localbroker
+from streams.devtools.traffic import TrafficGenerator
 from streams.kafka.topics import apply_topics
-from streams.keys import development_keys
+from streams.keys.ring import development_keys
 from streams.outcomes import Source
 from streams.pipeline import Pipeline
 from streams.service.wiring import build_gateway
-from streams.traffic import TrafficGenerator
 
 
 def _cpu_seconds() -> float:

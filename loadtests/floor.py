@@ -34,7 +34,7 @@ from confluent_kafka import Producer
 
 from loadtests.generator import payloads as bench_payloads
 from streams.config import load_config
-from streams.keys import development_keys
+from streams.keys.ring import development_keys
 from streams.outcomes import Source
 from streams.pipeline import Pipeline
 

@@ -2,7 +2,7 @@
 
     python -m loadtests.generator --topic T --count N [--rate R] [--bootstrap B] [--seed S]
 
-Every collector format and every region (streams.traffic.TrafficGenerator), about
+Every collector format and every region (streams.devtools.traffic.TrafficGenerator), about
 10% of events with an email, phone number or IP in free text, and a few malformed
 payloads. Records go round-robin over the topic's partitions, so consumers of
 several partitions get equal shares. `send` is what the benchmark calls to pre-load
@@ -20,7 +20,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from streams.traffic import TrafficGenerator, TrafficMix
+from streams.devtools.traffic import TrafficGenerator, TrafficMix
 
 # The benchmark's traffic: the demo's mix plus free-text personal data in ~10% of events.
 BENCH_MIX = TrafficMix(free_text_pii=0.10)

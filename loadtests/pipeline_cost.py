@@ -6,7 +6,7 @@ R may be 0 (only the pass that fills the caches): run under an instruction count
 difference between --repeats 1 and --repeats 0 is one pass's work, free of this machine's
 timing noise (docs/performance.md).
 
-Runs the default policy's pipeline over the demo's traffic (streams/traffic.py) with
+Runs the default policy's pipeline over the demo's traffic (streams/devtools/traffic.py) with
 ephemeral keys: one pass to fill the caches, then R timed passes, each over payloads it
 hasn't seen (the generator goes on, so event names and pages recur and ids mostly don't,
 as in a live stream), with the engine's garbage collector settings. Prints the best pass
@@ -21,10 +21,10 @@ import gc
 import time
 
 from streams.config import load_config
-from streams.keys import development_keys
+from streams.devtools.traffic import TrafficGenerator
+from streams.keys.ring import development_keys
 from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.traffic import TrafficGenerator
 
 
 def timed_pass(pipeline: Pipeline, payloads: list[bytes]) -> tuple[int, int, float]:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from streams.value_scan import OwnValue, ScanBudget, ValueScanner
+from streams.transform.value_scan import OwnValue, ScanBudget, ValueScanner
 
 KIND_WIDTH = 22
 

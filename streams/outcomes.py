@@ -14,8 +14,8 @@ A record's outcome, a metric label: routed (the home topic), exported (a destina
 copy), quarantined, dead-lettered.
 
 `Outcomes` builds each outcome's records, audit record and counter labels together.
-A routed or suppressed event's records are planned by the router (streams/routing.py) and
-made by the transform stage (streams/transform.py); `Outcomes.decided` turns them and their
+A routed or suppressed event's records are planned by the router (streams/route/plan.py) and
+made by the transform stage (streams/transform/records.py); `Outcomes.decided` turns them and their
 audit entry into the result.
 """
 
@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from streams.audit import AuditedOutput, AuditEntry, audit_record, erasure_record
 
 if TYPE_CHECKING:
+    from streams.classify.jurisdiction import Decision
     from streams.config import GatewayConfig
     from streams.formats.base import PayloadError
-    from streams.jurisdiction import Decision
 
 Headers = list[tuple[str, bytes]]
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from streams.classify.geolocation import Geolocator
+from streams.classify.jurisdiction import Jurisdictions, geolocator_for
 from streams.config import GatewayConfig
-from streams.erasure import parse_erasure_request
 from streams.formats import CollectorFormat, PayloadError
 from streams.formats.detect import decoder_for
-from streams.geolocation import Geolocator
-from streams.jurisdiction import Jurisdictions, geolocator_for
-from streams.keys import KeyRing, KeyUnavailable
+from streams.keys.ring import KeyRing, KeyUnavailable
 from streams.outcomes import EventResult, Outcomes, Source
-from streams.routing import Router, item_bytes
-from streams.subject_keys import InMemorySubjectKeys, SubjectKeys
-from streams.transform import transform
-from streams.value_scan import ScanBudget
+from streams.route.plan import Router, item_bytes
+from streams.subjects.erasure import parse_erasure_request
+from streams.subjects.store import InMemorySubjectKeys, SubjectKeys
+from streams.transform.records import transform
+from streams.transform.value_scan import ScanBudget
 
 # The value scan's budget per payload: characters it may scan and phone numbers it may validate.
 PAYLOAD_SCAN_CHARS = 262_144

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from streams import localbroker
+from streams.devtools import localbroker
 
 # CI replays the same examples on every run (derandomized), so a red build is reproducible;
 # locally each run explores new ones. HYPOTHESIS_PROFILE=ci picks the CI profile anywhere.

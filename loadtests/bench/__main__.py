@@ -56,8 +56,8 @@ from loadtests.bench.figures import (
     targets_met,
 )
 from loadtests.bench.readback import count_records, wait_assigned, wait_committed
-from streams import localbroker
-from streams.traffic import TrafficGenerator
+from streams.devtools import localbroker
+from streams.devtools.traffic import TrafficGenerator
 
 DEFAULT_EVENTS = 100_000
 QUICK_EVENTS = 12_000

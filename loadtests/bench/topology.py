@@ -15,7 +15,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from streams.config import GatewayConfig, load_config
 from streams.kafka.topics import apply_topics
-from streams.keys import development_keys
+from streams.keys.ring import development_keys
 from streams.outcomes import Source
 from streams.pipeline import Pipeline
 

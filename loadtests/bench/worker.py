@@ -122,7 +122,7 @@ def run_passthrough(args: argparse.Namespace) -> None:
 def run_gateway(args: argparse.Namespace) -> None:
     """The gateway as `residency-gateway run` wires it: engine, transactions, subject-key store."""
     from loadtests.bench.topology import gateway_config
-    from streams.keys import development_keys
+    from streams.keys.ring import development_keys
     from streams.service.wiring import build_gateway
 
     config = gateway_config(args.prefix, args.input, args.partitions)

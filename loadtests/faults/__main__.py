@@ -18,7 +18,7 @@ from pathlib import Path
 from loadtests.faults.harness import say, stop_every_gateway
 from loadtests.faults.scenarios import SCENARIOS
 from loadtests.faults.verdict import Verdict
-from streams import localbroker
+from streams.devtools import localbroker
 
 
 def main(argv: list[str] | None = None) -> int:

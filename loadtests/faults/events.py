@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import orjson
 
+from streams.classify.geolocation import default_geolocator
 from streams.config import GatewayConfig
-from streams.geolocation import default_geolocator
-from streams.keys import KeyRing
+from streams.keys.ring import KeyRing
 from streams.outcomes import Source
 from streams.pipeline import Pipeline
 

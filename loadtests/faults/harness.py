@@ -29,9 +29,9 @@ from streams.config import GatewayConfig, parse_config
 from streams.kafka.reading import read_to_end
 from streams.kafka.retry import retry_while_passing
 from streams.kafka.topics import apply_topics
-from streams.key_providers.files import file_key_texts
-from streams.key_providers.key_text import format_entry, key_ring
-from streams.keys import MIN_KEY_BYTES
+from streams.keys.providers.files import file_key_texts
+from streams.keys.providers.key_text import format_entry, key_ring
+from streams.keys.ring import MIN_KEY_BYTES
 
 POLICY = """
 policy_version: faults-{run}

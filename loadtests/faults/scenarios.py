@@ -10,7 +10,7 @@ from pathlib import Path
 from loadtests.faults.events import CanaryEvent, CanaryFactory
 from loadtests.faults.harness import Scenario, say
 from loadtests.faults.verdict import Verdict
-from streams import localbroker
+from streams.devtools import localbroker
 
 
 def _traffic(scenario: Scenario, count: int, poison_every: int = 0) -> list[CanaryEvent]:

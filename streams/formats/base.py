@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from streams.allowlist import Obj
 from streams.formats.exact_json import MAX_WRITTEN_DEPTH, write_json
+from streams.transform.allowlist import Obj
 
 # Keys (and list positions) from the event's root to a field, e.g. ("context", "ip").
 Path = tuple[str | int, ...]
@@ -125,7 +125,7 @@ class CollectorFormat(ABC):
     fields: SignalFields = SignalFields()
     # Where this format keeps personal fields, by kind; the transforms read these.
     personal: PersonalFields = PersonalFields()
-    # What a copy that leaves its region may keep (streams/allowlist.py); nothing, unless a format says.
+    # What a copy that leaves its region may keep (streams/transform/allowlist.py); by default nothing.
     allowed: Obj = Obj({})
 
     def __init__(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.allowlists.ga4 import GA4_ALLOWED
+from streams.formats.allowlists.ga4 import GA4_ALLOWED
 from streams.formats.base import (
     CollectorFormat,
     DecodedEvent,

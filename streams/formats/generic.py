@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.allowlist import Leaf, Obj, Treat
 from streams.formats.base import (
     EACH,
     CollectorFormat,
@@ -18,6 +17,7 @@ from streams.formats.base import (
     SignalFields,
     json_bytes,
 )
+from streams.transform.allowlist import Leaf, Obj, Treat
 
 
 class GenericJsonFormat(CollectorFormat):

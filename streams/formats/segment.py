@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeGuard
 
-from streams.allowlists.segment import RUDDERSTACK_ALLOWED, SEGMENT_ALLOWED
+from streams.formats.allowlists.segment import RUDDERSTACK_ALLOWED, SEGMENT_ALLOWED
 from streams.formats.base import (
     CollectorFormat,
     DecodedEvent,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from streams.allowlists.snowplow import SNOWPLOW_ALLOWED
+from streams.formats.allowlists.snowplow import SNOWPLOW_ALLOWED
 from streams.formats.base import (
     EACH,
     CollectorFormat,

@@ -21,7 +21,7 @@ import dataclasses
 import re
 from typing import Any
 
-from streams.allowlists.snowplow_enriched import (
+from streams.formats.allowlists.snowplow_enriched import (
     SNOWPLOW_ENRICHED_JSON_ALLOWED,
     SNOWPLOW_ENRICHED_TSV_ALLOWED,
 )

@@ -1,4 +1,4 @@
-"""Bring a broker's ACLs in line with a plan (streams.access): create what is missing, report the rest."""
+"""Bring a broker's ACLs in line with a plan (streams.kafka.access): create what's missing, list the rest."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._acl import AclBinding, AclBindingFilter, AclOperation, AclPermissionType
 from confluent_kafka.admin._resource import ResourcePatternType, ResourceType
 
-from streams.access import Grant
+from streams.kafka.access import Grant
 
 _RESOURCES = {
     "topic": ResourceType.TOPIC,

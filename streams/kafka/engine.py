@@ -37,12 +37,12 @@ from typing import Any, Protocol
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from streams.histogram import Histogram
 from streams.kafka.clients import CONFLUENT, KafkaClients
 from streams.kafka.retry import retry_while_passing
-from streams.keys import KeyRing, KeyUnavailable
+from streams.keys.ring import KeyRing, KeyUnavailable
 from streams.outcomes import Outcome, OutcomeCounts, Output, Source
 from streams.pipeline import Pipeline
+from streams.service.histogram import Histogram
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,16 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from streams.erasure import RecordKind, SubjectRecord, SubjectStates, decode_record, encode_record, key_record
-from streams.keys import KeyRing, PseudonymKey
-from streams.tokens import SubjectKey, new_subject_key, subject_ref, wrap
+from streams.keys.ring import KeyRing, PseudonymKey
+from streams.subjects.erasure import (
+    RecordKind,
+    SubjectRecord,
+    SubjectStates,
+    decode_record,
+    encode_record,
+    key_record,
+)
+from streams.subjects.tokens import SubjectKey, new_subject_key, subject_ref, wrap
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +204,7 @@ class SubjectKeyStore:
     def key_for(self, region: str, subject: str, keys: KeyRing) -> SubjectKey | None:
         """The subject's current key, created on first sight; None once the subject is erased.
 
-        `subject` is normalized by the caller (streams.erasure.normalize_subject).
+        `subject` is normalized by the caller (streams.subjects.erasure.normalize_subject).
         """
         region_key = self._region_key(region, keys)
         ref = self._ref(region, region_key, subject)
@@ -221,7 +228,7 @@ class SubjectKeyStore:
         )
 
     def lookup(self, keys: KeyRing) -> Callable[[str, str], SubjectKey | None]:
-        """`lookup(region, dek_id)` for streams.tokens.detokenize: None once the key is destroyed."""
+        """`lookup(region, dek_id)` for streams.subjects.tokens.detokenize: None once the key is destroyed."""
 
         def find(region: str, dek_id: str) -> SubjectKey | None:
             if region not in self._topics:

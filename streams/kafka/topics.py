@@ -1,7 +1,7 @@
 """Create the topics a config implies, or bring existing ones to its partitions, retention and
 min.insync.replicas; idempotent, and every change is reported.
 
-With `access.acls`, also grant the ACLs it implies (streams.access, streams.kafka.acls).
+With `access.acls`, also grant the ACLs it implies (streams.kafka.access, streams.kafka.acls).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.admin._resource import ResourceType
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
-from streams.access import plan_grants
 from streams.config import GatewayConfig
+from streams.kafka.access import plan_grants
 from streams.kafka.acls import AclChanges, apply_acls
 from streams.kafka.clients import admin_settings
 from streams.kafka.subjects import subject_topic_config

@@ -19,9 +19,9 @@ from streams.config import GatewayConfig
 from streams.kafka.clients import client_security, consumer_settings, producer_settings, transactional_id
 from streams.kafka.engine import GatewayEngine
 from streams.kafka.subjects import SubjectKeyStore
-from streams.key_providers import KeyProvider
-from streams.key_refresh import KeyRefresher
-from streams.keys import KeyRing
+from streams.keys.providers import KeyProvider
+from streams.keys.refresh import KeyRefresher
+from streams.keys.ring import KeyRing
 from streams.pipeline import Pipeline
 
 

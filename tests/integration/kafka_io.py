@@ -18,7 +18,7 @@ from streams.explain import predicted_topic_counts
 from streams.kafka.engine import GatewayEngine
 from streams.kafka.reading import read_to_end
 from streams.kafka.topics import apply_topics
-from streams.keys import development_keys
+from streams.keys.ring import development_keys
 from streams.pipeline import Pipeline
 
 POLICY_TEMPLATE = """

@@ -24,9 +24,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from streams import localbroker
 from streams.cli import main
 from streams.config import GatewayConfig, parse_config
+from streams.devtools import localbroker
 from streams.kafka.clients import consumer_settings, producer_settings
 from streams.kafka.topics import missing_topics
 from tests.integration.gateway_process import gateway_running

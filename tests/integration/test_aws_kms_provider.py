@@ -23,10 +23,10 @@ from click.testing import CliRunner
 
 from streams import cli
 from streams.config import KeySettings, KmsSettings
-from streams.key_providers import provider_for
-from streams.key_providers.env import EnvKeyProvider
-from streams.keys import KeyRing, KeyUnavailable, key_fingerprint
-from streams.pseudonymize import pseudonym
+from streams.keys.providers import provider_for
+from streams.keys.providers.env import EnvKeyProvider
+from streams.keys.ring import KeyRing, KeyUnavailable, key_fingerprint
+from streams.transform.pseudonymize import pseudonym
 
 pytestmark = pytest.mark.integration
 

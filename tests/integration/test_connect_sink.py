@@ -23,7 +23,7 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streams.localbroker import CONNECT_STANDALONE_MAIN, ensure_connect_jars
+from streams.devtools.localbroker import CONNECT_STANDALONE_MAIN, ensure_connect_jars
 
 pytestmark = pytest.mark.integration
 

@@ -10,12 +10,12 @@ import orjson
 import pytest
 
 from streams.config import GatewayConfig
+from streams.devtools.traffic import TrafficGenerator
 from streams.kafka.engine import GatewayEngine
-from streams.keys import development_keys
+from streams.keys.ring import development_keys
 from streams.outcomes import Source
 from streams.pipeline import Pipeline
 from streams.service.wiring import build_gateway
-from streams.traffic import TrafficGenerator
 from tests.collectors.samples import every_format_lines
 from tests.integration.kafka_io import (
     expected_topic_counts,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from streams import localbroker
+from streams.devtools import localbroker
 
 pytestmark = pytest.mark.integration
 

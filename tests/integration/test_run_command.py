@@ -10,7 +10,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.traffic import TrafficGenerator
+from streams.devtools.traffic import TrafficGenerator
 from tests.integration.gateway_process import gateway_running
 from tests.integration.kafka_io import expected_topic_counts, fresh_config, produce, read_all, wait_committed
 

@@ -14,10 +14,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from streams.erasure import normalize_subject
 from streams.kafka.subjects import SubjectKeyStore, SubjectStoreUnavailable, subject_topic_config
-from streams.keys import KeyRing, PseudonymKey
-from streams.tokens import TokenUnreadable, detokenize, subject_ref, token
+from streams.keys.ring import KeyRing, PseudonymKey
+from streams.subjects.erasure import normalize_subject
+from streams.subjects.tokens import TokenUnreadable, detokenize, subject_ref, token
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,11 @@ from streams.kafka.clients import producer_settings
 from streams.kafka.engine import GatewayEngine
 from streams.kafka.subjects import SubjectKeyStore
 from streams.kafka.topics import apply_topics
-from streams.keys import KeyRing, PseudonymKey
-from streams.metrics import engine_registry, render
+from streams.keys.ring import KeyRing, PseudonymKey
 from streams.pipeline import Pipeline
+from streams.service.metrics import engine_registry, render
 from streams.service.wiring import build_gateway
-from streams.tokens import TokenUnreadable, detokenize
+from streams.subjects.tokens import TokenUnreadable, detokenize
 from tests.collectors.canaries import (
     CANARY_GENERIC_TOPIC_FIELDS,
     canary_forms,

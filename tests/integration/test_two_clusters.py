@@ -13,14 +13,14 @@ import orjson
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from streams import localbroker
 from streams.config import GatewayConfig, parse_config
+from streams.devtools import localbroker
+from streams.devtools.traffic import TrafficGenerator
 from streams.kafka.topics import apply_topics, missing_topics
-from streams.keys import development_keys
+from streams.keys.ring import development_keys
 from streams.outcomes import Source
 from streams.pipeline import Pipeline
 from streams.service.wiring import build_gateway
-from streams.traffic import TrafficGenerator
 from tests.integration.gateway_process import gateway_running
 from tests.integration.kafka_io import (
     expected_topic_counts,

@@ -15,8 +15,8 @@ import orjson
 from hypothesis import strategies as st
 
 from streams.config import FormatName
+from streams.devtools.traffic import TrafficGenerator, TrafficMix
 from streams.formats.snowplow_enriched import ENRICHED_FIELDS
-from streams.traffic import TrafficGenerator, TrafficMix
 from tests.collectors import canaries
 from tests.collectors.canaries import canary_payloads, generic_canary
 

@@ -8,10 +8,10 @@ import faust
 import pytest
 from faust.types.auth import AuthProtocol, SASLMechanism
 
-from streams.access import CLUSTER, Grant, plan_grants
 from streams.config import ConfigError, GatewayConfig, KafkaSecurity, load_config, parse_config
+from streams.kafka.access import CLUSTER, Grant, plan_grants
 from streams.kafka.clients import KafkaLoginMissing, admin_settings, client_security, consumer_settings
-from streams.worker import broker_credentials
+from streams.service.worker import broker_credentials
 
 SECURED = """
 policy_version: test-1

@@ -15,7 +15,7 @@ from loadtests.bench.figures import (
     table,
     targets_met,
 )
-from streams.traffic import TrafficGenerator, TrafficMix
+from streams.devtools.traffic import TrafficGenerator, TrafficMix
 
 
 def test_steady_rate_runs_from_first_progress_to_first_sample_at_the_final_count() -> None:

@@ -62,7 +62,7 @@ SPEC_SDKS = ("segment", "rudderstack")
 
 @functools.cache
 def _sample_ranges() -> dict[str, list[tuple[int, int]]]:
-    from streams.geolocation import default_geolocator
+    from streams.classify.geolocation import default_geolocator
 
     return default_geolocator().ranges_of({"DE", "IN", "CN", "RU", "BR"})
 
@@ -76,7 +76,7 @@ def ip_in(country: str) -> str:
 
 
 def _pipeline(config: GatewayConfig) -> Pipeline:
-    from streams.keys import development_keys
+    from streams.keys.ring import development_keys
     from streams.pipeline import Pipeline
 
     return Pipeline(config, development_keys(config.key_regions()))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from streams.config import ConfigError, load_config, parse_config
-from streams.countries import EU27
+from streams.config.countries import EU27
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from snowplow_analytics_sdk.event_transformer import transform
 from snowplow_tracker import PageView, SelfDescribing, SelfDescribingJson
 
-import streams.consent as consent_module
+import streams.route.consent as consent_module
 from streams.config import DEFAULT_PURPOSES
-from streams.consent import Consent, ConsentGate, consent_of
 from streams.formats.detect import BUILT_IN_FORMATS
 from streams.formats.snowplow_enriched import ENRICHED_FIELDS
+from streams.route.consent import Consent, ConsentGate, consent_of
 from tests.collectors.capture import (
     ga4_body,
     rudderstack_records,

@@ -19,7 +19,7 @@ from confluent_kafka import KafkaError, KafkaException
 from streams.config import GatewayConfig, load_config
 from streams.kafka.clients import KafkaClients, consumer_settings, producer_settings, transactional_id
 from streams.kafka.engine import DeliveryFailed, GatewayEngine
-from streams.keys import KeyRing, development_keys
+from streams.keys.ring import KeyRing, development_keys
 from streams.outcomes import Outcome, Source
 from streams.pipeline import Pipeline
 from tests.unit.fake_kafka import FakeConsumer, FakeProducer, FakeRecord

@@ -5,7 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streams.erasure import (
+from streams.formats.base import PayloadError
+from streams.keys.ring import KeyUnavailable, PseudonymKey
+from streams.subjects.erasure import (
     RecordKind,
     SubjectRecord,
     SubjectStates,
@@ -15,9 +17,7 @@ from streams.erasure import (
     normalize_subject,
     parse_erasure_request,
 )
-from streams.formats.base import PayloadError
-from streams.keys import KeyUnavailable, PseudonymKey
-from streams.tokens import SubjectKey, new_subject_key, wrap
+from streams.subjects.tokens import SubjectKey, new_subject_key, wrap
 
 EU = PseudonymKey("eu", 1, bytes(range(32)))
 SUBJECT = "Canary.Erase.4711@Example.com"

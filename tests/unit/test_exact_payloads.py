@@ -9,7 +9,7 @@ import pytest
 from streams.config import load_config
 from streams.formats.exact_json import read_json
 from streams.formats.snowplow_enriched import SnowplowEnrichedTsvFormat
-from streams.keys import development_keys
+from streams.keys.ring import development_keys
 from streams.outcomes import EventResult, Outcome, Source
 from streams.pipeline import Pipeline
 

@@ -219,7 +219,7 @@ def test_explain_shows_outputs_as_they_are_written_however_deep_or_odd() -> None
 def test_the_predicted_topic_counts_are_the_outputs_the_pipeline_makes_plus_one_audit_record_each() -> None:
     from streams.config import load_config
     from streams.explain import predicted_topic_counts
-    from streams.keys import development_keys
+    from streams.keys.ring import development_keys
     from streams.pipeline import Pipeline
 
     config = load_config(None)

@@ -7,14 +7,24 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.allowlist import ANY, Each, Leaf, Obj, Step, Subtree, Treat, parse_keep_path, with_keep_paths
 from streams.config import ConfigError, load_config, parse_config
 from streams.formats.snowplow_enriched import ENRICHED_FIELDS
-from streams.identities import kept_key_kind, kind_of_key, kind_of_trait
-from streams.keys import KeyRing, PseudonymKey
+from streams.keys.ring import KeyRing, PseudonymKey
 from streams.outcomes import EventResult, Source
 from streams.pipeline import Pipeline
-from streams.pseudonymize import pseudonym
+from streams.transform.allowlist import (
+    ANY,
+    Each,
+    Leaf,
+    Obj,
+    Step,
+    Subtree,
+    Treat,
+    parse_keep_path,
+    with_keep_paths,
+)
+from streams.transform.identities import kept_key_kind, kind_of_key, kind_of_trait
+from streams.transform.pseudonymize import pseudonym
 
 SOURCE = Source("events.ingest", 0, 5)
 KEYS = KeyRing([PseudonymKey(region, 1, bytes([n]) * 32) for n, region in enumerate(
@@ -492,7 +502,7 @@ def test_an_event_with_both_ue_pr_and_ue_px_is_dead_lettered(pipeline: Pipeline)
 def test_an_event_with_more_identifiers_than_a_copy_can_look_for_keeps_no_scanned_string(
     pipeline: Pipeline,
 ) -> None:
-    from streams.export import MAX_OWN_VALUES
+    from streams.transform.export import MAX_OWN_VALUES
 
     ids = {f"contact{i}_email": f"user{i}@x.example" for i in range(MAX_OWN_VALUES + 1)}
     copy, audited = exported(pipeline, track(event="Signed Up", properties=ids))
@@ -603,7 +613,7 @@ def test_a_phone_number_sent_as_a_json_float_is_found(pipeline: Pipeline) -> Non
 
 
 def test_a_schema_name_holding_personal_data_leaves_as_withheld(pipeline: Pipeline) -> None:
-    from streams.export import WITHHELD_SCHEMA
+    from streams.transform.export import WITHHELD_SCHEMA
 
     unstruct = {
         "schema": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0",

@@ -92,7 +92,7 @@ def test_every_copy_of_a_fault_run_keeps_its_input_s_id_whatever_the_run_id() ->
 
     from loadtests.faults.events import CanaryFactory
     from streams.config import load_config
-    from streams.keys import development_keys
+    from streams.keys.ring import development_keys
     from streams.outcomes import Source
     from streams.pipeline import Pipeline
 

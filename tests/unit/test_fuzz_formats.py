@@ -16,7 +16,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from streams.config import parse_config
-from streams.keys import development_keys
+from streams.keys.ring import development_keys
 from streams.outcomes import EventResult, Outcome, Source
 from streams.pipeline import Pipeline
 from tests.unit.fuzz_payloads import (

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.generalize import DROP, country_only, hour_of, ip_prefix, user_agent_family
+from streams.transform.generalize import DROP, country_only, hour_of, ip_prefix, user_agent_family
 
 CHROME_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

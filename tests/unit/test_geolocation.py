@@ -2,7 +2,7 @@
 
 import pytest
 
-from streams.geolocation import Geolocator, default_geolocator
+from streams.classify.geolocation import Geolocator, default_geolocator
 from tests.unit.mmdb_files import write_country_db
 
 
@@ -76,7 +76,7 @@ def test_special_purpose_addresses_are_never_a_country_in_the_bundled_data(ip: s
 @pytest.fixture(scope="module")
 def everywhere_db(tmp_path_factory: pytest.TempPathFactory) -> Geolocator:
     """A database that (wrongly) places every address in Germany: the rule must not depend on it."""
-    from streams.maxmind import MaxMindGeolocator
+    from streams.classify.maxmind import MaxMindGeolocator
 
     path = tmp_path_factory.mktemp("geo") / "everywhere.mmdb"
     return MaxMindGeolocator(write_country_db(path, {"0.0.0.0/0": "DE", "::/1": "DE", "8000::/1": "DE"}))

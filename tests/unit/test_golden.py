@@ -27,13 +27,13 @@ import orjson
 import pytest
 
 from streams.config import load_config
-from streams.erasure import RecordKind, SubjectRecord, decode_record, encode_record, key_record
 from streams.explain import explain_lines
 from streams.formats.exact_json import read_json, write_json
-from streams.keys import KeyRing, PseudonymKey
+from streams.keys.ring import KeyRing, PseudonymKey
 from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.tokens import SubjectKey, detokenize, subject_ref, unwrap
+from streams.subjects.erasure import RecordKind, SubjectRecord, decode_record, encode_record, key_record
+from streams.subjects.tokens import SubjectKey, detokenize, subject_ref, unwrap
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 UPDATE = os.environ.get("RESIDENCY_GATEWAY_UPDATE_GOLDEN") == "1"

@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from streams.config import load_config
-from streams.keys import development_keys
+from streams.keys.ring import development_keys
 from streams.outcomes import Outcome, Source
 from streams.pipeline import Pipeline
 

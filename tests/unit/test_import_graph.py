@@ -85,6 +85,6 @@ def test_no_module_of_streams_is_part_of_an_import_cycle() -> None:
 
 
 def test_the_graph_sees_lazy_imports_and_skips_type_checking_ones() -> None:
-    assert "streams.jurisdiction" in imports_of("streams.pipeline")  # a module-level import
+    assert "streams.classify.jurisdiction" in imports_of("streams.pipeline")  # a module-level import
     assert "streams.service.wiring" in imports_of("streams.cli")  # inside a command's function
     assert "streams.outcomes" not in imports_of("streams.audit")  # only under TYPE_CHECKING

@@ -27,7 +27,7 @@ import orjson
 import pytest
 
 from streams.config import DEFAULT_CONFIG_NAME, GatewayConfig, load_config, parse_config
-from streams.keys import development_keys
+from streams.keys.ring import development_keys
 from streams.outcomes import EventResult, Outcome, Source
 from streams.pipeline import Pipeline
 
@@ -91,7 +91,7 @@ def default_pipeline() -> Pipeline:
 @pytest.fixture(scope="module")
 def jitsu_pipeline() -> Pipeline:
     """The default policy with the Jitsu topic pinned to segment, as docs/operations.md says."""
-    text = resources.files("streams").joinpath(DEFAULT_CONFIG_NAME).read_text()
+    text = resources.files("streams.config").joinpath(DEFAULT_CONFIG_NAME).read_text()
     text = text.replace("  ingest_formats: {}\n", "  ingest_formats: {events.ingest: segment}\n", 1)
     config = parse_config(text, source="jitsu policy")
     assert config.topics.ingest_formats == {"events.ingest": "segment"}

@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 import pytest
 
+from streams.classify.geolocation import default_geolocator
+from streams.classify.jurisdiction import ConflictPolicy, Jurisdictions
+from streams.classify.weak_signals import country_of_locale, country_of_timezone
 from streams.formats.base import Evidence, Signals, Unreadable
-from streams.geolocation import default_geolocator
-from streams.jurisdiction import ConflictPolicy, Jurisdictions
-from streams.weak_signals import country_of_locale, country_of_timezone
 
 REGIONS = {"DE": "eu", "FR": "eu", "US": "us", "IN": "in", "CN": "cn"}  # no rest of world: BR is unassigned
 # How far each region lets its events go: cn keeps everything home; eu and us export differently.

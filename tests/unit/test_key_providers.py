@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 
 from streams import cli
 from streams.config import KeySettings, KmsSettings
-from streams.key_providers import key_location, provider_for
-from streams.key_providers.aws_kms import KmsKeyProvider
-from streams.key_providers.env import EnvKeyProvider
-from streams.key_providers.files import FileKeyProvider
-from streams.key_providers.key_text import KeyText, format_entry, key_ring, parse_key_text
-from streams.keys import KeyUnavailable, key_fingerprint
-from streams.keysource import configured_or_development_keys
+from streams.keys.providers import key_location, provider_for
+from streams.keys.providers.aws_kms import KmsKeyProvider
+from streams.keys.providers.env import EnvKeyProvider
+from streams.keys.providers.files import FileKeyProvider
+from streams.keys.providers.key_text import KeyText, format_entry, key_ring, parse_key_text
+from streams.keys.ring import KeyUnavailable, key_fingerprint
+from streams.keys.source import configured_or_development_keys
 
 SECRET = bytes(range(32))
 SECRET_TEXT = base64.b64encode(SECRET).decode()

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from streams.key_refresh import KeyRefresher
-from streams.keys import KeyRing, KeyUnavailable, PseudonymKey
+from streams.keys.refresh import KeyRefresher
+from streams.keys.ring import KeyRing, KeyUnavailable, PseudonymKey
 
 V1 = KeyRing([PseudonymKey("eu", 1, b"a" * 32)])
 V2 = KeyRing([PseudonymKey("eu", 2, b"b" * 32), PseudonymKey("eu", 1, b"a" * 32)])

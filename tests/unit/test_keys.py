@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.keys import KeyRing, KeyUnavailable, PseudonymKey, development_keys, key_fingerprint
-from streams.pseudonymize import pseudonym
+from streams.keys.ring import KeyRing, KeyUnavailable, PseudonymKey, development_keys, key_fingerprint
+from streams.transform.pseudonymize import pseudonym
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 OVERLAP_END = datetime(2026, 7, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from streams.config import load_config
-from streams.keys import KeyRing, PseudonymKey
+from streams.keys.ring import KeyRing, PseudonymKey
 from streams.outcomes import EventResult, Source
 from streams.pipeline import Pipeline
 from tests.collectors import canaries

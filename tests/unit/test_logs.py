@@ -9,7 +9,7 @@ import sys
 
 import orjson
 
-from streams.logs import JsonFormatter, logging_config
+from streams.service.logs import JsonFormatter, logging_config
 
 
 def _record(message: str, *args: object, **extra: object) -> logging.LogRecord:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.maxmind import GeolocationDatabaseError, MaxMindGeolocator
+from streams.classify.maxmind import GeolocationDatabaseError, MaxMindGeolocator
 from tests.unit.mmdb_files import write_country_db
 
 
@@ -89,7 +89,7 @@ def test_a_missing_or_foreign_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_the_policy_s_database_decides_in_the_pipeline(tmp_path: Path) -> None:
     from streams.config import parse_config
-    from streams.keys import development_keys
+    from streams.keys.ring import development_keys
     from streams.outcomes import Source
     from streams.pipeline import Pipeline
 

@@ -7,8 +7,8 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.kafka.engine import EngineStats
-from streams.metrics import engine_registry, render
 from streams.outcomes import Outcome
+from streams.service.metrics import engine_registry, render
 
 
 def _samples(stats: EngineStats) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.config import load_config
-from streams.keys import development_keys
+from streams.keys.ring import development_keys
 from streams.outcomes import Outcome, Source
 from streams.pipeline import Pipeline
 

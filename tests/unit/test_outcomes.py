@@ -6,12 +6,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from streams.classify.jurisdiction import HELD_CONFLICT, HELD_NO_SIGNAL, HELD_UNREADABLE
 from streams.config import load_config
-from streams.jurisdiction import HELD_CONFLICT, HELD_NO_SIGNAL, HELD_UNREADABLE
-from streams.keys import development_keys
+from streams.devtools.traffic import TrafficGenerator
+from streams.keys.ring import development_keys
 from streams.outcomes import EventResult, Outcome, Source
 from streams.pipeline import Pipeline
-from streams.traffic import TrafficGenerator
 
 CONFIG = load_config(None)
 PIPELINE = Pipeline(CONFIG, development_keys(CONFIG.key_regions()))
@@ -102,9 +102,9 @@ def test_a_bad_erasure_request_and_an_applied_one_are_outcomes_like_events() -> 
 @pytest.mark.parametrize(
     ("target", "stage"),
     [
-        ("streams.jurisdiction.Jurisdictions.classify", "classify"),
-        ("streams.routing.consent_of", "route"),  # deciding where copies go
-        ("streams.export.ExportCopier.apply", "transform"),  # making them
+        ("streams.classify.jurisdiction.Jurisdictions.classify", "classify"),
+        ("streams.route.plan.consent_of", "route"),  # deciding where copies go
+        ("streams.transform.export.ExportCopier.apply", "transform"),  # making them
     ],
 )
 def test_an_error_no_rule_foresaw_is_dead_lettered_naming_the_stage_it_arose_in(

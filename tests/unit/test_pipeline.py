@@ -6,10 +6,10 @@ import orjson
 import pytest
 
 from streams.config import load_config
-from streams.keys import development_keys
+from streams.devtools.traffic import TrafficGenerator
+from streams.keys.ring import development_keys
 from streams.outcomes import Outcome, Source
 from streams.pipeline import Pipeline
-from streams.traffic import TrafficGenerator
 
 SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
 SOURCE = Source("events.ingest", 2, 1234)

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.erasure import normalize_subject
 from streams.formats.exact_json import BigInt, read_json
-from streams.keys import PseudonymKey
-from streams.pseudonymize import (
+from streams.keys.ring import PseudonymKey
+from streams.subjects.erasure import normalize_subject
+from streams.transform.pseudonymize import (
     HmacSha256,
     Pseudonymizer,
     normalize_email,

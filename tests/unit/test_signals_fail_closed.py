@@ -17,10 +17,10 @@ import orjson
 import pytest
 import yaml
 
+from streams.classify.geolocation import default_geolocator
 from streams.config import GatewayConfig, load_config, parse_config
 from streams.formats import decode
-from streams.geolocation import default_geolocator
-from streams.keys import development_keys
+from streams.keys.ring import development_keys
 from streams.outcomes import EventResult, Source
 from streams.pipeline import Pipeline
 
@@ -53,7 +53,7 @@ def with_jurisdiction(**settings: Any) -> Pipeline:
 
 def _shipped_policy() -> Any:
     # Edited as data, not text: the loader rejects a duplicate key.
-    return yaml.safe_load(resources.files("streams").joinpath("default_policy.yaml").read_text())
+    return yaml.safe_load(resources.files("streams.config").joinpath("default_policy.yaml").read_text())
 
 
 def process(payload: dict[str, Any] | bytes, pipeline: Pipeline | None = None) -> EventResult:
@@ -692,12 +692,12 @@ def test_a_nat64_or_6to4_address_is_placed_by_the_ipv4_it_carries(ip: str) -> No
 
 @pytest.mark.parametrize(("written", "country"), [("United States", "US"), ("germany", "DE"), ("GB", "GB")])
 def test_a_device_location_country_is_read_as_a_code_or_as_its_iso_name(written: str, country: str) -> None:
-    from streams.countries import country_named
+    from streams.config.countries import country_named
 
     assert (country_named(written) or written) == country
 
 
 def test_a_device_location_country_that_is_no_iso_name_holds_the_event() -> None:
-    from streams.countries import country_named
+    from streams.config.countries import country_named
 
     assert country_named("USA") is None and country_named("Deutschland") is None

@@ -9,7 +9,6 @@ import pytest
 from snowplow_analytics_sdk.event_transformer import transform
 
 from streams.config import FieldRules
-from streams.export import ExportCopier
 from streams.formats.base import CollectorFormat, PayloadError
 from streams.formats.ga4 import Ga4Format
 from streams.formats.segment import RudderStackFormat, SegmentFormat
@@ -19,10 +18,11 @@ from streams.formats.snowplow_enriched import (
     SnowplowEnrichedJsonFormat,
     SnowplowEnrichedTsvFormat,
 )
-from streams.keys import KeyRing, PseudonymKey
-from streams.personal import PersonalTransforms
-from streams.subject_keys import InMemorySubjectKeys
-from streams.value_scan import ValueScanner
+from streams.keys.ring import KeyRing, PseudonymKey
+from streams.subjects.store import InMemorySubjectKeys
+from streams.transform.export import ExportCopier
+from streams.transform.personal import PersonalTransforms
+from streams.transform.value_scan import ValueScanner
 
 TSV = SnowplowEnrichedTsvFormat()
 JSON = SnowplowEnrichedJsonFormat()

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.keys import PseudonymKey
-from streams.pseudonymize import pseudonym
-from streams.tokens import (
+from streams.keys.ring import PseudonymKey
+from streams.subjects.tokens import (
     SubjectKey,
     TokenUnreadable,
     WrappedKeyUnreadable,
@@ -22,6 +21,7 @@ from streams.tokens import (
     unwrap,
     wrap,
 )
+from streams.transform.pseudonymize import pseudonym
 
 EU = PseudonymKey("eu", 3, bytes(range(32)))
 US = PseudonymKey("us", 3, bytes(range(32, 64)))

@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from streams.cli.top import Snapshot, endpoints, parse, summary_line, watch
+from streams.cli.top import render as render_frame
 from streams.kafka.engine import EngineStats
-from streams.metrics import engine_registry, render
 from streams.outcomes import Outcome
-from streams.top import Snapshot, endpoints, parse, summary_line, watch
-from streams.top import render as render_frame
+from streams.service.metrics import engine_registry, render
 
 
 def _exposition(records_in: int, eu: int, quarantined: int = 0) -> str:
@@ -71,7 +71,7 @@ def test_urls_from_a_base_a_metrics_url_or_a_port() -> None:
 
 def test_watching_without_a_terminal_prints_a_line_per_tick(monkeypatch: pytest.MonkeyPatch) -> None:
     snapshots = iter([parse(_exposition(n, eu=n)) for n in (1, 2, 3)])
-    monkeypatch.setattr("streams.top.scrape", lambda *_: next(snapshots))
+    monkeypatch.setattr("streams.cli.top.scrape", lambda *_: next(snapshots))
     ticks: list[float] = []
 
     def sleep(seconds: float) -> None:

@@ -10,11 +10,11 @@ import pytest
 
 from streams.config import ConfigError, load_config, parse_config
 from streams.formats.snowplow_enriched import ENRICHED_FIELDS
-from streams.keys import KeyRing, PseudonymKey
+from streams.keys.ring import KeyRing, PseudonymKey
 from streams.outcomes import EventResult, Source
 from streams.pipeline import Pipeline
-from streams.pseudonymize import pseudonym
-from streams.tokens import detokenize
+from streams.subjects.tokens import detokenize
+from streams.transform.pseudonymize import pseudonym
 
 SOURCE = Source("events.ingest", 0, 77)
 KEYS = KeyRing([PseudonymKey(region, 2, bytes([n]) * 32) for n, region in enumerate(

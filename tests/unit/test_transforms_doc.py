@@ -11,14 +11,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from streams.allowlist import table
 from streams.cli import main
 from streams.config import parse_config
 from streams.formats.detect import BUILT_IN_FORMATS
-from streams.keys import KeyRing, PseudonymKey
+from streams.keys.ring import KeyRing, PseudonymKey
 from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.pseudonymize import pseudonym
+from streams.transform.allowlist import table
+from streams.transform.pseudonymize import pseudonym
 
 DOC = (Path(__file__).parents[2] / "docs" / "transforms.md").read_text()
 TABLES = dict(re.findall(r"<!-- allowlist: (\w+) -->\n(.*?)\n<!-- /allowlist -->", DOC, flags=re.S))

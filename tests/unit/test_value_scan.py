@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams import value_scan
-from streams.value_scan import OwnValue, ScanBudget, ValueScanner
+from streams.transform import value_scan
+from streams.transform.value_scan import OwnValue, ScanBudget, ValueScanner
 
 SEEN: list[tuple[str, str]] = []
 

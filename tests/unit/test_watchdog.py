@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 
-from streams.worker import STALLED_EXIT_CODE
+from streams.service.worker import STALLED_EXIT_CODE
 
 _WORKER = textwrap.dedent(
     """
@@ -21,9 +21,9 @@ _WORKER = textwrap.dedent(
 
     from streams.config import load_config
     from streams.kafka.engine import GatewayEngine
-    from streams.keys import development_keys
+    from streams.keys.ring import development_keys
     from streams.pipeline import Pipeline
-    from streams.worker import EngineService
+    from streams.service.worker import EngineService
 
     STUCK = sys.argv[1] == "stuck"
 

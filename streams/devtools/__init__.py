@@ -1,0 +1,1 @@
+"""Development tools: the embedded broker, the demo and its traffic. Not in the runtime image."""

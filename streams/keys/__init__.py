@@ -1,0 +1,1 @@
+"""Pseudonymization keys: the key ring, where keys come from, and reloading them while running."""

@@ -1,0 +1,1 @@
+"""Route: a decided event's plan of records to write, with consent and erasure decided."""

@@ -1,0 +1,1 @@
+"""Data subjects: per-subject keys, reversible tokens, erasure requests and state."""

@@ -1,0 +1,1 @@
+"""Transform: make each planned record; exported copies hold only what their allowlist names."""
