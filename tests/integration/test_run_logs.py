@@ -42,7 +42,7 @@ def test_run_logs_json_lines_that_never_quote_a_canary(kafka_bootstrap: str, tmp
     assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
     loggers = {entry["logger"] for entry in entries}
     # The gateway's own records and faust's and aiokafka's, all in the one format.
-    assert {"streams.cli", "faust.worker"} <= loggers and any(n.startswith("aiokafka") for n in loggers)
+    assert {"streams.cli.run", "faust.worker"} <= loggers and any(n.startswith("aiokafka") for n in loggers)
     assert any(entry.get("regions") for entry in entries)  # a structured field, not only text
     lowered = log_text.lower()
     leaked = [form for form in leaked_forms() if form.lower() in lowered]

@@ -86,5 +86,29 @@ def test_no_module_of_streams_is_part_of_an_import_cycle() -> None:
 
 def test_the_graph_sees_lazy_imports_and_skips_type_checking_ones() -> None:
     assert "streams.classify.jurisdiction" in imports_of("streams.pipeline")  # a module-level import
-    assert "streams.service.wiring" in imports_of("streams.cli")  # inside a command's function
+    assert "streams.service.wiring" in imports_of("streams.cli.run")  # inside a command's function
     assert "streams.outcomes" not in imports_of("streams.audit")  # only under TYPE_CHECKING
+
+
+def _module_level_imports(name: str) -> set[str]:
+    """What importing the module runs at once: its imports outside functions."""
+    tree = ast.parse(MODULES[name].read_text())
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_runtime_never_imports_the_development_tools() -> None:
+    """The runtime image leaves streams/devtools out (Dockerfile): only the dev commands reach it, lazily."""
+    reaching = {
+        name
+        for name in MODULES
+        if not name.startswith("streams.devtools")
+        and any(target.startswith("streams.devtools") for target in imports_of(name))
+    }
+    assert reaching == {"streams.cli.dev"}
+    assert not [t for t in _module_level_imports("streams.cli.dev") if t.startswith("streams.devtools")]

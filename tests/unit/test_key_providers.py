@@ -17,6 +17,8 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+import streams.cli.keys as keys_command
+import streams.cli.run as run_command
 from streams import cli
 from streams.config import KeySettings, KmsSettings
 from streams.keys.providers import key_location, provider_for
@@ -315,7 +317,8 @@ def test_explain_never_invents_keys_for_the_kms_source() -> None:
 @pytest.fixture
 def stub_config(monkeypatch: pytest.MonkeyPatch) -> StubConfig:
     config = StubConfig(keys=KeySettings(env_prefix="RG_CLI_"))
-    monkeypatch.setattr(cli, "_config", lambda _path: config)
+    for command in (keys_command, run_command):  # each command module reads its config through this
+        monkeypatch.setattr(command, "config_or_fail", lambda _path: config)
     for region in ("EU", "US", "CN"):
         monkeypatch.delenv(f"RG_CLI_{region}", raising=False)
     return config
@@ -382,7 +385,7 @@ def test_run_refuses_to_start_without_keys_and_says_where_they_go(
     stub_config: StubConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
-        cli._run_keys(stub_config, dev_keys=False)  # type: ignore[arg-type]
+        run_command.keys_or_fail(stub_config, dev_keys=False)  # type: ignore[arg-type]
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "refusing to start without pseudonymization keys:\n  RG_CLI_EU is not set\n" in err
@@ -395,8 +398,8 @@ def test_run_logs_the_fingerprints_of_the_keys_it_uses(
     monkeypatch.setenv("RG_CLI_EU", f"1:{SECRET_TEXT}")
     monkeypatch.setenv("RG_CLI_US", f"1:{SECRET_TEXT}")
     with caplog.at_level("INFO", logger="streams.cli"):
-        ring = cli._run_keys(stub_config, dev_keys=False)  # type: ignore[arg-type]
+        ring = run_command.keys_or_fail(stub_config, dev_keys=False)  # type: ignore[arg-type]
     logged = caplog.text
     assert f"eu v1 ({ring.fingerprint('eu')})" in logged and SECRET_TEXT not in logged
     assert [r.key_versions for r in caplog.records] == [{"eu": 1, "us": 1}]  # type: ignore[attr-defined]
-    assert cli._run_keys(stub_config, dev_keys=True).ephemeral  # type: ignore[arg-type]
+    assert run_command.keys_or_fail(stub_config, dev_keys=True).ephemeral  # type: ignore[arg-type]
