@@ -13,7 +13,7 @@ from typing import Any
 from streams.classify.geolocation import Geolocator
 from streams.classify.jurisdiction import Jurisdictions, geolocator_for
 from streams.config import GatewayConfig
-from streams.formats import CollectorFormat, PayloadError
+from streams.formats.base import CollectorFormat, PayloadError
 from streams.formats.detect import decoder_for
 from streams.keys.ring import KeyRing, KeyUnavailable
 from streams.outcomes import EventResult, Outcomes, Source

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from streams.config.countries import COUNTRY_GROUPS, KNOWN_COUNTRIES
+from streams.formats.registry import FORMAT_NAMES, default_purposes
 
 GLOBAL_REGION = "global"  # the name `explain` and metrics use for the global topic
 REST_OF_WORLD = "*"  # a region whose countries are "every known country no other region claims"
@@ -101,16 +101,13 @@ class KafkaSettings(_Strict):
         return f"{self.group_id}-worker"
 
 
-FormatName = Literal[
-    "segment",
-    "rudderstack",
-    "snowplow",
-    "snowplow_get",
-    "snowplow_enriched_tsv",
-    "snowplow_enriched_json",
-    "ga4",
-    "generic",
-]
+def _format_name(name: str) -> str:
+    if name not in FORMAT_NAMES:
+        raise ValueError(f"{name!r} is not a collector format ({', '.join(FORMAT_NAMES)})")
+    return name
+
+
+FormatName = Annotated[str, AfterValidator(_format_name)]  # a name in streams/formats/registry.py
 SignalName = Literal["declared", "upstream_country", "ip", "locale", "timezone"]
 
 
@@ -250,30 +247,11 @@ class Region(_Strict):
     bootstrap_servers: str | None = Field(default=None, min_length=1)
 
 
-# What a gateway policy uses when its `consent.purposes` is null. Each list names alternatives:
-# one of them granted (and none denied) grants the purpose. A format a purpose leaves out can't
-# express it (GA4's Measurement Protocol has no analytics consent), so it is ungated there.
-_SNOWPLOW_FORMATS = ("snowplow", "snowplow_get", "snowplow_enriched_tsv", "snowplow_enriched_json")
-DEFAULT_PURPOSES: Mapping[str, Mapping[str, Sequence[str]]] = MappingProxyType(
-    {
-        "analytics": MappingProxyType(
-            {
-                "segment": ("Analytics",),
-                "rudderstack": ("analytics",),
-                "ga4": (),
-                **dict.fromkeys(_SNOWPLOW_FORMATS, ("analytics",)),
-            }
-        ),
-        "advertising": MappingProxyType(
-            {
-                "segment": ("Advertising",),
-                "rudderstack": ("advertising", "marketing"),
-                "ga4": ("ad_user_data", "ad_personalization"),
-                **dict.fromkeys(_SNOWPLOW_FORMATS, ("marketing", "advertisement")),
-            }
-        ),
-    }
-)
+# What a gateway policy uses when its `consent.purposes` is null: each format's own defaults
+# (`consent_categories`). Each list names alternatives: one of them granted (and none denied)
+# grants the purpose. A format a purpose leaves out can't express it (GA4's Measurement Protocol
+# has no analytics consent), so it is ungated there.
+DEFAULT_PURPOSES: Mapping[str, Mapping[str, Sequence[str]]] = default_purposes()
 
 
 class ConsentSettings(_Strict):

@@ -23,7 +23,8 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from streams.config import GatewayConfig, load_config
 from streams.devtools.traffic import TrafficGenerator
 from streams.explain import predicted_topic_counts
-from streams.formats import PayloadError, decode
+from streams.formats.base import PayloadError
+from streams.formats.detect import decode
 from streams.formats.snowplow_enriched import ENRICHED_FIELDS
 from streams.kafka.clients import admin_settings
 from streams.kafka.reading import read_to_end

@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, ClassVar
 
+from streams.formats.consent import Consent
 from streams.formats.exact_json import MAX_WRITTEN_DEPTH, write_json
 from streams.transform.allowlist import Obj
 
@@ -127,6 +129,19 @@ class CollectorFormat(ABC):
     personal: PersonalFields = PersonalFields()
     # What a copy that leaves its region may keep (streams/transform/allowlist.py); by default nothing.
     allowed: Obj = Obj({})
+    # The collector's consent categories that grant each purpose by default (the policy's
+    # consent.purposes replaces them). A purpose a format doesn't list is ungated for it: the
+    # collector can't express it.
+    consent_categories: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType({})
+
+    @staticmethod
+    def consent(event: dict[str, Any]) -> Consent | None:
+        """The consent the event carries; None when it carries none (the policy's `when_absent` decides).
+
+        Consent present but unreadable (a string where an object belongs, a value that isn't the
+        collector's "yes") grants nothing. A format with no consent convention carries none.
+        """
+        return None
 
     def __init__(self) -> None:
         self._signal_paths = self._readers(self.fields)

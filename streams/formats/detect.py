@@ -16,11 +16,8 @@ from streams.formats.base import (
     parse_path,
 )
 from streams.formats.exact_json import BigInt, JsonRefused, read_json
-from streams.formats.ga4 import Ga4Format
 from streams.formats.generic import GenericJsonFormat
-from streams.formats.segment import RudderStackFormat, SegmentFormat
-from streams.formats.snowplow import SnowplowFormat, SnowplowGetFormat
-from streams.formats.snowplow_enriched import SnowplowEnrichedJsonFormat, SnowplowEnrichedTsvFormat
+from streams.formats.registry import BUILT_IN_FORMATS
 
 _JSON_TYPE_NAMES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 _JSON_TYPE_NAMES[type(None)] = "null"
@@ -30,18 +27,6 @@ _JSON_TYPE_NAMES[BigInt] = "number"
 # (the Segment and RudderStack libraries flush at 20-100, GA4 allows 25, Snowplow trackers send
 # 1-10 per request); a payload of thousands is an attack or a bug, and would stall its partition.
 MAX_EVENTS_PER_PAYLOAD = 500
-
-# Detection order: the most specific test first. RudderStack before Segment, because a
-# RudderStack event is a Segment event plus the fields RudderStack's server adds.
-BUILT_IN_FORMATS: tuple[CollectorFormat, ...] = (
-    SnowplowFormat(),
-    Ga4Format(),
-    SnowplowEnrichedJsonFormat(),
-    RudderStackFormat(),
-    SegmentFormat(),
-    SnowplowGetFormat(),
-    SnowplowEnrichedTsvFormat(),
-)
 
 
 class Decoder:
@@ -107,7 +92,7 @@ def decoder_for(config: GatewayConfig) -> Decoder:
     enabled: set[str] = set(config.jurisdiction.signals)
     formats: list[CollectorFormat] = []
     for built_in in BUILT_IN_FORMATS:
-        overrides = config.jurisdiction.fields.get(built_in.name)  # type: ignore[call-overload]
+        overrides = config.jurisdiction.fields.get(built_in.name)
         formats.append(built_in.with_fields(_fields(built_in.fields, overrides, enabled)))
     generic = config.formats.generic
     if generic is not None:

@@ -9,6 +9,7 @@ in the user property `residency`: {"user_properties": {"residency": {"value": "e
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from streams.formats.allowlists.ga4 import GA4_ALLOWED
@@ -24,6 +25,7 @@ from streams.formats.base import (
     json_bytes,
     read_declared,
 )
+from streams.formats.consent import NOTHING, Consent, interning
 
 _USER_IDS = ("client_id", "app_instance_id")
 MAX_EVENTS = 25  # the Measurement Protocol's limit per request
@@ -51,6 +53,14 @@ class Ga4Format(CollectorFormat):
         trait_containers=(("user_properties",),),
     )
     allowed = GA4_ALLOWED
+    # Google's consent mode types; the protocol has no analytics consent, so analytics is ungated.
+    consent_categories = MappingProxyType(
+        {"analytics": (), "advertising": ("ad_user_data", "ad_personalization")}
+    )
+
+    @staticmethod
+    def consent(event: dict[str, Any]) -> Consent | None:
+        return _ga4_event_consent(event)
 
     def matches(self, document: dict[str, Any]) -> bool:
         return isinstance(document.get("events"), list) and any(key in document for key in _USER_IDS)
@@ -94,3 +104,33 @@ def _checked(index: int, event: Any, body: dict[str, Any], raw: bytes | None) ->
     if params is not None and not isinstance(params, dict):
         return DecodedEvent(index, event, PayloadError("ga4 event params is not an object"))
     return DecodedEvent(index, body, raw=raw)
+
+
+# --- consent ---------------------------------------------------------------------------------------
+
+
+_GA4_GRANTED = "GRANTED"
+
+
+def _ga4_event_consent(event: dict[str, Any]) -> Consent | None:
+    consent = event.get("consent")
+    # The obsolete body-level flag; Google still reads it as ad_personalization denied.
+    non_personalized = event.get("non_personalized_ads")
+    restricted = non_personalized is not None and non_personalized is not False
+    if consent is None:
+        return Consent(frozenset(), frozenset({"ad_personalization"})) if restricted else None
+    if not isinstance(consent, dict):
+        return NOTHING
+    if not consent and not restricted:
+        return None
+    return _ga4_consent((consent, restricted))
+
+
+@interning
+def _ga4_consent(document: tuple[dict[str, Any], bool]) -> Consent:
+    consent, restricted = document
+    granted: list[str] = []
+    denied = ["ad_personalization"] if restricted else []
+    for name, value in consent.items():
+        (granted if value == _GA4_GRANTED else denied).append(name.lower())
+    return Consent(frozenset(granted), frozenset(denied))

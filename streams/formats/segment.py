@@ -9,6 +9,7 @@ carries one of them. `request_ip` is RudderStack's second IP field, after `conte
 from __future__ import annotations
 
 import dataclasses
+from types import MappingProxyType
 from typing import Any, TypeGuard
 
 from streams.formats.allowlists.segment import RUDDERSTACK_ALLOWED, SEGMENT_ALLOWED
@@ -24,6 +25,7 @@ from streams.formats.base import (
     json_bytes,
     read_evidence,
 )
+from streams.formats.consent import NOTHING, Consent, interning, names
 
 EVENT_TYPES = frozenset({"track", "page", "screen", "identify", "group", "alias"})
 # The field each call type can't do without, per the spec (Segment's API rejects the call without it).
@@ -70,6 +72,12 @@ class SegmentFormat(CollectorFormat):
         trait_containers=(("traits",), ("context", "traits")),
     )
     allowed = SEGMENT_ALLOWED
+    # context.consent.categoryPreferences, as Segment's Consent Management writes it.
+    consent_categories = MappingProxyType({"analytics": ("Analytics",), "advertising": ("Advertising",)})
+
+    @staticmethod
+    def consent(event: dict[str, Any]) -> Consent | None:
+        return _segment_consent(event)
 
     def matches(self, document: dict[str, Any]) -> bool:
         return isinstance(document.get("batch"), list) or _is_spec_type(document.get("type"))
@@ -165,6 +173,14 @@ class RudderStackFormat(SegmentFormat):
     )
     personal = dataclasses.replace(SegmentFormat.personal, ip=(("context", "ip"), ("request_ip",)))
     allowed = RUDDERSTACK_ALLOWED
+    # context.consentManagement's consent ids, as RudderStack's consent managers name them.
+    consent_categories = MappingProxyType(
+        {"analytics": ("analytics",), "advertising": ("advertising", "marketing")}
+    )
+
+    @staticmethod
+    def consent(event: dict[str, Any]) -> Consent | None:
+        return _rudderstack_consent(event)
 
     def matches(self, document: dict[str, Any]) -> bool:
         batch = document.get("batch")
@@ -201,3 +217,58 @@ def _is_spec_type(kind: Any) -> TypeGuard[str]:
     # `in` a frozenset hashes the value: a "type" that is an object or an array raised TypeError,
     # which escaped Pipeline.process and stalled the partition.
     return isinstance(kind, str) and kind in EVENT_TYPES
+
+
+# --- consent ---------------------------------------------------------------------------------------
+
+
+def _segment_consent(event: dict[str, Any]) -> Consent | None:
+    context = event.get("context")
+    if not isinstance(context, dict):
+        return None
+    consent = context.get("consent")
+    if consent is None:
+        return None
+    if not isinstance(consent, dict):
+        return NOTHING
+    preferences = consent.get("categoryPreferences")
+    if preferences is None:
+        # Segment lets an event with an empty consent object flow everywhere: no consent stated.
+        return None
+    if not isinstance(preferences, dict):
+        return NOTHING
+    return _category_preferences(preferences)
+
+
+@interning
+def _category_preferences(preferences: dict[str, Any]) -> Consent:
+    granted: list[str] = []
+    denied: list[str] = []
+    for name, value in preferences.items():
+        # Only JSON true grants: "true", 1 and null are not a user's yes.
+        (granted if value is True else denied).append(name.lower())
+    return Consent(frozenset(granted), frozenset(denied))
+
+
+def _rudderstack_consent(event: dict[str, Any]) -> Consent | None:
+    context = event.get("context")
+    if not isinstance(context, dict):
+        return None
+    management = context.get("consentManagement")
+    if management is None:
+        return None
+    if not isinstance(management, dict):
+        return NOTHING
+    return _consent_management(management)
+
+
+@interning
+def _consent_management(management: dict[str, Any]) -> Consent | None:
+    allowed, denied = management.get("allowedConsentIds"), management.get("deniedConsentIds")
+    if allowed is None and denied is None:
+        return None
+    denied_ids = names(denied)
+    if denied_ids is None:
+        return NOTHING  # a denial might hide in what can't be read: nothing is granted
+    allowed_ids = names(allowed)
+    return Consent(allowed_ids if allowed_ids is not None else frozenset(), denied_ids)

@@ -35,7 +35,14 @@ from streams.formats.base import (
     path_text,
     read_evidence,
 )
+from streams.formats.consent import NOTHING, Consent
 from streams.formats.exact_json import JsonRefused, read_json
+from streams.formats.snowplow_consent import (
+    PREFERENCES,
+    SNOWPLOW_CONSENT_CATEGORIES,
+    from_entities,
+    from_self_describing,
+)
 
 PAYLOAD_DATA_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/"
 _SNOWPLOW_VENDOR = "com.snowplowanalytics.snowplow"
@@ -76,6 +83,11 @@ class SnowplowFormat(CollectorFormat):
         trait_containers=((EXPANDED_CONTEXTS, "data", EACH), (EXPANDED_EVENT, "data")),
     )
     allowed = SNOWPLOW_ALLOWED
+    consent_categories = SNOWPLOW_CONSENT_CATEGORIES
+
+    @staticmethod
+    def consent(event: dict[str, Any]) -> Consent | None:
+        return _tracker_consent(event)
 
     def matches(self, document: dict[str, Any]) -> bool:
         schema = document.get("schema")
@@ -312,3 +324,53 @@ def _json(text: Any, field: str) -> Any:
         return read_json(text)
     except JsonRefused as refused:  # e.g. "snowplow co holds a duplicate key in a JSON object"
         raise PayloadError(f"snowplow {field} {refused.reason}", stage="classify") from None
+
+
+# --- consent ---------------------------------------------------------------------------------------
+
+
+def _base64_needles(text: str) -> tuple[str, ...]:
+    """The base64 forms `text` takes inside any base64 string, at each of the 3 byte alignments.
+
+    Only the characters made wholly from `text`'s bits are kept, so the neighbours don't change
+    them; both alphabets, since some trackers send the standard one.
+    """
+    raw = text.encode()
+    needles: set[str] = set()
+    for shift in range(3):
+        encoded = base64.urlsafe_b64encode(bytes(shift) + raw).decode()
+        part = encoded[-(-8 * shift // 6) : 8 * (shift + len(raw)) // 6]
+        needles.update((part, part.replace("-", "+").replace("_", "/")))
+    return tuple(sorted(needles))
+
+
+# Substrings that must appear in a tracker's contexts (entities) or self-describing event before
+# decoding them is worth it. Schema URIs are matched without "/" because some JSON writers escape it.
+_ENTITY_MARK = PREFERENCES
+_EVENT_MARK = "consent_"
+_ENTITY_MARKS_B64 = _base64_needles(_ENTITY_MARK)
+_EVENT_MARKS_B64 = _base64_needles(_EVENT_MARK)
+
+
+def _mentions(event: dict[str, Any], plain: str, encoded: str, mark: str, marks_b64: tuple[str, ...]) -> bool:
+    # Both encodings may come together, and what either carries counts.
+    text = event.get(plain)
+    if text is not None and (not isinstance(text, str) or mark in text):  # unreadable: let decoding say so
+        return True
+    text = event.get(encoded)
+    if text is None:
+        return False
+    return not isinstance(text, str) or any(needle in text for needle in marks_b64)
+
+
+def _tracker_consent(event: dict[str, Any]) -> Consent | None:
+    try:
+        if event.get("e") == "ue" and _mentions(event, "ue_pr", "ue_px", _EVENT_MARK, _EVENT_MARKS_B64):
+            found = from_self_describing(self_describing_event(event), lambda: context_entities(event))
+            if found is not None:
+                return found
+        if _mentions(event, "co", "cx", _ENTITY_MARK, _ENTITY_MARKS_B64):
+            return from_entities(context_entities(event))
+    except PayloadError:
+        return NOTHING  # it mentions consent but can't be decoded
+    return None

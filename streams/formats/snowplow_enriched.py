@@ -40,8 +40,19 @@ from streams.formats.base import (
     path_text,
     read_evidence,
 )
+from streams.formats.consent import NOTHING, Consent, merged
 from streams.formats.exact_json import JsonRefused, read_json
 from streams.formats.snowplow import CONTEXTS, RESIDENCY_SCHEMA, entity_evidence, envelope_problem
+from streams.formats.snowplow_consent import (
+    CONSENT_EVENTS,
+    PREFERENCES,
+    SNOWPLOW_CONSENT_CATEGORIES,
+    VENDOR,
+    from_entities,
+    from_event,
+    from_self_describing,
+    preferences,
+)
 
 # The canonical event model, in the order of the enriched TSV's columns.
 ENRICHED_FIELDS: tuple[str, ...] = (
@@ -100,6 +111,7 @@ def _fields(declared: Path) -> SignalFields:
 
 
 class _SnowplowEnrichedFormat(CollectorFormat):
+    consent_categories = SNOWPLOW_CONSENT_CATEGORIES
     personal = PersonalFields(
         user_id=(("user_id",),),
         # Cookie ids, fingerprint, session id, and the cookie id passed on by cross-domain links.
@@ -156,6 +168,11 @@ class SnowplowEnrichedTsvFormat(_SnowplowEnrichedFormat):
     name = "snowplow_enriched_tsv"
     reads_json = False
     allowed = SNOWPLOW_ENRICHED_TSV_ALLOWED
+
+    @staticmethod
+    def consent(event: dict[str, Any]) -> Consent | None:
+        return _enriched_tsv_consent(event)
+
     fields = _fields((CONTEXTS, RESIDENCY_SCHEMA, "residency"))
 
     def matches(self, document: dict[str, Any]) -> bool:
@@ -219,6 +236,11 @@ class SnowplowEnrichedJsonFormat(_SnowplowEnrichedFormat):
 
     name = "snowplow_enriched_json"
     allowed = SNOWPLOW_ENRICHED_JSON_ALLOWED
+
+    @staticmethod
+    def consent(event: dict[str, Any]) -> Consent | None:
+        return _enriched_json_consent(event)
+
     fields = _fields((RESIDENCY_JSON_KEY, EACH, "residency"))
 
     def matches(self, document: dict[str, Any]) -> bool:
@@ -374,3 +396,72 @@ def _column_json(text: str, column: str, stage: str) -> Any:
         return read_json(text)
     except JsonRefused as refused:  # e.g. "snowplow enriched contexts is not valid JSON"
         raise PayloadError(f"snowplow enriched {column} {refused.reason}", stage=stage) from None
+
+
+# --- consent ---------------------------------------------------------------------------------------
+
+
+def _enriched_tsv_consent(event: dict[str, Any]) -> Consent | None:
+    # Enrich names the self-describing event in event_vendor/event_name, so only a consent event's
+    # unstruct_event is parsed. Entities come from contexts and derived_contexts alike, as the
+    # SDK's JSON form can't tell them apart and the same event should gate the same in both forms.
+    try:
+        name = event.get("event_name")
+        if name in CONSENT_EVENTS and event.get("event_vendor") == VENDOR:
+            found = from_self_describing(_loaded(event.get("unstruct_event")), lambda: _tsv_entities(event))
+            if found is not None:
+                return found
+        if any(PREFERENCES in text for text in _entity_columns(event)):
+            return from_entities(_tsv_entities(event))
+    except PayloadError:
+        return NOTHING
+    return None
+
+
+def _entity_columns(event: dict[str, Any]) -> list[str]:
+    return [text for text in (event.get("contexts"), event.get("derived_contexts")) if isinstance(text, str)]
+
+
+def _tsv_entities(event: dict[str, Any]) -> list[Any]:
+    entities: list[Any] = []
+    for text in _entity_columns(event):
+        envelope = _loaded(text)
+        data = envelope.get("data") if isinstance(envelope, dict) else None
+        if not isinstance(data, list):
+            raise PayloadError("snowplow enriched contexts hold no data array", stage="classify")
+        entities.extend(data)
+    return entities
+
+
+def _loaded(text: Any) -> Any:
+    if not isinstance(text, str):
+        return None
+    try:
+        return read_json(text)  # exactly: consent given twice in one document is no consent to guess at
+    except JsonRefused:
+        raise PayloadError("snowplow enriched consent is not valid JSON", stage="classify") from None
+
+
+# The Analytics SDK's keys: any 1-x-y version of each schema.
+_JSON_EVENT_KEYS = tuple(
+    (name, f"unstruct_event_com_snowplowanalytics_snowplow_{name}_1") for name in CONSENT_EVENTS
+)
+_JSON_PREFERENCES_KEY = "contexts_com_snowplowanalytics_snowplow_consent_preferences_1"
+_JSON_DOCUMENTS_KEY = "contexts_com_snowplowanalytics_snowplow_consent_document_1"
+
+
+def _enriched_json_consent(event: dict[str, Any]) -> Consent | None:
+    for name, key in _JSON_EVENT_KEYS:
+        data = event.get(key)
+        if data is not None:
+            return from_event(name, data, lambda: _listed(event.get(_JSON_DOCUMENTS_KEY)))
+    entities = event.get(_JSON_PREFERENCES_KEY)
+    if entities is None:
+        return None
+    if not isinstance(entities, list):
+        return NOTHING
+    return merged([preferences(data) for data in entities])
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

@@ -17,10 +17,11 @@ from streams.audit import looks_generated
 from streams.classify.jurisdiction import Decision
 from streams.config import DEFAULT_PURPOSES, FULL, Destination, GatewayConfig
 from streams.formats.base import CollectorFormat, PayloadError
+from streams.formats.consent import Consent
 from streams.formats.exact_json import write_json
 from streams.keys.ring import KeyRing
 from streams.outcomes import Headers, Outcome, policy_version_header
-from streams.route.consent import Consent, ConsentGate, consent_of
+from streams.route.consent import ConsentGate
 from streams.subjects.store import SubjectKeys
 from streams.transform.export import ExportCopier
 from streams.transform.identities import OwnValue, own_ids, subject_of
@@ -162,7 +163,7 @@ class Router:
         for transfer in plan.transfers:
             if transfer.purpose is not None:
                 if not consent_read:
-                    consent, consent_read = consent_of(collector.name, body), True
+                    consent, consent_read = collector.consent(body), True
                 if not self._gate.allows(transfer.purpose, collector.name, consent):
                     withheld.append(transfer.destination)
                     continue

@@ -21,6 +21,7 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
+import streams.cli.keys as keys_command
 from streams import cli
 from streams.config import KeySettings, KmsSettings
 from streams.keys.providers import provider_for
@@ -121,7 +122,7 @@ def new_wrapped_entry(
     monkeypatch: pytest.MonkeyPatch, server: KmsServer, key_id: str, region: str, version: int
 ) -> str:
     """`keys new --kms-key-id` as an operator runs it; returns the entry it prints."""
-    monkeypatch.setattr(cli, "_config", lambda _path: StubConfig(settings_for(server)))
+    monkeypatch.setattr(keys_command, "config_or_fail", lambda _path: StubConfig(settings_for(server)))
     result = CliRunner().invoke(
         cli.main,
         ["keys", "new", "--region", region, "--version", str(version), "--kms-key-id", key_id],
@@ -228,7 +229,7 @@ def test_an_unreachable_kms_fails_closed_naming_every_region(
 def test_keys_new_reports_an_unknown_kms_key_without_printing_anything(
     kms: KmsServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "_config", lambda _path: StubConfig(settings_for(kms)))
+    monkeypatch.setattr(keys_command, "config_or_fail", lambda _path: StubConfig(settings_for(kms)))
     result = CliRunner().invoke(
         cli.main, ["keys", "new", "--region", "eu", "--kms-key-id", "00000000-0000-0000-0000-000000000000"]
     )

@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Producer
 
 from streams.config import GatewayConfig, parse_config
-from streams.formats import BUILT_IN_FORMATS
+from streams.formats.registry import BUILT_IN_FORMATS
 from streams.kafka.clients import producer_settings
 from streams.kafka.engine import GatewayEngine
 from streams.kafka.subjects import SubjectKeyStore

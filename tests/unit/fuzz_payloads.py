@@ -9,13 +9,13 @@ UTF-8, stray tabs and line breaks), so the parsers see near-valid input, not jus
 from __future__ import annotations
 
 import copy
-from typing import Any, get_args
+from typing import Any
 
 import orjson
 from hypothesis import strategies as st
 
-from streams.config import FormatName
 from streams.devtools.traffic import TrafficGenerator, TrafficMix
+from streams.formats.registry import FORMAT_NAMES
 from streams.formats.snowplow_enriched import ENRICHED_FIELDS
 from tests.collectors import canaries
 from tests.collectors.canaries import canary_payloads, generic_canary
@@ -40,7 +40,7 @@ AUDIT_LEAKED_FORMS = tuple(form for form in LEAKED_FORMS if form.lower() not in 
 # Where formats keep the collector's event id, which the audit record may quote.
 EVENT_ID_KEYS = ("messageId", "eid", "event_id")
 
-FORMATS: tuple[str, ...] = get_args(FormatName)  # every format the config can name
+FORMATS: tuple[str, ...] = FORMAT_NAMES  # every format the config can name
 
 
 def _traffic_seeds() -> dict[str, list[bytes]]:

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.formats import PayloadError, decode
-from streams.formats.base import Evidence
+from streams.formats.base import Evidence, PayloadError
+from streams.formats.detect import decode
 
 SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
 

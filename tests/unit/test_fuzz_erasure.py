@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.config import load_config
-from streams.formats import PayloadError
+from streams.formats.base import PayloadError
 from streams.keys.ring import development_keys
 from streams.outcomes import Outcome, Source
 from streams.pipeline import Pipeline

@@ -103,7 +103,7 @@ def test_a_bad_erasure_request_and_an_applied_one_are_outcomes_like_events() -> 
     ("target", "stage"),
     [
         ("streams.classify.jurisdiction.Jurisdictions.classify", "classify"),
-        ("streams.route.plan.consent_of", "route"),  # deciding where copies go
+        ("streams.route.consent.ConsentGate.allows", "route"),  # deciding where copies go
         ("streams.transform.export.ExportCopier.apply", "transform"),  # making them
     ],
 )

@@ -19,7 +19,7 @@ import yaml
 
 from streams.classify.geolocation import default_geolocator
 from streams.config import GatewayConfig, load_config, parse_config
-from streams.formats import decode
+from streams.formats.detect import decode
 from streams.keys.ring import development_keys
 from streams.outcomes import EventResult, Source
 from streams.pipeline import Pipeline
