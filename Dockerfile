@@ -4,7 +4,10 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY config ./config
 COPY streams ./streams
-RUN pip install --no-cache-dir . \
+# The runtime image holds no development tools: no embedded broker, demo or traffic generator
+# (nothing in the runtime imports them; tests/unit/test_runtime_image.py proves it runs without).
+RUN rm -rf streams/devtools \
+    && pip install --no-cache-dir . \
     && mkdir /var/lib/residency-gateway && chown nobody /var/lib/residency-gateway
 # faust keeps its worker state in ./<app id>-data, so the worker runs where `nobody` may write,
 # not in the root-owned /app.

@@ -104,8 +104,8 @@ def keys_unreachable(bootstrap: str, workdir: Path, events: int, rate: float, po
             if time.monotonic() > deadline:
                 raise RuntimeError("the gateway never reported its keys unavailable")
             time.sleep(0.2)
-        held = gateway.metric("residency_gateway_held_batches_total")
-        say(f"      the gateway holds events (keys_unavailable 1, held batches {held:.0f}); keys come back")
+        held = gateway.metric("residency_gateway_key_waits_total")
+        say(f"      the gateway holds events (keys_unavailable 1, key waits {held:.0f}); keys come back")
         time.sleep(2)
         shutil.move(hidden, scenario.keys_dir)
 

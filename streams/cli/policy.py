@@ -55,8 +55,8 @@ def _explain_keys(config: GatewayConfig) -> KeyRing:
 @click.option("--format", "format_name", help="Only this collector format (segment, ga4, snowplow, ...).")
 def allowlist(config_path: str | None, destination: str | None, format_name: str | None) -> None:
     """Print what a destination's copies keep, per collector format; everything else is dropped."""
+    from streams.formats.allowlist import table, with_keep_paths
     from streams.formats.detect import decoder_for
-    from streams.transform.allowlist import table, with_keep_paths
     from streams.transform.identities import kept_key_kind
 
     config = config_or_fail(config_path)

@@ -46,7 +46,7 @@ class Snapshot:
     status: str
     records_in: float = 0.0
     audit_records: float = 0.0
-    held_batches: float = 0.0
+    key_waits: float = 0.0
     keys_unavailable: bool = False
     outputs: dict[str, TopicCount] = field(default_factory=dict)
     lag: dict[tuple[str, int], float] | None = None  # None: the gateway exposes no lag
@@ -90,7 +90,7 @@ def parse(text: str, status: str = "unknown") -> Snapshot | None:
     names = {
         f"{PREFIX}_events_in_total": "records_in",
         f"{PREFIX}_audit_records_total": "audit_records",
-        f"{PREFIX}_held_batches_total": "held_batches",
+        f"{PREFIX}_key_waits_total": "key_waits",
     }
     found = False
     lag: dict[tuple[str, int], float] = {}
@@ -182,7 +182,7 @@ def render(current: Snapshot, previous: Snapshot | None, source: str) -> str:
         for (topic, partition), value in sorted(current.lag.items()):
             lines.append(_row("", f"{topic}[{partition}]", value, ""))
     keys = "keys unavailable: holding events" if current.keys_unavailable else "keys available"
-    lines.append(_row("held batches", "", current.held_batches, keys))
+    lines.append(_row("key waits", "", current.key_waits, keys))
     lines += ["", f"{'holds':<13} {'topic':<36} {'records':>10} {'rate':>11}"]
     for count in _ranked(current):
         lines.append(_row(count.label, count.topic, count.count, rate(_topic(count.topic))))
@@ -198,7 +198,7 @@ def summary_line(current: Snapshot, previous: Snapshot | None) -> str:
     parts += [f"{c.label}:{c.topic}={c.count:.0f} ({rate(_topic(c.topic))})" for c in _ranked(current)]
     parts += [f"{label}={current.outcome_total(label):.0f}" for label in ("quarantine", "dead-letter")]
     total = current.total_lag
-    parts += [f"held={current.held_batches:.0f}", f"lag={'-' if total is None else f'{total:.0f}'}"]
+    parts += [f"key_waits={current.key_waits:.0f}", f"lag={'-' if total is None else f'{total:.0f}'}"]
     return " ".join(parts)
 
 

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 @click.option("--once", is_flag=True, help="Print one frame (rates over one interval) and exit.")
 def top(url: str | None, port: int | None, interval: float, once: bool) -> None:
     """A live view of a running gateway from its /metrics: rates per region topic, quarantine and
-    dead letters, records in, held batches and consumer lag."""
+    dead letters, records in, key waits and consumer lag."""
     from streams.cli.top import ScrapeFailed, endpoints, watch
 
     if url is not None and port is not None:

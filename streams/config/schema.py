@@ -145,7 +145,7 @@ class TopicNames(_Strict):
 
 
 def _keep_path(value: str | list[str | int]) -> str | list[str | int]:
-    from streams.transform.allowlist import (
+    from streams.formats.allowlist import (
         parse_keep_path,  # pure; imported here only to keep config's imports few
     )
 
@@ -177,7 +177,7 @@ class Destination(_Strict):
 
     def keep_paths(self) -> dict[str, list[tuple[str, Any]]]:
         """Keep paths by format name ("*": every format), each with its text, parsed."""
-        from streams.transform.allowlist import keep_path_text, parse_keep_path
+        from streams.formats.allowlist import keep_path_text, parse_keep_path
 
         by_format = {"*": self.keep} if isinstance(self.keep, list) else dict(self.keep)
         parsed: dict[str, list[tuple[str, Any]]] = {}

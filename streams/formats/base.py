@@ -11,9 +11,9 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from streams.formats.allowlist import Obj
 from streams.formats.consent import Consent
 from streams.formats.exact_json import MAX_WRITTEN_DEPTH, write_json
-from streams.transform.allowlist import Obj
 
 # Keys (and list positions) from the event's root to a field, e.g. ("context", "ip").
 Path = tuple[str | int, ...]
@@ -127,7 +127,7 @@ class CollectorFormat(ABC):
     fields: SignalFields = SignalFields()
     # Where this format keeps personal fields, by kind; the transforms read these.
     personal: PersonalFields = PersonalFields()
-    # What a copy that leaves its region may keep (streams/transform/allowlist.py); by default nothing.
+    # What a copy that leaves its region may keep (streams/formats/allowlist.py); by default nothing.
     allowed: Obj = Obj({})
     # The collector's consent categories that grant each purpose by default (the policy's
     # consent.purposes replaces them). A purpose a format doesn't list is ungated for it: the

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from streams.config import FieldPath, GatewayConfig, SignalFieldOverrides
 from streams.formats.base import (
     SIGNAL_NAMES,
     CollectorFormat,
@@ -18,6 +18,9 @@ from streams.formats.base import (
 from streams.formats.exact_json import BigInt, JsonRefused, read_json
 from streams.formats.generic import GenericJsonFormat
 from streams.formats.registry import BUILT_IN_FORMATS
+
+if TYPE_CHECKING:  # formats read a config they are given; the config reads the formats' registry
+    from streams.config import FieldPath, GatewayConfig, SignalFieldOverrides
 
 _JSON_TYPE_NAMES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 _JSON_TYPE_NAMES[type(None)] = "null"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.formats.allowlist import Leaf, Obj, Treat
 from streams.formats.base import (
     EACH,
     CollectorFormat,
@@ -17,7 +18,6 @@ from streams.formats.base import (
     SignalFields,
     json_bytes,
 )
-from streams.transform.allowlist import Leaf, Obj, Treat
 
 
 class GenericJsonFormat(CollectorFormat):

@@ -38,11 +38,11 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from streams.kafka.clients import CONFLUENT, KafkaClients
+from streams.kafka.histogram import Histogram
 from streams.kafka.retry import retry_while_passing
 from streams.keys.ring import KeyRing, KeyUnavailable
 from streams.outcomes import Outcome, OutcomeCounts, Output, Source
 from streams.pipeline import Pipeline
-from streams.service.histogram import Histogram
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class EngineStats:
     last_commit_at: float = 0.0
     audit_records: int = 0
     erasures: int = 0
-    held_batches: int = 0  # batches held back because a key was unavailable
+    key_waits: int = 0  # batches aborted and read again later because a key was unavailable
     keys_unavailable_since: float | None = None
     aborted_transactions: int = 0  # batches rolled back and run again (exactly-once mode)
     # Why events were held or rejected: (outcome, reason class), e.g. ("quarantined", "no-signal")
@@ -95,7 +95,7 @@ class GatewayEngine:
         *,
         subject_store: SubjectStore | None = None,
         keys: Callable[[], KeyRing] | None = None,
-        hold_pause: float = 2.0,
+        key_wait_pause: float = 2.0,
         transactional: bool | None = None,
         remote_producers: Mapping[str, dict[str, Any]] | None = None,
         remote_topics: Mapping[str, str] | None = None,
@@ -108,7 +108,7 @@ class GatewayEngine:
         self._subject_store = subject_store
         # The current key ring (reloaded on rotation); erasure refs are computed under it.
         self._keys = keys
-        self._hold_pause = hold_pause
+        self._key_wait_pause = key_wait_pause
         self._consumer_settings = consumer_settings
         self._producer_settings = producer_settings
         self._ingest_topics = ingest_topics
@@ -220,7 +220,7 @@ class GatewayEngine:
             self._process_batch(records, consumer, producer)
         except KeyUnavailable as missing:
             self._abort(producer)
-            self._hold(records, consumer, producer, missing, stop)
+            self._wait_for_key(records, consumer, producer, missing, stop)
         except KafkaException as failed:
             error = failed.args[0]
             if not (self._transactional and isinstance(error, KafkaError) and error.txn_requires_abort()):
@@ -337,7 +337,7 @@ class GatewayEngine:
         assert store is not None and keys is not None  # the erasure topic is read only with both
         return store.erase(subject, keys())
 
-    def _hold(
+    def _wait_for_key(
         self,
         records: list[Message],
         consumer: Consumer,
@@ -348,13 +348,13 @@ class GatewayEngine:
         """A key is missing: commit nothing, rewind to the batch's first offsets, and pause."""
         self._rewind(records, consumer)
         stats = self.stats
-        stats.held_batches += 1
+        stats.key_waits += 1
         if stats.keys_unavailable_since is None:
             stats.keys_unavailable_since = time.time()
         # The message names regions and versions, never key material.
-        log.error("holding events, not committing: %s (held batches: %d)", missing, stats.held_batches)
+        log.error("waiting for a key, not committing: %s (key waits: %d)", missing, stats.key_waits)
         producer.poll(0)
-        stop.wait(self._hold_pause)
+        stop.wait(self._key_wait_pause)
 
     @staticmethod
     def _rewind(records: list[Message], consumer: Consumer) -> None:

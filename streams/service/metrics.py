@@ -16,8 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from streams.kafka.engine import EngineStats
+from streams.kafka.histogram import Histogram
 from streams.kafka.lag import LagReader
-from streams.service.histogram import Histogram
 
 PREFIX = "residency_gateway"
 
@@ -47,9 +47,9 @@ class EngineCollector(Collector):
         yield _counter("audit_records", "Audit records written, one per event.", stats.audit_records)
         yield _counter("erasures", "Erasure requests applied.", stats.erasures)
         yield _counter(
-            "held_batches",
-            "Batches held back (not routed, not committed) because a key was unavailable.",
-            stats.held_batches,
+            "key_waits",
+            "Batches aborted, neither routed nor committed, and read again because a key was unavailable.",
+            stats.key_waits,
         )
         yield _counter(
             "aborted_transactions",

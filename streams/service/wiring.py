@@ -50,7 +50,7 @@ def build_gateway(
     key_provider: KeyProvider | None = None,
     client_settings: Mapping[str, Any] | None = None,
     poll_timeout: float | None = None,
-    hold_pause: float = 2.0,
+    key_wait_pause: float = 2.0,
 ) -> Gateway:
     """The gateway for one worker of `config`'s group, on the cluster at `bootstrap`.
 
@@ -96,7 +96,7 @@ def build_gateway(
         commit_timeout=kafka.commit_timeout_ms / 1000,
         subject_store=subjects,
         keys=key_ring,
-        hold_pause=hold_pause,
+        key_wait_pause=key_wait_pause,
         remote_producers={
             cluster: {**producer_settings(kafka, cluster), **extra} for cluster in set(remote_topics.values())
         },

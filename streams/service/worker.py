@@ -95,7 +95,7 @@ class EngineService(Service):
             "events_out": stats.events_out,
             "audit_records": stats.audit_records,
             "erasures": stats.erasures,
-            "held_batches": stats.held_batches,
+            "key_waits": stats.key_waits,
             "keys_unavailable_since": stats.keys_unavailable_since,
             "batches": stats.batches,
             "last_commit_at": stats.last_commit_at or None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -21,7 +22,6 @@ from streams.formats.base import PayloadError
 from streams.formats.exact_json import JsonRefused, read_json
 from streams.keys.ring import KeyRing, KeyUnavailable, PseudonymKey
 from streams.subjects.tokens import SubjectKey, WrappedKeyUnreadable, unwrap
-from streams.transform.pseudonymize import normalize_identifier
 
 RECORD_FORMAT = 1  # "v" of every subject-store record
 MAX_REQUEST_ID = 200  # an audit handle, not a document
@@ -34,6 +34,21 @@ MAX_REQUEST_ID = 200  # an audit handle, not a document
 class ErasureRequest:
     subject: str = field(repr=False)  # normalized; the person this is about never reaches a log line
     request_id: str | None = None
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+
+
+def normalize_identifier(value: Any) -> str:
+    """A user or anonymous id as one spelling: trimmed, and lowercased if it is an email.
+
+    Collectors send ids as strings or numbers; 42 and "42" are the same person, and an id
+    past 64 bits is its digits (str of exact_json.BigInt). A user id that is an email is
+    the person of that email in `traits.email`, so it gets the same pseudonym. Erasure
+    names subjects with this same spelling (`normalize_subject`), and pseudonyms too.
+    """
+    text = value.strip() if isinstance(value, str) else str(value)
+    return text.lower() if "@" in text and _EMAIL.fullmatch(text) else text  # fullmatch: ~0.35 µs
 
 
 def normalize_subject(value: str | int) -> str:

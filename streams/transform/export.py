@@ -1,7 +1,7 @@
 """An exported copy: what leaves a region holds only what the destination's allowlist names (default-deny).
 
 The copy is built, not scrubbed: a walk over the event keeps each field its allowlist
-names, in the form the allowlist says (streams/transform/allowlist.py), and drops the rest,
+names, in the form the allowlist says (streams/formats/allowlist.py), and drops the rest,
 noting each dropped path for the audit. Every kept string passes the value scan
 (streams/transform/value_scan.py), which also replaces this event's own identifying values
 wherever they recur (streams/transform/identities.py). Anything the walk can't read as the
@@ -19,8 +19,7 @@ from typing import Any
 
 from streams.audit import CopyReport, looks_generated
 from streams.config import GatewayConfig
-from streams.formats.base import EACH, CollectorFormat, PersonalFields
-from streams.transform.allowlist import (
+from streams.formats.allowlist import (
     Compiled,
     Described,
     Each,
@@ -32,6 +31,7 @@ from streams.transform.allowlist import (
     Treat,
     with_keep_paths,
 )
+from streams.formats.base import EACH, CollectorFormat, PersonalFields
 from streams.transform.generalize import DROP
 from streams.transform.identities import (
     OwnValue,

@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from streams.formats.allowlist import Treat
 from streams.formats.base import EACH, CollectorFormat, get_path
 from streams.subjects.erasure import normalize_subject
-from streams.transform.allowlist import Treat
 
 # The kinds of own value, as the value scan and the field rules name them.
 OwnValue = tuple[str, str]

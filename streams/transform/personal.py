@@ -13,13 +13,13 @@ from typing import Any
 
 from streams.config import FieldRules
 from streams.keys.ring import KeyRing, PseudonymKey
+from streams.subjects.erasure import normalize_identifier
 from streams.subjects.store import SubjectKeys
 from streams.subjects.tokens import token
 from streams.transform.generalize import DROP, country_only, hour_of, ip_prefix, user_agent_family
 from streams.transform.pseudonymize import (
     Pseudonymizer,
     normalize_email,
-    normalize_identifier,
     normalize_phone,
 )
 

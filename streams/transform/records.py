@@ -8,15 +8,17 @@ dropped goes into the audit entry; field paths and counts, never values.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.audit import AuditedOutput, AuditEntry, CopyReport
 from streams.config import FULL
 from streams.formats.base import CollectorFormat
 from streams.outcomes import Outcome, Output
-from streams.route.plan import RoutePlan
 from streams.transform.identities import OwnValue
 from streams.transform.value_scan import ScanBudget
+
+if TYPE_CHECKING:
+    from streams.route.plan import RoutePlan
 
 
 def transform(

@@ -39,7 +39,7 @@ def test_top_once_shows_what_was_sent_and_no_lag_once_committed(kafka_bootstrap:
 
     assert _value(frame, "records in") == len(payloads), frame
     assert _value(frame, "lag") == 0, frame
-    assert _value(frame, "held batches") == 0, frame
+    assert _value(frame, "key waits") == 0, frame
     assert _value(frame, "audit") == expected[config.topics.audit], frame
     assert _value(frame, "quarantined") == expected.get(config.topics.quarantine, 0), frame
     assert _value(frame, "dead-lettered") == expected.get(config.topics.dead_letter, 0), frame
@@ -87,7 +87,7 @@ def _top_once(port: str) -> str:
 
 
 def _value(frame: str, label: str) -> float:
-    """The number on the frame's line for `label` (records in, lag, held batches, audit)."""
+    """The number on the frame's line for `label` (records in, lag, key waits, audit)."""
     for line in frame.splitlines():
         if line.startswith(f"{label} "):
             return float(line[len(label) :].split()[0])

@@ -92,7 +92,7 @@ def gateway(
 ) -> Iterator[tuple[GatewayEngine, Pipeline]]:
     """The engine as `run` wires it (streams/service/wiring.py): a subject store restored from Kafka,
     erasure requests read."""
-    built = build_gateway(config, bootstrap, keys, worker_id="w1", poll_timeout=0.1, hold_pause=0.2)
+    built = build_gateway(config, bootstrap, keys, worker_id="w1", poll_timeout=0.1, key_wait_pause=0.2)
     try:
         with in_thread(built.engine):
             yield built.engine, built.pipeline
@@ -200,9 +200,9 @@ def test_a_missing_key_holds_events_uncommitted_until_the_key_is_back(kafka_boot
                                                     "context": {"ip": "81.2.69.142"}})])  # fmt: skip
     with gateway(config, kafka_bootstrap, keys=without_eu) as (engine, pipeline):
         deadline = time.monotonic() + 30
-        while engine.stats.held_batches < 2 and time.monotonic() < deadline:
+        while engine.stats.key_waits < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert engine.stats.held_batches >= 2 and engine.stats.records_in == 0
+        assert engine.stats.key_waits >= 2 and engine.stats.records_in == 0
         assert b"residency_gateway_keys_unavailable 1.0" in render(engine_registry(engine.stats, {}))
         out = read_all(kafka_bootstrap, [config.regions["eu"].topic, config.destinations["global"].topic])
         assert all(records == [] for records in out.values())  # nothing passed, in the clear or at all
@@ -227,7 +227,7 @@ def test_after_a_key_rotation_old_tokens_still_reverse_and_known_subjects_are_no
     produce(kafka_bootstrap, ingest, [event])
     with gateway(config, kafka_bootstrap, keys=rotated) as (engine, _):
         wait_committed(kafka_bootstrap, config.kafka.group_id, ingest)
-        assert engine.stats.held_batches == 0
+        assert engine.stats.key_waits == 0
     global_topic = config.destinations["global"].topic
     before, after = (
         orjson.loads(r.value or b"") for r in read_all(kafka_bootstrap, [global_topic])[global_topic]

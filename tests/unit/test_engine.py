@@ -75,7 +75,7 @@ class Harness:
             [INGEST],
             batch_size=batch_size,
             poll_timeout=1.0,
-            hold_pause=0.0,
+            key_wait_pause=0.0,
             clients=KafkaClients(lambda _settings: self.consumer, self._producer),
         )
 
@@ -161,7 +161,7 @@ def test_a_missing_key_holds_the_batch_uncommitted_and_rewound_until_the_key_is_
     assert harness.consumer.seeks == [(INGEST, 0, 0), (INGEST, 0, 0)]
     assert seen_while_held == [0, 0]  # nothing written, in the clear or at all, while held
     assert harness.producer.calls == ["init", "begin", "abort", "begin", "abort", "begin", "commit"]
-    assert stats.held_batches == 2 and stats.keys_unavailable_since is None
+    assert stats.key_waits == 2 and stats.keys_unavailable_since is None
     assert harness.written_topics() == {EU_HOME: 2, EXPORTED: 2, CONFIG.topics.audit: 2}
     assert stats.records_in == 2 and harness.producer.committed_offsets == {(INGEST, 0): 2}
 

@@ -8,11 +8,7 @@ import orjson
 import pytest
 
 from streams.config import ConfigError, load_config, parse_config
-from streams.formats.snowplow_enriched import ENRICHED_FIELDS
-from streams.keys.ring import KeyRing, PseudonymKey
-from streams.outcomes import EventResult, Source
-from streams.pipeline import Pipeline
-from streams.transform.allowlist import (
+from streams.formats.allowlist import (
     ANY,
     Each,
     Leaf,
@@ -23,6 +19,10 @@ from streams.transform.allowlist import (
     parse_keep_path,
     with_keep_paths,
 )
+from streams.formats.snowplow_enriched import ENRICHED_FIELDS
+from streams.keys.ring import KeyRing, PseudonymKey
+from streams.outcomes import EventResult, Source
+from streams.pipeline import Pipeline
 from streams.transform.identities import kept_key_kind, kind_of_key, kind_of_trait
 from streams.transform.pseudonymize import pseudonym
 

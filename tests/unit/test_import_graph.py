@@ -90,6 +90,44 @@ def test_the_graph_sees_lazy_imports_and_skips_type_checking_ones() -> None:
     assert "streams.outcomes" not in imports_of("streams.audit")  # only under TYPE_CHECKING
 
 
+def package_of(name: str) -> str:
+    """streams.route.plan → route; a module at the root is its own: streams.pipeline → pipeline."""
+    return name.split(".")[1] if "." in name else name
+
+
+def package_cycles() -> list[list[str]]:
+    """Cycles between the packages of streams/: the layout's arrows must all point one way."""
+    graph: dict[str, set[str]] = {}
+    for name in MODULES:
+        graph.setdefault(package_of(name), set()).update(
+            package_of(target) for target in imports_of(name) if package_of(target) != package_of(name)
+        )
+    found: list[list[str]] = []
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(package: str) -> None:
+        state[package] = 1
+        path.append(package)
+        for target in sorted(graph.get(package, ())):
+            if state.get(target) == 1:
+                found.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target)
+        path.pop()
+        state[package] = 2
+
+    for package in sorted(graph):
+        if package not in state:
+            visit(package)
+    return found
+
+
+def test_the_packages_import_one_way() -> None:
+    """docs/architecture.md draws the packages with every arrow pointing down; this keeps it true."""
+    assert package_cycles() == []
+
+
 def _module_level_imports(name: str) -> set[str]:
     """What importing the module runs at once: its imports outside functions."""
     tree = ast.parse(MODULES[name].read_text())

@@ -21,7 +21,7 @@ def _samples(stats: EngineStats) -> dict[tuple[str, tuple[tuple[str, str], ...]]
 
 
 def test_counts_by_topic_region_and_outcome() -> None:
-    stats = EngineStats(records_in=7, audit_records=9, erasures=1, held_batches=0)
+    stats = EngineStats(records_in=7, audit_records=9, erasures=1, key_waits=0)
     stats.outcomes.add(Outcome.ROUTED, "events.eu", 5)
     stats.outcomes.add(Outcome.EXPORTED, "events.global", 4)
     stats.outcomes.add(Outcome.QUARANTINED, "events.quarantine", 2)
@@ -37,9 +37,9 @@ def test_counts_by_topic_region_and_outcome() -> None:
 
 
 def test_a_key_hold_shows_as_a_gauge_and_its_duration() -> None:
-    stats = EngineStats(held_batches=3, keys_unavailable_since=time.time() - 30)
+    stats = EngineStats(key_waits=3, keys_unavailable_since=time.time() - 30)
     samples = _samples(stats)
-    assert samples[("residency_gateway_held_batches_total", ())] == 3
+    assert samples[("residency_gateway_key_waits_total", ())] == 3
     assert samples[("residency_gateway_aborted_transactions_total", ())] == 0
     assert samples[("residency_gateway_keys_unavailable", ())] == 1
     assert 29 <= samples[("residency_gateway_keys_unavailable_seconds", ())] < 60

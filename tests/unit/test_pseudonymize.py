@@ -10,12 +10,11 @@ from hypothesis import strategies as st
 
 from streams.formats.exact_json import BigInt, read_json
 from streams.keys.ring import PseudonymKey
-from streams.subjects.erasure import normalize_subject
+from streams.subjects.erasure import normalize_identifier, normalize_subject
 from streams.transform.pseudonymize import (
     HmacSha256,
     Pseudonymizer,
     normalize_email,
-    normalize_identifier,
     normalize_phone,
     pseudonym,
 )

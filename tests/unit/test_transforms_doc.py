@@ -13,11 +13,11 @@ from click.testing import CliRunner
 
 from streams.cli import main
 from streams.config import parse_config
+from streams.formats.allowlist import table
 from streams.formats.detect import BUILT_IN_FORMATS
 from streams.keys.ring import KeyRing, PseudonymKey
 from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.transform.allowlist import table
 from streams.transform.pseudonymize import pseudonym
 
 DOC = (Path(__file__).parents[2] / "docs" / "transforms.md").read_text()

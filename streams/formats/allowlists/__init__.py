@@ -1,4 +1,4 @@
 """Each collector format's allowlist: the fields its own spec defines that may leave a region.
 
-The language they are written in is streams/transform/allowlist.py.
+The language they are written in is streams/formats/allowlist.py.
 """

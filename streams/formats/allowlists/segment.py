@@ -8,7 +8,7 @@ a destination's `keep` adds what it needs.
 
 from __future__ import annotations
 
-from streams.transform.allowlist import (
+from streams.formats.allowlist import (
     ANONYMOUS_ID,
     COUNTRY,
     EVENT_ID,

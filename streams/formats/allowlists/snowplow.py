@@ -10,7 +10,7 @@ and none of its data. A destination's `keep` adds entities and fields it needs
 
 from __future__ import annotations
 
-from streams.transform.allowlist import (
+from streams.formats.allowlist import (
     ANONYMOUS_ID,
     COUNTRY,
     EVENT_ID,

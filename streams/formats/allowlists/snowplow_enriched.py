@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 
-from streams.formats.allowlists.snowplow import ENTITY_FIELDS, EVENT_FIELDS, entity_list, event_document
-from streams.transform.allowlist import (
+from streams.formats.allowlist import (
     ANONYMOUS_ID,
     COUNTRY,
     EVENT_ID,
@@ -28,6 +27,7 @@ from streams.transform.allowlist import (
     kept,
     obj,
 )
+from streams.formats.allowlists.snowplow import ENTITY_FIELDS, EVENT_FIELDS, entity_list, event_document
 
 _FIELDS: dict[str, Spec] = {
     # The event, the app, the tracker and the pipeline.
