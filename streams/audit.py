@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 if TYPE_CHECKING:
     from streams.outcomes import Outcome  # which imports this module
 
@@ -121,7 +119,3 @@ def audit_record(
         "key_version": entry.key_version,
         "policy_hash": policy_hash,
     }
-
-
-def audit_bytes(record: dict[str, Any]) -> bytes:
-    return orjson.dumps(record)

@@ -185,9 +185,3 @@ class OutcomeCounts:
 
     def __init__(self) -> None:
         self.by_topic: Counter[tuple[Outcome, str]] = Counter()
-
-    def add(self, outcome: Outcome, topic: str, count: int = 1) -> None:
-        self.by_topic[(outcome, topic)] += count
-
-    def total(self, outcome: Outcome) -> int:
-        return sum(n for (o, _), n in self.by_topic.items() if o is outcome)

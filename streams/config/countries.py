@@ -29,10 +29,6 @@ COUNTRY_GROUPS: dict[str, frozenset[str]] = {
 }
 
 
-def is_known_country(code: str) -> bool:
-    return code in KNOWN_COUNTRIES
-
-
 def _name_key(name: str) -> str:
     return " ".join(name.casefold().replace(",", " ").split())
 

@@ -13,7 +13,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from streams.config.countries import COUNTRY_GROUPS, KNOWN_COUNTRIES
 from streams.formats.registry import FORMAT_NAMES, default_purposes
 
-GLOBAL_REGION = "global"  # the name `explain` and metrics use for the global topic
 REST_OF_WORLD = "*"  # a region whose countries are "every known country no other region claims"
 REGION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -400,10 +399,6 @@ class GatewayConfig(_Strict):
     consent: ConsentSettings = ConsentSettings()
     erasure: ErasureSettings = ErasureSettings()
     access: AccessSettings = AccessSettings()
-
-    def exporting_regions(self) -> list[str]:
-        """Regions that send copies anywhere beyond their home topic."""
-        return [name for name, region in self.regions.items() if region.transfers]
 
     def key_regions(self) -> list[str]:
         """Regions that need a key: every one, since erasure keys subjects per jurisdiction."""

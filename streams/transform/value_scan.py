@@ -899,7 +899,7 @@ def _ascii_digit(match: re.Match[str]) -> str:
 
 
 # The Unicode classes below are compact range lists for Unicode 14 (Python 3.11);
-# tests/unit/test_value_scan.py checks them against unicodedata, so a new Python
+# tests/unit/transform/test_value_scan.py checks them against unicodedata, so a new Python
 # with new characters fails a test rather than scanning past them.
 _CC = "\x00-\x1f\x7f-\x9f"
 _CF = (

@@ -28,7 +28,7 @@ from tests.collectors.capture import (
     snowplow_subject,
     spec_call,
 )
-from tests.unit.test_snowplow_enriched import enriched_line
+from tests.collectors.enriched_lines import enriched_line
 
 EMAIL = "Zebulon.Quackenbush@Canary-Mail.example"
 PHONE = "+44 20 7946 0321"

@@ -13,7 +13,7 @@ from tests.collectors.capture import (
     snowplow_subject,
     spec_call,
 )
-from tests.unit.test_snowplow_enriched import enriched_line
+from tests.collectors.enriched_lines import enriched_line
 
 
 def every_format_lines() -> list[tuple[bytes, str, str | None, str]]:

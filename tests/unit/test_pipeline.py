@@ -1,7 +1,5 @@
 """The whole per-event path with no broker: every input lands somewhere, nothing leaks in the clear."""
 
-import gc
-
 import orjson
 import pytest
 
@@ -10,6 +8,7 @@ from streams.devtools.traffic import TrafficGenerator
 from streams.keys.ring import development_keys
 from streams.outcomes import Outcome, Source
 from streams.pipeline import Pipeline
+from tests.unit.garbage import assert_no_reference_cycles
 
 SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
 SOURCE = Source("events.ingest", 2, 1234)
@@ -156,18 +155,7 @@ def test_processing_leaves_no_garbage_only_the_cyclic_collector_could_free(pipel
         orjson.dumps({"schema": SNOWPLOW, "data": [broken_ue, broken_cx]}),
     ]
 
-    def process_all() -> None:
-        for offset, raw in enumerate(payloads):
-            pipeline.process(raw, Source("events.ingest", 0, offset))
-
-    process_all()  # caches filled once
-    gc.collect()
-    gc.disable()
-    try:
-        process_all()
-        assert gc.collect() == 0
-    finally:
-        gc.enable()
+    assert_no_reference_cycles(pipeline, payloads)
 
 
 def test_an_email_user_id_gets_the_pseudonym_of_the_same_email_in_traits(pipeline: Pipeline) -> None:

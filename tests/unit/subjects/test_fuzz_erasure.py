@@ -14,7 +14,7 @@ from streams.keys.ring import development_keys
 from streams.outcomes import Outcome, Source
 from streams.pipeline import Pipeline
 from streams.subjects.erasure import MAX_REQUEST_ID, ErasureRequest, normalize_subject, parse_erasure_request
-from tests.unit.fuzz_payloads import CANARY_VALUES, LEAKED_FORMS, arbitrary_payloads, json_values
+from tests.unit.formats.fuzz_payloads import CANARY_VALUES, LEAKED_FORMS, arbitrary_payloads, json_values
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "250"))
 CONFIG = load_config(None)

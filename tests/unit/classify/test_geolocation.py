@@ -3,7 +3,7 @@
 import pytest
 
 from streams.classify.geolocation import Geolocator, default_geolocator
-from tests.unit.mmdb_files import write_country_db
+from tests.unit.classify.mmdb_files import write_country_db
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from streams.kafka.engine import DeliveryFailed, GatewayEngine
 from streams.keys.ring import KeyRing, development_keys
 from streams.outcomes import Outcome, Source
 from streams.pipeline import Pipeline
-from tests.unit.fake_kafka import FakeConsumer, FakeProducer, FakeRecord
+from tests.unit.kafka.fake_kafka import FakeConsumer, FakeProducer, FakeRecord
 
 CONFIG = load_config(None)
 INGEST = CONFIG.topics.ingest[0]

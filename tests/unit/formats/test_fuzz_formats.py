@@ -19,7 +19,7 @@ from streams.config import parse_config
 from streams.keys.ring import development_keys
 from streams.outcomes import EventResult, Outcome, Source
 from streams.pipeline import Pipeline
-from tests.unit.fuzz_payloads import (
+from tests.unit.formats.fuzz_payloads import (
     AUDIT_LEAKED_FORMS,
     FORMATS,
     LEAKED_FORMS,

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from streams.classify.maxmind import GeolocationDatabaseError, MaxMindGeolocator
-from tests.unit.mmdb_files import write_country_db
+from tests.unit.classify.mmdb_files import write_country_db
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_the_policy_s_database_decides_in_the_pipeline(tmp_path: Path) -> None:
     from streams.pipeline import Pipeline
 
     database = write_country_db(tmp_path / "country.mmdb", {"81.0.0.128/25": "CH", "8.8.8.0/24": "IN"})
-    text = (Path(__file__).resolve().parents[2] / "config" / "minimal.yaml").read_text()
+    text = (Path(__file__).resolve().parents[3] / "config" / "minimal.yaml").read_text()
     config = parse_config(text + f"jurisdiction: {{geolocation: {{database: '{database}'}}}}\n")
     pipeline = Pipeline(config, development_keys(config.key_regions()))
     bodies = (f'{{"ip_override": "{ip}", "client_id": "c1", "events": [{{"name": "x"}}]}}' for ip in

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from streams.outcomes import EventResult
     from streams.pipeline import Pipeline
 
-POLICY = Path(__file__).resolve().parents[2] / "config" / "policy.yaml"
+POLICY = Path(__file__).resolve().parents[3] / "config" / "policy.yaml"
 # Addresses the bundled geolocation data is known to place; others come from `ip_in`.
 KNOWN_IPS = {"US": "8.8.8.8", "GB": "81.2.69.142"}
 PRIVATE_IP = "10.1.2.3"

@@ -20,7 +20,7 @@ from streams.outcomes import Source
 from streams.pipeline import Pipeline
 from streams.transform.pseudonymize import pseudonym
 
-DOC = (Path(__file__).parents[2] / "docs" / "transforms.md").read_text()
+DOC = (Path(__file__).parents[3] / "docs" / "transforms.md").read_text()
 TABLES = dict(re.findall(r"<!-- allowlist: (\w+) -->\n(.*?)\n<!-- /allowlist -->", DOC, flags=re.S))
 EXAMPLES = re.findall(r"```yaml\n(.*?)```", DOC, flags=re.S)
 KEYS = KeyRing([PseudonymKey(region, 1, bytes([n]) * 32) for n, region in enumerate(["eu", "row"], start=1)])

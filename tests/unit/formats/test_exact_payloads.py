@@ -1,7 +1,6 @@
 """Payloads are read exactly as written or dead-lettered with a reason; none crashes the pipeline."""
 
 import base64
-import gc
 
 import orjson
 import pytest
@@ -12,6 +11,7 @@ from streams.formats.snowplow_enriched import SnowplowEnrichedTsvFormat
 from streams.keys.ring import development_keys
 from streams.outcomes import EventResult, Outcome, Source
 from streams.pipeline import Pipeline
+from tests.unit.garbage import assert_no_reference_cycles
 
 SOURCE = Source("events.ingest", 1, 77)
 SNOWPLOW = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
@@ -204,15 +204,4 @@ def test_unreadable_payloads_leave_no_garbage_only_the_cyclic_collector_could_fr
         snowplow({"co": f'{{"schema":"{CONTEXTS}","data":[{ENTITY_WITH_A_REPEAT}]}}'}),
     ]
 
-    def process_all() -> None:
-        for offset, raw in enumerate(payloads):
-            pipeline.process(raw, Source("events.ingest", 0, offset))
-
-    process_all()  # caches filled once
-    gc.collect()
-    gc.disable()
-    try:
-        process_all()
-        assert gc.collect() == 0
-    finally:
-        gc.enable()
+    assert_no_reference_cycles(pipeline, payloads)

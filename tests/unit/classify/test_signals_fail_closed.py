@@ -191,7 +191,7 @@ def test_enriched_json_reads_every_residency_element() -> None:
 
 
 def enriched_tsv(*entities: dict[str, Any]) -> bytes:
-    from tests.unit.test_snowplow_enriched import enriched_line
+    from tests.collectors.enriched_lines import enriched_line
 
     contexts = orjson.dumps({"schema": CONTEXTS, "data": [WEB_PAGE, *entities]}).decode()
     # geo_country DE and a documentation-range IP: only the entities can disagree.
@@ -538,7 +538,7 @@ def test_a_residency_sent_as_the_self_describing_event_is_a_declaration(field: s
 
 
 def test_an_enriched_tsv_residency_in_derived_contexts_or_unstruct_event_is_a_declaration() -> None:
-    from tests.unit.test_snowplow_enriched import enriched_line
+    from tests.collectors.enriched_lines import enriched_line
 
     derived = orjson.dumps({"schema": CONTEXTS, "data": [residency("cn")]}).decode()
     unstruct = orjson.dumps({"schema": UNSTRUCT, "data": residency("cn")}).decode()

@@ -20,7 +20,7 @@ from streams.transform.pseudonymize import (
 )
 
 KEY = PseudonymKey("eu", 3, bytes(range(32)))
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "pseudonyms.json"
+GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "pseudonyms.json"
 
 
 def golden_cases() -> list[dict[str, object]]:

@@ -22,9 +22,9 @@ def _samples(stats: EngineStats) -> dict[tuple[str, tuple[tuple[str, str], ...]]
 
 def test_counts_by_topic_region_and_outcome() -> None:
     stats = EngineStats(records_in=7, audit_records=9, erasures=1, key_waits=0)
-    stats.outcomes.add(Outcome.ROUTED, "events.eu", 5)
-    stats.outcomes.add(Outcome.EXPORTED, "events.global", 4)
-    stats.outcomes.add(Outcome.QUARANTINED, "events.quarantine", 2)
+    stats.outcomes.by_topic[(Outcome.ROUTED, "events.eu")] += 5
+    stats.outcomes.by_topic[(Outcome.EXPORTED, "events.global")] += 4
+    stats.outcomes.by_topic[(Outcome.QUARANTINED, "events.quarantine")] += 2
     samples = _samples(stats)
     assert samples[("residency_gateway_events_in_total", ())] == 7
     out = "residency_gateway_events_out_total"

@@ -16,10 +16,10 @@ from streams.service.metrics import engine_registry, render
 
 def _exposition(records_in: int, eu: int, quarantined: int = 0) -> str:
     stats = EngineStats(records_in=records_in, audit_records=records_in, key_waits=1)
-    stats.outcomes.add(Outcome.ROUTED, "events.eu", eu)
-    stats.outcomes.add(Outcome.EXPORTED, "events.global", eu)
+    stats.outcomes.by_topic[(Outcome.ROUTED, "events.eu")] += eu
+    stats.outcomes.by_topic[(Outcome.EXPORTED, "events.global")] += eu
     if quarantined:
-        stats.outcomes.add(Outcome.QUARANTINED, "events.quarantine", quarantined)
+        stats.outcomes.by_topic[(Outcome.QUARANTINED, "events.quarantine")] += quarantined
     return render(engine_registry(stats, {"events.eu": "eu"})).decode()
 
 

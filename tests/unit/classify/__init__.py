@@ -1,0 +1,1 @@
+"""Unit tests of streams/classify/: signals, geolocation, the jurisdiction decision."""

@@ -1,0 +1,1 @@
+"""Unit tests of streams/config/ and the policies in config/."""

@@ -1,0 +1,1 @@
+"""Unit tests of streams/formats/: decoding, exact JSON, each collector's events and consent."""

@@ -1,0 +1,1 @@
+"""Unit tests of streams/keys/: the key ring, providers and reloading."""

@@ -1,0 +1,1 @@
+"""Unit tests of streams/service/: metrics, logs, the worker's watchdog, the bridge example."""

@@ -1,0 +1,1 @@
+"""Unit tests of streams/subjects/: tokens, erasure requests and state."""

@@ -1,0 +1,1 @@
+"""Unit tests of streams/transform/: copies, the value scan, pseudonyms and the other transforms."""
