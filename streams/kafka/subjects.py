@@ -25,14 +25,8 @@ from confluent_kafka import (
 )
 
 from streams.keys.ring import KeyRing, PseudonymKey
-from streams.subjects.erasure import (
-    RecordKind,
-    SubjectRecord,
-    SubjectStates,
-    decode_record,
-    encode_record,
-    key_record,
-)
+from streams.subjects.records import RecordKind, SubjectRecord, decode_record, encode_record, key_record
+from streams.subjects.states import SubjectStates
 from streams.subjects.tokens import SubjectKey, new_subject_key, subject_ref, wrap
 
 log = logging.getLogger(__name__)

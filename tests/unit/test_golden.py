@@ -32,7 +32,7 @@ from streams.formats.exact_json import read_json, write_json
 from streams.keys.ring import KeyRing, PseudonymKey
 from streams.outcomes import Source
 from streams.pipeline import Pipeline
-from streams.subjects.erasure import RecordKind, SubjectRecord, decode_record, encode_record, key_record
+from streams.subjects.records import RecordKind, SubjectRecord, decode_record, encode_record, key_record
 from streams.subjects.tokens import SubjectKey, detokenize, subject_ref, unwrap
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"

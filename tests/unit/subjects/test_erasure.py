@@ -7,16 +7,9 @@ import pytest
 
 from streams.formats.base import PayloadError
 from streams.keys.ring import KeyUnavailable, PseudonymKey
-from streams.subjects.erasure import (
-    RecordKind,
-    SubjectRecord,
-    SubjectStates,
-    decode_record,
-    encode_record,
-    key_record,
-    normalize_subject,
-    parse_erasure_request,
-)
+from streams.subjects.erasure import normalize_subject, parse_erasure_request
+from streams.subjects.records import RecordKind, SubjectRecord, decode_record, encode_record, key_record
+from streams.subjects.states import SubjectStates
 from streams.subjects.tokens import SubjectKey, new_subject_key, wrap
 
 EU = PseudonymKey("eu", 1, bytes(range(32)))
