@@ -77,6 +77,7 @@ class SubjectKeyStore:
         *,
         group_prefix: str = "residency-gateway",
         security: Mapping[str, Any] | None = None,
+        consumer_factory: Callable[[dict[str, Any]], Consumer] = Consumer,
     ) -> None:
         self._topics = dict(topics)
         self._regions = {topic: region for region, topic in self._topics.items()}
@@ -89,7 +90,7 @@ class SubjectKeyStore:
         self._partitions: list[tuple[str, int]] = []
         # No consumer group: every worker reads every partition, and nothing is ever committed.
         # The group still names this consumer to the broker: under ACLs, <group_id>-* is the gateway's.
-        self._consumer = Consumer(
+        self._consumer = consumer_factory(
             {
                 **(security or {}),
                 "bootstrap.servers": bootstrap,

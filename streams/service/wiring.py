@@ -13,10 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Producer
-
 from streams.config import GatewayConfig
-from streams.kafka.clients import client_security, consumer_settings, producer_settings, transactional_id
+from streams.kafka.clients import (
+    CONFLUENT,
+    KafkaClients,
+    client_security,
+    consumer_settings,
+    producer_settings,
+    transactional_id,
+)
 from streams.kafka.engine import GatewayEngine
 from streams.kafka.subjects import SubjectKeyStore
 from streams.keys.providers import KeyProvider
@@ -51,12 +56,14 @@ def build_gateway(
     client_settings: Mapping[str, Any] | None = None,
     poll_timeout: float | None = None,
     key_wait_pause: float = 2.0,
+    clients: KafkaClients = CONFLUENT,
 ) -> Gateway:
     """The gateway for one worker of `config`'s group, on the cluster at `bootstrap`.
 
     With `key_provider`, keys are reloaded from it every `keys.refresh_seconds` (a rotation
     applies without a restart) and the reloading starts here; without it `keys` never change
-    (development keys, tests). `worker_id` must be stable across the worker's restarts and
+    (development keys, tests). Every Kafka client is made through `clients` (confluent-kafka's
+    by default; unit tests pass in-memory ones). `worker_id` must be stable across the worker's restarts and
     distinct between workers: its transactional id is `<group_id>-<worker_id>`. Raises
     KafkaLoginMissing when the config's login variables are unset, and
     GeolocationDatabaseError when the configured database can't be read.
@@ -66,9 +73,10 @@ def build_gateway(
     subjects = SubjectKeyStore(
         bootstrap,
         {region: config.subject_keys_topic(region) for region in config.regions},
-        Producer({**producer_settings(kafka, bootstrap), **extra}),
+        clients.producer({**producer_settings(kafka, bootstrap), **extra}),
         group_prefix=kafka.group_id,
         security=client_security(kafka.security),
+        consumer_factory=clients.consumer,
     )
     pipeline = Pipeline(config, keys, subjects=subjects)
     refresher = None
@@ -101,5 +109,6 @@ def build_gateway(
             cluster: {**producer_settings(kafka, cluster), **extra} for cluster in set(remote_topics.values())
         },
         remote_topics=remote_topics,
+        clients=clients,
     )
     return Gateway(pipeline, engine, subjects, refresher)

@@ -1,0 +1,42 @@
+"""The composition root makes every Kafka client through the factories it is given (no broker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.config import load_config
+from streams.kafka.clients import KafkaClients
+from streams.keys.ring import development_keys
+from streams.service.wiring import build_gateway
+
+
+class _Made:
+    """A stand-in client that remembers its settings; build_gateway only constructs clients."""
+
+    def __init__(self, kind: str, settings: dict[str, Any], made: list[tuple[str, dict[str, Any]]]) -> None:
+        made.append((kind, settings))
+
+    def close(self) -> None:
+        pass
+
+    def flush(self, timeout: float = 0) -> int:
+        return 0
+
+
+def test_build_gateway_makes_the_subject_stores_clients_and_hands_the_engine_the_same_factories() -> None:
+    config = load_config()
+    made: list[tuple[str, dict[str, Any]]] = []
+    clients = KafkaClients(
+        lambda settings: _Made("consumer", settings, made),
+        lambda settings: _Made("producer", settings, made),
+    )
+    gateway = build_gateway(
+        config, "fake:9092", development_keys(config.key_regions()), worker_id="w1", clients=clients
+    )
+    try:
+        kinds = sorted(kind for kind, _settings in made)
+        assert kinds == ["consumer", "producer"]  # the subject store's; the engine makes its own when it runs
+        assert all(settings["bootstrap.servers"] == "fake:9092" for _kind, settings in made)
+        assert gateway.engine._clients is clients
+    finally:
+        gateway.close()
