@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 
-from loadtests import generator
+from loadtests import floor, generator
 from loadtests.bench import latency, topology
 from loadtests.bench.contenders import (
     WorkerFailed,
@@ -55,7 +55,7 @@ from loadtests.bench.figures import (
     table,
     targets_met,
 )
-from loadtests.bench.readback import count_records, wait_assigned, wait_committed
+from loadtests.bench.readback import Tally, count_records, tally_records, wait_assigned, wait_committed
 from streams.devtools import localbroker
 from streams.devtools.traffic import TrafficGenerator
 
@@ -82,6 +82,7 @@ class Bench:
         self.ingest = f"{self.run}.ingest"
         self.timeout = max(120.0, events / 400)
         self.split: list[int] = []  # ingest partitions each worker of the scaling run owned
+        self.written = Tally()  # what the last gateway run wrote, read back
 
     def preload(self) -> tuple[list[bytes], Counter[str]]:
         topology.create_topics(self.bootstrap, [self.ingest], self.partitions)
@@ -140,8 +141,13 @@ class Bench:
         records_in = sum(r["records_in"] for r in reports)
         if records_in != self.events:
             raise LostEvents(f"gateway x{workers}: {records_in:,} input records done for {self.events:,}")
-        written = count_records(self.bootstrap, topology.output_topics(config))
-        got = Counter({topology.role(topic): n for topic, n in written.items()})
+        tallies = tally_records(self.bootstrap, topology.output_topics(config))
+        self.written = Tally(
+            sum(t.records for t in tallies.values()),
+            sum(t.value_bytes for t in tallies.values()),
+            sum(t.header_bytes for t in tallies.values()),
+        )
+        got = Counter({topology.role(topic): t.records for topic, t in tallies.items()})
         if +got != +expected:
             differ = sorted(r for r in set(got) | set(expected) if got[r] != expected[r])
             detail = ", ".join(f"{r}: {got[r]} (expected {expected[r]})" for r in differ)
@@ -204,12 +210,15 @@ def measure(args: argparse.Namespace, bootstrap: str, logs: Path) -> tuple[str, 
     gateway = steady_rate(samples(gateway_report))
     naive = steady_rate(samples(bench.copy_contender("naive")))
     two = bench.gateway(expected, payloads, workers=2)
+    say("measuring the floor (parse, serialize, produce; no broker)")
+    floor_us = floor.measure(payloads).us_per_payload
     del payloads
     group = group_rate([samples(r) for r in two])
     rate = gateway.per_second / 2
     latencies, offered = bench.latency(rate, args.latency_seconds, args.warmup_seconds)
 
     events_per_record = decoded / args.events
+    written = bench.written  # the one-worker run's outputs, read back
     summary: dict[str, Any] = {
         "gateway_eps": round(gateway.per_second, 1),
         "passthrough_eps": round(passthrough.per_second, 1),
@@ -220,6 +229,14 @@ def measure(args: argparse.Namespace, bootstrap: str, logs: Path) -> tuple[str, 
         "ratio_vs_passthrough": round(ratio(gateway.per_second, passthrough.per_second), 3),
         "ratio_vs_naive": round(ratio(gateway.per_second, naive.per_second), 2),
         "scale_factor_2_workers": round(ratio(group.per_second, gateway.per_second), 2),
+        "passthrough_cpu_us_per_event": round(passthrough.cpu_us_per_record, 1),
+        "cpu_ratio_vs_passthrough": round(ratio(gateway.cpu_us_per_record, passthrough.cpu_us_per_record), 2),
+        "floor_us_per_payload": round(floor_us, 1),
+        "gateway_python_cpu_us_per_event": round(gateway.us_per_record(gateway.worker_thread_seconds), 1),
+        "gateway_librdkafka_cpu_us_per_event": round(gateway.us_per_record(gateway.librdkafka_seconds), 1),
+        "records_written_per_event": round(written.records / args.events, 2),
+        "header_bytes_per_event": round(written.header_bytes / args.events, 1),
+        "value_bytes_per_event": round(written.value_bytes / args.events, 1),
     }
     summary["targets_met"] = targets_met(summary)
     if not all(bench.split):
@@ -243,10 +260,20 @@ def measure(args: argparse.Namespace, bootstrap: str, logs: Path) -> tuple[str, 
          f"{percentile(sizes, 0.99):.0f}", ""),
         *contender("(a) passthrough", passthrough),
         *contender("(b) gateway", gateway),
+        ("(b) gateway: CPU µs/event, its Python thread",
+         f"{summary['gateway_python_cpu_us_per_event']:.1f}", ""),
+        ("(b) gateway: CPU µs/event, librdkafka's threads",
+         f"{summary['gateway_librdkafka_cpu_us_per_event']:.1f}", ""),
+        ("(b) gateway: records / header bytes / value bytes written per event",
+         f"{summary['records_written_per_event']:.2f} / {summary['header_bytes_per_event']:.0f} / "
+         f"{summary['value_bytes_per_event']:.0f}", ""),
         ("(b) gateway: decoded events/s", f"{gateway.per_second * events_per_record:,.0f}", ""),
         ("(b) gateway: CPU µs per decoded event", f"{gateway.cpu_us_per_record / events_per_record:.1f}", ""),
         *contender("(c) naive faust agent", naive),
-        ("b/a", f"{summary['ratio_vs_passthrough']:.3f}", target("ratio_vs_passthrough")),
+        ("b/a, events/s", f"{summary['ratio_vs_passthrough']:.3f}", ""),
+        ("b/a, CPU per event", f"{summary['cpu_ratio_vs_passthrough']:.2f}",
+         target("cpu_ratio_vs_passthrough")),
+        ("floor: parse, serialize, produce, µs/event", f"{summary['floor_us_per_payload']:.1f}", ""),
         ("b/c", f"{summary['ratio_vs_naive']:.2f}", target("ratio_vs_naive")),
         ("gateway CPU µs/event (JSON)", f"{summary['gateway_cpu_us_per_event']:.1f}",
          target("gateway_cpu_us_per_event")),

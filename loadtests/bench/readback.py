@@ -6,6 +6,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import cast
 
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -35,13 +37,34 @@ def end_offsets(consumer: Consumer, topics: Iterable[str]) -> dict[tuple[str, in
     return ends
 
 
+@dataclass
+class Tally:
+    """What a topic holds: committed records, and the bytes of their values and headers."""
+
+    records: int = 0
+    value_bytes: int = 0
+    header_bytes: int = 0  # each header's name and value
+
+
 def count_records(bootstrap: str, topics: list[str], timeout: float = 120.0) -> Counter[str]:
     """Every committed record now in `topics`, counted per topic."""
+    return Counter(
+        {topic: tally.records for topic, tally in tally_records(bootstrap, topics, timeout).items()}
+    )
+
+
+def tally_records(bootstrap: str, topics: list[str], timeout: float = 120.0) -> dict[str, Tally]:
+    """Every committed record now in `topics`, with its bytes, per topic."""
     consumer = _consumer(bootstrap)
-    counts: Counter[str] = Counter({topic: 0 for topic in topics})
+    counts = {topic: Tally() for topic in topics}
 
     def keep(record: Message) -> None:
-        counts[record.topic() or ""] += 1
+        tally = counts[record.topic() or ""]
+        tally.records += 1
+        tally.value_bytes += len(record.value() or b"")
+        # A consumed record's headers are a list of (name, value) pairs; the stubs allow a dict too.
+        headers = cast(list[tuple[str, bytes | None]], record.headers() or [])
+        tally.header_bytes += sum(len(name) + len(value or b"") for name, value in headers)
 
     try:
         unread = read_to_end(consumer, end_offsets(consumer, topics), on_record=keep, timeout=timeout)

@@ -5,6 +5,8 @@
 It runs until it has done `--expected` input records (0: until its stdin closes),
 sampling its progress and its CPU (os.times: user + system of every thread) every
 few milliseconds, then writes its samples and what it counted to `--report` as JSON.
+Each sample also splits the CPU by thread (/proc/self/task): the Python thread that
+does the contender's work, and librdkafka's threads (named rdk:*).
 """
 
 from __future__ import annotations
@@ -23,14 +25,41 @@ import orjson
 Counter = Callable[[], int]
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(worker_thread: int | None) -> tuple[float, float]:
+    """CPU seconds so far of one thread (by native id) and of librdkafka's threads (rdk:*).
+
+    From /proc/self/task/<tid>/stat: its name in parentheses, then utime and stime in clock
+    ticks (fields 14 and 15). A thread that ended between listing and reading counts for nothing.
+    """
+    worker = librdkafka = 0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as stat:
+                text = stat.read()
+        except FileNotFoundError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        ticks = int(fields[11]) + int(fields[12])
+        if int(tid) == worker_thread:
+            worker += ticks
+        elif name.startswith("rdk:"):
+            librdkafka += ticks
+    return worker / _TICKS, librdkafka / _TICKS
+
+
 class Sampler:
-    """Samples (wall time, records done, CPU seconds) whenever the count moves."""
+    """Samples (wall time, records done, CPU seconds: every thread, the worker's, librdkafka's)."""
 
     def __init__(self, count: Counter, interval: float = 0.01) -> None:
         self._count = count
         self._interval = interval
-        self.samples: list[tuple[float, int, float]] = []
+        self.samples: list[tuple[float, int, float, float, float]] = []
         self.done = threading.Event()
+        self.worker_thread: int | None = None  # the native id of the thread doing the work
 
     def run(self, expected: int, stop: threading.Event) -> None:
         last = -1
@@ -38,7 +67,8 @@ class Sampler:
             done = self._count()
             if done != last:
                 times = os.times()
-                self.samples.append((time.time(), done, times.user + times.system))
+                worker, librdkafka = thread_cpu(self.worker_thread)
+                self.samples.append((time.time(), done, times.user + times.system, worker, librdkafka))
                 last = done
                 if expected and done >= expected:
                     break
@@ -84,6 +114,7 @@ def run_passthrough(args: argparse.Namespace) -> None:
     producer = Producer(producer_settings(kafka, args.bootstrap))
     done = [0]
     sampler = Sampler(lambda: done[0])
+    sampler.worker_thread = threading.get_native_id()
     stop = threading.Event()
     _control(args, stop)
     consumer.subscribe([args.input])
@@ -137,6 +168,7 @@ def run_gateway(args: argparse.Namespace) -> None:
     failure: list[BaseException] = []
 
     def target() -> None:
+        sampler.worker_thread = threading.get_native_id()
         try:
             engine.run(stop)
         except BaseException as error:
@@ -168,6 +200,7 @@ def run_naive(args: argparse.Namespace) -> None:
 
     done = [0]
     sampler = Sampler(lambda: done[0])
+    sampler.worker_thread = threading.get_native_id()  # faust's event loop runs in the main thread
     threading.Thread(target=sampler.run, args=(args.expected, threading.Event()), daemon=True).start()
     datadir = tempfile.mkdtemp(prefix="bench-naive-")
     app = faust.App(
