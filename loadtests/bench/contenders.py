@@ -99,7 +99,7 @@ def start_together(workers: list[WorkerProcess], timeout: float = 120.0) -> None
 
 
 def samples(report: dict[str, Any]) -> list[Sample]:
-    return [(float(t), int(n), float(c)) for t, n, c in report["samples"]]
+    return [(float(t), float(n), *map(float, rest)) for t, n, *rest in report["samples"]]
 
 
 def kill_every_worker() -> None:

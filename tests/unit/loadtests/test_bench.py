@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from loadtests.bench.contenders import samples
 from loadtests.bench.figures import (
     done_at,
     group_rate,
@@ -110,3 +111,8 @@ def test_free_text_pii_share_puts_personal_data_in_free_text() -> None:
     payloads = list(TrafficGenerator(seed=3, mix=TrafficMix(free_text_pii=0.5)).payloads(300))
     marked = [p for p in payloads if b"Call me back" in p or b"Order for" in p or b"Request from" in p]
     assert len(marked) > 60
+
+
+def test_a_reports_samples_are_read_with_or_without_the_cpu_split_by_thread() -> None:
+    report = {"samples": [[1.0, 10, 0.5], [2.0, 20, 1.0, 0.6, 0.3]]}
+    assert samples(report) == [(1.0, 10.0, 0.5), (2.0, 20.0, 1.0, 0.6, 0.3)]
