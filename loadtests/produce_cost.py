@@ -1,6 +1,7 @@
 """What a record's headers and an audit record per event cost on the Kafka side, against a real broker.
 
     python -m loadtests.produce_cost [--records N] [--rounds 3] [--port 19099]
+    python -m loadtests.produce_cost --producer-settings [--records N] [--rounds 3]
 
 Issue 16 asks which records and headers to write by measurement. This produces the
 same N records (values of the bench traffic's mean size) in several shapes, through a
@@ -20,8 +21,14 @@ Python thread that calls produce() and librdkafka's threads (rdk:*, from
   the same entries.
 
 Each shape's best round is printed in µs per record (of the records that carry an
-event; audit records are the cost they add). The broker is the embedded one, on a port
-of its own, started and stopped here.
+event; audit records are the cost they add).
+
+With --producer-settings it instead produces the bench's own payloads (loadtests/generator.py)
+with the decision headers under each compression (none, lz4, zstd) and linger.ms (0, 5, 20),
+the rest of the gateway's producer settings kept, and prints CPU per record and the bytes
+the broker stored per record (its log segments' growth).
+
+The broker is the embedded one, on a port of its own, started and stopped here.
 """
 
 from __future__ import annotations
@@ -132,13 +139,68 @@ def _run(
     return cpu / records * 1e6, (mine_after - mine) / records * 1e6, (rdk_after - rdk) / records * 1e6
 
 
+def _log_bytes(port: int, topic: str) -> int:
+    """What the broker has written to disk for `topic` so far: the sizes of its partitions' segments."""
+    data = localbroker.status(port=port).log_path.parent / "data"
+    return sum(f.stat().st_size for d in data.glob(f"{topic}-*") for f in d.glob("*.log"))
+
+
+def sweep(broker: Any, port: int, records: int, rounds: int) -> dict[str, tuple[float, float, float, float]]:
+    """(all, Python, librdkafka CPU µs per record, stored bytes per record) per compression and linger."""
+    from loadtests.generator import payloads
+
+    values = payloads(min(records, 50_000))
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    base = producer_settings(load_config().kafka, broker.bootstrap)
+    best: dict[str, tuple[float, float, float, float]] = {}
+    for round_number in range(1, rounds + 1):
+        for compression in ("none", "lz4", "zstd"):
+            for linger in (0, 5, 20):
+                name = f"compression {compression}, linger.ms {linger}"
+                topic = f"produce-cost-{compression}-{linger}-{round_number}-{time.time_ns()}"
+                for future in admin.create_topics([NewTopic(topic, 4, 1)]).values():
+                    future.result(30)
+
+                def shape(produce: Any, count: int, topic: str = topic) -> None:
+                    for n in range(count):
+                        produce(topic, values[n % len(values)], headers=DECISION)
+
+                settings = {**base, "compression.type": compression, "linger.ms": linger}
+                cpu, mine, rdk = _run(settings, shape, records)
+                time.sleep(1)  # let the broker write its segments
+                stored = _log_bytes(port, topic) / records
+                if name not in best or cpu < best[name][0]:
+                    best[name] = (cpu, mine, rdk, stored)
+                print(
+                    f"round {round_number}: {name:30} {cpu:6.2f} µs/record, {stored:7.1f} bytes", flush=True
+                )
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--port", type=int, default=19099, help="the embedded broker's port")
+    parser.add_argument(
+        "--producer-settings", action="store_true", help="sweep compression and linger.ms instead"
+    )
     args = parser.parse_args(argv)
     broker = localbroker.start(port=args.port)
+    if args.producer_settings:
+        try:
+            swept = sweep(broker, args.port, args.records, args.rounds)
+        finally:
+            if not broker.reused:
+                localbroker.stop(args.port)
+        print(f"\nbest of {args.rounds} rounds, {args.records:,} bench payloads; per record:")
+        print(f"{'settings':32}{'CPU µs':>8}{'python':>9}{'librdkafka':>12}{'stored bytes':>14}")
+        for name, (cpu, mine, rdk, stored) in swept.items():
+            print(f"{name:32}{cpu:8.2f}{mine:9.2f}{rdk:12.2f}{stored:14.1f}")
+        print(
+            orjson.dumps({name: [round(v, 2) for v in figures] for name, figures in swept.items()}).decode()
+        )
+        return 0
     try:
         topic, audit_topic = f"produce-cost-{time.time_ns()}", f"produce-cost-audit-{time.time_ns()}"
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
