@@ -52,6 +52,11 @@ class EngineCollector(Collector):
             stats.key_waits,
         )
         yield _counter(
+            "batches_closed_by_time",
+            "Batches that closed at kafka.max_batch_ms and left their other records to the next batch.",
+            stats.batches_closed_by_time,
+        )
+        yield _counter(
             "aborted_transactions",
             "Batches whose transaction was aborted and that ran again (broker restart, rebalance).",
             stats.aborted_transactions,

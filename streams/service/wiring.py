@@ -102,6 +102,7 @@ def build_gateway(
         batch_size=kafka.batch_size,
         poll_timeout=kafka.poll_timeout_ms / 1000 if poll_timeout is None else poll_timeout,
         commit_timeout=kafka.commit_timeout_ms / 1000,
+        max_batch_seconds=kafka.max_batch_ms / 1000,
         subject_store=subjects,
         keys=key_ring,
         key_wait_pause=key_wait_pause,

@@ -58,6 +58,7 @@ class Harness:
         batch_size: int = 500,
         commit_failures: tuple[Exception, ...] = (),
         unacknowledged: int = 0,
+        max_batch_seconds: float | None = None,
     ) -> None:
         self.commit_failures = commit_failures  # raised by the producer's next commits, one each
         self.unacknowledged = unacknowledged  # what its flushes report still queued
@@ -77,6 +78,7 @@ class Harness:
             poll_timeout=1.0,
             key_wait_pause=0.0,
             clients=KafkaClients(lambda _settings: self.consumer, self._producer),
+            max_batch_seconds=max_batch_seconds,
         )
 
     def _producer(self, settings: dict[str, object]) -> FakeProducer:
@@ -125,6 +127,27 @@ def test_after_a_wait_the_batch_is_the_first_record_and_whatever_else_arrived_by
     assert harness.consumer.consumed[:3] == [(500, 0), (1, 1.0), (499, 0)]
     assert harness.producer.calls == ["init", "begin", "commit"]  # one batch of all four
     assert harness.engine.stats.batches == 1 and harness.producer.committed_offsets == {(INGEST, 0): 4}
+
+
+def test_a_batch_past_its_time_closes_and_the_next_one_starts_where_it_stopped() -> None:
+    # With no time at all, a batch closes at its first look at the clock, after 16 records; the
+    # next batches take only what their pace says fits (16, the least), so none is cut again.
+    harness = Harness(records(40), max_batch_seconds=0.0)
+    harness.run()
+    stats = harness.engine.stats
+    assert harness.producer.calls == ["init", *["begin", "commit"] * 3]
+    assert harness.consumer.seeks == [(INGEST, 0, 16)]  # after the first commit
+    assert harness.consumer.consumed[:3] == [(500, 0), (16, 0), (16, 0)]
+    assert harness.producer.committed_offsets == {(INGEST, 0): 40}
+    assert harness.written_topics() == {EU_HOME: 40, EXPORTED: 40, CONFIG.topics.audit: 40}  # once each
+    assert (stats.records_in, stats.batches, stats.batches_closed_by_time) == (40, 3, 1)
+
+
+def test_a_batch_within_its_time_runs_to_its_last_record() -> None:
+    harness = Harness(records(40), max_batch_seconds=60.0)
+    harness.run()
+    assert harness.producer.calls == ["init", "begin", "commit"] and harness.consumer.seeks == []
+    assert (harness.engine.stats.records_in, harness.engine.stats.batches_closed_by_time) == (40, 0)
 
 
 def test_a_rebalance_between_the_two_consumes_puts_the_batch_back_to_run_once() -> None:
