@@ -70,7 +70,7 @@ class KafkaSettings(_Strict):
     group_id: str = "residency-gateway"
     # Events consumed and handled per batch; the batch is the unit of commit.
     batch_size: int = Field(default=2000, ge=1, le=100_000)
-    # A batch also closes once it has run this long: what it didn't reach is read again by the
+    # A batch also closes once it has run this long: what it didn't reach starts the
     # next batch, so a backlog can't make every batch, and every event's wait, longer.
     max_batch_ms: int = Field(default=200, ge=1, le=600_000)
     poll_timeout_ms: int = Field(default=100, ge=1, le=10_000)

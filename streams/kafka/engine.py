@@ -118,6 +118,10 @@ class GatewayEngine:
         # None: a batch runs to its last record. Otherwise it closes once it has run this long.
         self._max_batch_seconds = max_batch_seconds
         self._seconds_per_record: float | None = None  # the recent batches' pace, smoothed
+        # Records a batch closed by time didn't reach, for the next batch; and the assignment
+        # they were consumed under (a rebalance since sends them back to be read again).
+        self._carried: list[Message] = []
+        self._carried_epoch = 0
         self._poll_timeout = poll_timeout
         self._commit_timeout = commit_timeout
         # Exactly once when the producer has a transactional id (streams/kafka/clients.py).
@@ -198,6 +202,16 @@ class GatewayEngine:
         batch_size records blocks until that many arrive or poll_timeout passes).
         """
         limit = self._batch_limit()
+        carried, self._carried = self._carried, []
+        if carried:
+            # What the last batch didn't reach, already fetched: it starts this batch, so nothing
+            # is fetched twice. Unless a rebalance came between: then it goes back to be read again.
+            epoch = self._assignment_epoch
+            more = consumer.consume(limit - len(carried), 0) if len(carried) < limit else []
+            if epoch != self._carried_epoch or epoch != self._assignment_epoch:
+                self._rewind([*carried, *more], consumer)
+                return []
+            return [*carried, *more]
         records = consumer.consume(limit, 0)
         if records:
             return records
@@ -320,8 +334,8 @@ class GatewayEngine:
         working = time.monotonic() - began  # the batch's own work, before its commit
         self._commit(consumer, producer, next_offsets)
         if leftover:
-            # Read again by the next batch, from the first record this one didn't reach.
-            self._rewind(leftover, consumer)
+            # The next batch starts with them (uncommitted: after a crash they are read again).
+            self._carried, self._carried_epoch = leftover, self._assignment_epoch
         done = records[: len(records) - len(leftover)]
         # Counted once committed, so an aborted and retried batch is counted once.
         stats = self.stats

@@ -130,17 +130,36 @@ def test_after_a_wait_the_batch_is_the_first_record_and_whatever_else_arrived_by
 
 
 def test_a_batch_past_its_time_closes_and_the_next_one_starts_where_it_stopped() -> None:
-    # With no time at all, a batch closes at its first look at the clock, after 16 records; the
-    # next batches take only what their pace says fits (16, the least), so none is cut again.
+    # With no time at all, a batch closes at its first look at the clock, after 16 records. The
+    # next batch starts with the records it didn't reach, already fetched: nothing is read twice.
     harness = Harness(records(40), max_batch_seconds=0.0)
     harness.run()
     stats = harness.engine.stats
     assert harness.producer.calls == ["init", *["begin", "commit"] * 3]
-    assert harness.consumer.seeks == [(INGEST, 0, 16)]  # after the first commit
-    assert harness.consumer.consumed[:3] == [(500, 0), (16, 0), (16, 0)]
+    assert harness.consumer.seeks == []
+    assert harness.consumer.consumed[0] == (500, 0) and len(harness.consumer.consumed) >= 2
     assert harness.producer.committed_offsets == {(INGEST, 0): 40}
     assert harness.written_topics() == {EU_HOME: 40, EXPORTED: 40, CONFIG.topics.audit: 40}  # once each
-    assert (stats.records_in, stats.batches, stats.batches_closed_by_time) == (40, 3, 1)
+    assert (stats.records_in, stats.batches, stats.batches_closed_by_time) == (40, 3, 2)
+
+
+def test_what_a_batch_left_goes_back_to_be_read_again_after_a_rebalance() -> None:
+    harness = Harness(records(40), max_batch_seconds=0.0)
+    commit = harness.engine._commit
+
+    def commit_then_rebalance(*args: object) -> None:
+        commit(*args)  # type: ignore[arg-type]
+        if harness.engine.stats.batches == 0:
+            harness.consumer.before_next_consume = harness.consumer.rebalance  # served inside it
+
+    harness.engine._commit = commit_then_rebalance  # type: ignore[method-assign]
+    harness.run()
+    # The first batch ran 16 and left 24; the second (all 24, no consume) ran 16 and left 8; the
+    # third's consume served the rebalance, so those 8 went back to be read again, not run under
+    # a stale assignment.
+    assert harness.consumer.seeks == [(INGEST, 0, 32)]
+    assert harness.written_topics() == {EU_HOME: 40, EXPORTED: 40, CONFIG.topics.audit: 40}  # once each
+    assert harness.producer.committed_offsets == {(INGEST, 0): 40} and harness.engine.stats.records_in == 40
 
 
 def test_a_batch_within_its_time_runs_to_its_last_record() -> None:
