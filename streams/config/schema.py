@@ -72,7 +72,7 @@ class KafkaSettings(_Strict):
     batch_size: int = Field(default=2000, ge=1, le=100_000)
     # A batch also closes once it has run this long: what it didn't reach starts the
     # next batch, so a backlog can't make every batch, and every event's wait, longer.
-    max_batch_ms: int = Field(default=200, ge=1, le=600_000)
+    max_batch_ms: int = Field(default=1000, ge=1, le=600_000)
     poll_timeout_ms: int = Field(default=100, ge=1, le=10_000)
     linger_ms: int = Field(default=5, ge=0, le=10_000)
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
