@@ -118,10 +118,9 @@ class GatewayEngine:
         # None: a batch runs to its last record. Otherwise it closes once it has run this long.
         self._max_batch_seconds = max_batch_seconds
         self._seconds_per_record: float | None = None  # the recent batches' pace, smoothed
-        # Records a batch closed by time didn't reach, for the next batch; and the assignment
-        # they were consumed under (a rebalance since sends them back to be read again).
+        # Records a batch closed by time didn't reach, for the next batch (a rebalance before it
+        # runs sends them back to be read again).
         self._carried: list[Message] = []
-        self._carried_epoch = 0
         self._poll_timeout = poll_timeout
         self._commit_timeout = commit_timeout
         # Exactly once when the producer has a transactional id (streams/kafka/clients.py).
@@ -206,9 +205,11 @@ class GatewayEngine:
         if carried:
             # What the last batch didn't reach, already fetched: it starts this batch, so nothing
             # is fetched twice. Unless a rebalance came between: then it goes back to be read again.
+            # No consume ran since they were carried (none runs between batches), so the
+            # assignment is the one they were read under until this consume serves a rebalance.
             epoch = self._assignment_epoch
             more = consumer.consume(limit - len(carried), 0) if len(carried) < limit else []
-            if epoch != self._carried_epoch or epoch != self._assignment_epoch:
+            if epoch != self._assignment_epoch:
                 self._rewind([*carried, *more], consumer)
                 return []
             return [*carried, *more]
@@ -236,7 +237,7 @@ class GatewayEngine:
         budget, pace = self._max_batch_seconds, self._seconds_per_record
         if budget is None or pace is None or pace <= 0:
             return self._batch_size
-        return max(16, min(self._batch_size, int(budget / pace)))
+        return min(self._batch_size, max(16, int(budget / pace)))  # batch_size stays the most
 
     def _assignment_changed(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
         self._assignment_epoch += 1
@@ -335,7 +336,7 @@ class GatewayEngine:
         self._commit(consumer, producer, next_offsets)
         if leftover:
             # The next batch starts with them (uncommitted: after a crash they are read again).
-            self._carried, self._carried_epoch = leftover, self._assignment_epoch
+            self._carried = leftover
         done = records[: len(records) - len(leftover)]
         # Counted once committed, so an aborted and retried batch is counted once.
         stats = self.stats

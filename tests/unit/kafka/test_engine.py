@@ -162,6 +162,13 @@ def test_what_a_batch_left_goes_back_to_be_read_again_after_a_rebalance() -> Non
     assert harness.producer.committed_offsets == {(INGEST, 0): 40} and harness.engine.stats.records_in == 40
 
 
+def test_batch_size_stays_the_most_a_batch_takes_whatever_the_pace() -> None:
+    harness = Harness(records(40), batch_size=1, max_batch_seconds=1.0)
+    harness.run()
+    assert max(count for count, _timeout in harness.consumer.consumed) == 1
+    assert harness.engine.stats.batches == 40 and harness.producer.committed_offsets == {(INGEST, 0): 40}
+
+
 def test_a_batch_within_its_time_runs_to_its_last_record() -> None:
     harness = Harness(records(40), max_batch_seconds=60.0)
     harness.run()
