@@ -33,6 +33,7 @@ class WorkerProcess:
         output: str = "",
         expected: int = 0,
         worker_id: str = "bench-1",
+        delivery: str = "exactly_once",
     ) -> None:
         self.name = f"{role} {worker_id}"
         self._stdout = logs / f"{prefix}-{worker_id}.out"
@@ -43,6 +44,7 @@ class WorkerProcess:
             "--bootstrap", bootstrap, "--input", input_topic, "--prefix", prefix,
             "--partitions", str(partitions), "--output", output,
             "--expected", str(expected), "--worker-id", worker_id, "--report", str(self._report),
+            "--delivery", delivery,
         ]  # fmt: skip
         with self._stdout.open("wb") as out, self._stderr.open("wb") as err:
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=out, stderr=err)

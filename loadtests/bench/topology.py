@@ -22,7 +22,9 @@ from streams.pipeline import Pipeline
 BATCH_SIZE_VARIABLE = "RESIDENCY_BENCH_BATCH_SIZE"
 
 
-def gateway_config(prefix: str, ingest: str, partitions: int) -> GatewayConfig:
+def gateway_config(
+    prefix: str, ingest: str, partitions: int, delivery: str = "exactly_once"
+) -> GatewayConfig:
     """The default policy, every output topic under `prefix`, reading `ingest`, group `prefix`."""
     base = load_config(None)
     topics = base.topics.model_copy(
@@ -38,7 +40,7 @@ def gateway_config(prefix: str, ingest: str, partitions: int) -> GatewayConfig:
         name: d.model_copy(update={"topic": f"{prefix}.{name}"}) for name, d in base.destinations.items()
     }
     regions = {name: r.model_copy(update={"topic": f"{prefix}.{name}"}) for name, r in base.regions.items()}
-    kafka = base.kafka.model_copy(update={"group_id": prefix, "partitions": partitions})
+    kafka = base.kafka.model_copy(update={"group_id": prefix, "partitions": partitions, "delivery": delivery})
     # --batch-size reaches the worker processes through their environment (they inherit it).
     if batch_size := os.environ.get(BATCH_SIZE_VARIABLE):
         kafka = kafka.model_copy(update={"batch_size": int(batch_size)})

@@ -156,7 +156,7 @@ def run_gateway(args: argparse.Namespace) -> None:
     from streams.keys.ring import development_keys
     from streams.service.wiring import build_gateway
 
-    config = gateway_config(args.prefix, args.input, args.partitions)
+    config = gateway_config(args.prefix, args.input, args.partitions, args.delivery)
     gateway = build_gateway(
         config, args.bootstrap, development_keys(config.key_regions()), worker_id=args.worker_id
     )
@@ -247,6 +247,7 @@ def main() -> None:
     parser.add_argument("--expected", type=int, default=0, help="stop after this many input records")
     parser.add_argument("--worker-id", default="bench-1")
     parser.add_argument("--report", required=True, help="where to write the JSON report")
+    parser.add_argument("--delivery", default="exactly_once", choices=("exactly_once", "at_least_once"))
     args = parser.parse_args()
     _REPORT_PATH.append(args.report)
     {"passthrough": run_passthrough, "gateway": run_gateway, "naive": run_naive}[args.role](args)
