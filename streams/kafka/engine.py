@@ -203,10 +203,9 @@ class GatewayEngine:
         limit = self._batch_limit()
         carried, self._carried = self._carried, []
         if carried:
-            # What the last batch didn't reach, already fetched: it starts this batch, so nothing
-            # is fetched twice. Unless a rebalance came between: then it goes back to be read again.
-            # No consume ran since they were carried (none runs between batches), so the
-            # assignment is the one they were read under until this consume serves a rebalance.
+            # What the last batch didn't reach, already fetched, starts this one: nothing is fetched
+            # twice. No consume ran since it was carried, so only this consume can serve a
+            # rebalance; if it does, all of it goes back to be read again.
             epoch = self._assignment_epoch
             more = consumer.consume(limit - len(carried), 0) if len(carried) < limit else []
             if epoch != self._assignment_epoch:
