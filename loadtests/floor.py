@@ -9,7 +9,8 @@ each over the whole input:
 
 - parsing each JSON payload (orjson.loads; text payloads are split on their separator);
 - serializing each record the gateway writes that is not the input's own bytes
-  (orjson.dumps of the decoded output), and each audit record;
+  (orjson.dumps of the decoded output), and each event's audit entry, gathered into one
+  audit record per batch as the engine writes them;
 - handing each output and audit record to librdkafka (`Producer.produce`, with the
   record's headers, into a local queue; no broker, so none of librdkafka's own sending
   is counted).
@@ -33,6 +34,7 @@ import orjson
 from confluent_kafka import Producer
 
 from loadtests.generator import payloads as bench_payloads
+from streams.audit import audit_records
 from streams.config import load_config
 from streams.keys.ring import development_keys
 from streams.outcomes import Source
@@ -74,12 +76,16 @@ def measure(raw_payloads: Sequence[bytes]) -> Floor:
     pipeline = Pipeline(config, development_keys(config.key_regions()))
     written: list[tuple[str, bytes, bytes | None, Any]] = []
     rebuilt: list[object] = []  # decoded forms of the outputs that aren't the input's own bytes
-    audits: list[dict[str, object]] = []
+    # The audit entries of each batch the engine would make (kafka.batch_size payloads, one
+    # partition): one audit record per batch, or more for a batch too large for one record.
+    batches: list[list[dict[str, Any]]] = []
     events = 0
     for offset, raw in enumerate(raw_payloads):
+        if offset % config.kafka.batch_size == 0:
+            batches.append([])
         for result in pipeline.process(raw, Source("floor", 0, offset)):
             events += 1
-            audits.append(result.audit)
+            batches[-1].append(result.audit)
             for out in result.outputs:
                 written.append((out.topic, out.value, out.key, out.headers))
                 if out.value is not raw and out.value[:1] in (b"{", b"["):
@@ -98,24 +104,30 @@ def measure(raw_payloads: Sequence[bytes]) -> Floor:
             "log_level": 0,
         }
     )
-    audit_bytes = [orjson.dumps(audit) for audit in audits]
+
+    def audit_records_of_batches() -> list[tuple[bytes, bytes]]:
+        return [
+            record for batch in batches for record in audit_records("floor", 0, batch, pipeline.policy_hash)
+        ]
+
+    audit_written = audit_records_of_batches()
 
     def produce_all() -> None:
         produce = producer.produce
         for topic, value, key, headers in written:
             produce(topic, value, key, headers=headers)
-        for value in audit_bytes:
-            produce("floor.audit", value)
+        for key, value in audit_written:
+            produce("floor.audit", value, key)
         producer.purge()
 
     steps = (
         Step("parse each payload", _timed(lambda: [orjson.loads(raw) for raw in json_payloads], count)
              + _timed(lambda: [raw.split(b"\t") for raw in text_payloads], count)),
         Step("serialize each rebuilt output", _timed(lambda: [orjson.dumps(o) for o in rebuilt], count)),
-        Step("serialize each audit record", _timed(lambda: [orjson.dumps(a) for a in audits], count)),
+        Step("serialize the audit entries, a record per batch", _timed(audit_records_of_batches, count)),
         Step("produce() each output and audit record", _timed(produce_all, count)),
     )  # fmt: skip
-    return Floor(count, events, len(written) + len(audits), steps)
+    return Floor(count, events, len(written) + len(audit_written), steps)
 
 
 def _parses(raw: bytes) -> bool:

@@ -1,6 +1,10 @@
-"""The audit record: one per event, saying what happened to it and why, with no personal data in it.
+"""The audit trail: an entry per event, saying what happened to it and why, with no personal data in it.
 
-It names the event (the collector's event id, else its source coordinates), where it
+The entries are written one audit record per batch per source partition (`audit_records`),
+which lists each event's entry; `audit_entries` reads a record back into the entries'
+one-per-event form, the form `explain` prints (docs/audit.md).
+
+An entry names the event (the collector's event id, else its source coordinates), where it
 came from, the region and reason, each output with the fields transformed and how,
 the key version, and the hash of the rules in force. Reasons name countries and
 field paths, never values; event ids are kept only when they look like the random
@@ -10,8 +14,11 @@ ids collectors generate, so an app that put an email there doesn't leak it here.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 if TYPE_CHECKING:
     from streams.outcomes import Outcome  # which imports this module
@@ -119,3 +126,90 @@ def audit_record(
         "key_version": entry.key_version,
         "policy_hash": policy_hash,
     }
+
+
+# --- the audit record: one per batch per source partition -------------------------------------------
+
+AUDIT_RECORD_VERSION = 1
+# A record stays well below Kafka's default 1 MB limit on a message (message.max.bytes): a
+# larger batch's entries go into several records, each naming its own offsets.
+MAX_AUDIT_RECORD_BYTES = 512 * 1024
+_SOURCE_FIELDS = ("source", "policy_hash")
+
+
+def audit_records(
+    topic: str, partition: int, entries: Sequence[dict[str, Any]], policy_hash: str
+) -> Iterator[tuple[bytes, bytes]]:
+    """The audit records of one batch's events from one source partition: (key, value) pairs.
+
+    `entries` are the events' audit entries in offset order (`audit_record`, `erasure_record`).
+    What all of them share, the source topic and partition and the policy hash, is written
+    once; each entry keeps the rest, with its offset and index in front. The key is
+    `<topic>:<partition>:<first offset>-<last offset>` (topic names can't hold a colon), so a
+    reader looking for an event by its source coordinates reads keys, and decodes one value.
+    """
+    chunk: list[bytes] = []
+    size = 0
+    first = last = -1
+    for entry in entries:
+        source = entry["source"]
+        compact = {"offset": source["offset"], "index": source["index"]}
+        for name, value in entry.items():
+            if name not in _SOURCE_FIELDS or (name == "policy_hash" and value != policy_hash):
+                compact[name] = value
+        encoded = orjson.dumps(compact)
+        if chunk and size + len(encoded) > MAX_AUDIT_RECORD_BYTES:
+            yield _audit_record(topic, partition, first, last, policy_hash, chunk)
+            chunk, size = [], 0
+        if not chunk:
+            first = source["offset"]
+        last = source["offset"]
+        chunk.append(encoded)
+        size += len(encoded) + 1
+    if chunk:
+        yield _audit_record(topic, partition, first, last, policy_hash, chunk)
+
+
+def _audit_record(
+    topic: str, partition: int, first: int, last: int, policy_hash: str, entries: list[bytes]
+) -> tuple[bytes, bytes]:
+    head = orjson.dumps(
+        {
+            "audit_record": AUDIT_RECORD_VERSION,
+            "source": {"topic": topic, "partition": partition, "first_offset": first, "last_offset": last},
+            "policy_hash": policy_hash,
+            "entries": [],
+        }
+    )
+    # The entries were serialized one by one, to size the record as it grew: spliced in, not
+    # serialized again. "entries" is the last key, so the head ends with its empty list.
+    assert head.endswith(b"[]}")
+    value = b"".join((head[:-2], b",".join(entries), b"]}"))
+    return f"{topic}:{partition}:{first}-{last}".encode(), value
+
+
+def audit_entries(value: bytes) -> list[dict[str, Any]]:
+    """The entries an audit record lists, each in its one-per-event form (as `explain` prints it).
+
+    Raises ValueError for a value that isn't an audit record of a version this code reads.
+    """
+    try:
+        record = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        raise ValueError(f"not an audit record: {error}") from None
+    if not isinstance(record, dict) or record.get("audit_record") != AUDIT_RECORD_VERSION:
+        raise ValueError(f"not an audit record of version {AUDIT_RECORD_VERSION}")
+    source, policy_hash = record["source"], record["policy_hash"]
+    topic, partition = source["topic"], source["partition"]
+    entries = []
+    for compact in record["entries"]:
+        offset, index = compact.pop("offset"), compact.pop("index")
+        entry: dict[str, Any] = {}
+        for name, value_ in compact.items():
+            entry[name] = value_
+            if name == "event_id":  # where the one-per-event form has it: right after the id
+                entry["source"] = {"topic": topic, "partition": partition, "offset": offset, "index": index}
+        entry.setdefault("source", {"topic": topic, "partition": partition, "offset": offset, "index": index})
+        entry.setdefault("policy_hash", policy_hash)
+        entries.append(entry)
+    return entries

@@ -62,7 +62,7 @@ def predicted_topic_counts(pipeline: Pipeline, payloads: Iterable[bytes]) -> Cou
     for offset, payload in enumerate(payloads):
         for result in pipeline.process(payload, Source("predicted", 0, offset)):
             counts.update(out.topic for out in result.outputs)
-            counts[audit] += 1  # one audit record per event, whatever its outcome
+            counts[audit] += 1  # one audit entry per event, whatever its outcome
     return counts
 
 

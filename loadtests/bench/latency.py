@@ -12,10 +12,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
-import orjson
 from confluent_kafka import Consumer, TopicPartition
 
 from loadtests.generator import send
+from streams.audit import audit_entries
 
 Key = tuple[int, int]  # (partition, offset) of an input record
 
@@ -58,9 +58,10 @@ class AuditWatcher:
             for record in records:
                 if record.error() is not None:
                     continue
-                source = orjson.loads(record.value() or b"{}").get("source") or {}
-                if source.get("topic") == ingest:
-                    seen.setdefault((source["partition"], source["offset"]), now)
+                for entry in audit_entries(record.value() or b""):  # a batch's events from one partition
+                    source = entry["source"]
+                    if source["topic"] == ingest:
+                        seen.setdefault((source["partition"], source["offset"]), now)
 
     def wait_for(self, keys: set[Key], timeout: float) -> set[Key]:
         """Wait until every key was seen; returns the ones still missing after `timeout`."""

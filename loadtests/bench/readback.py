@@ -12,6 +12,7 @@ from typing import cast
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from streams.audit import audit_entries
 from streams.kafka.reading import read_to_end
 
 
@@ -44,6 +45,7 @@ class Tally:
     records: int = 0
     value_bytes: int = 0
     header_bytes: int = 0  # each header's name and value
+    audit_entries: int = 0  # on an audit topic: the entries its records list, one per event
 
 
 def count_records(bootstrap: str, topics: list[str], timeout: float = 120.0) -> Counter[str]:
@@ -53,8 +55,10 @@ def count_records(bootstrap: str, topics: list[str], timeout: float = 120.0) -> 
     )
 
 
-def tally_records(bootstrap: str, topics: list[str], timeout: float = 120.0) -> dict[str, Tally]:
-    """Every committed record now in `topics`, with its bytes, per topic."""
+def tally_records(
+    bootstrap: str, topics: list[str], timeout: float = 120.0, audit_topic: str | None = None
+) -> dict[str, Tally]:
+    """Every committed record now in `topics`, with its bytes, per topic (and `audit_topic`'s entries)."""
     consumer = _consumer(bootstrap)
     counts = {topic: Tally() for topic in topics}
 
@@ -62,6 +66,8 @@ def tally_records(bootstrap: str, topics: list[str], timeout: float = 120.0) -> 
         tally = counts[record.topic() or ""]
         tally.records += 1
         tally.value_bytes += len(record.value() or b"")
+        if record.topic() == audit_topic:
+            tally.audit_entries += len(audit_entries(record.value() or b""))
         # A consumed record's headers are a list of (name, value) pairs; the stubs allow a dict too.
         headers = cast(list[tuple[str, bytes | None]], record.headers() or [])
         tally.header_bytes += sum(len(name) + len(value or b"") for name, value in headers)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from typing import Any
 
+import orjson
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -19,7 +21,18 @@ from streams.keys.ring import development_keys
 from streams.outcomes import Source
 from streams.pipeline import Pipeline
 
-BATCH_SIZE_VARIABLE = "RESIDENCY_BENCH_BATCH_SIZE"
+# Settings a run changes from the default policy's, as JSON, reaching the worker processes
+# through their environment (they inherit it): {"kafka": {"batch_size": 500, ...}, "transfers": false}.
+# "transfers": false removes every region's transfers, so no event is exported.
+OVERRIDES_VARIABLE = "RESIDENCY_BENCH_OVERRIDES"
+
+
+def set_overrides(overrides: dict[str, Any] | None) -> None:
+    """What every gateway config made from now on (here and in workers started after) changes."""
+    if overrides:
+        os.environ[OVERRIDES_VARIABLE] = orjson.dumps(overrides).decode()
+    else:
+        os.environ.pop(OVERRIDES_VARIABLE, None)
 
 
 def gateway_config(
@@ -40,10 +53,17 @@ def gateway_config(
         name: d.model_copy(update={"topic": f"{prefix}.{name}"}) for name, d in base.destinations.items()
     }
     regions = {name: r.model_copy(update={"topic": f"{prefix}.{name}"}) for name, r in base.regions.items()}
-    kafka = base.kafka.model_copy(update={"group_id": prefix, "partitions": partitions, "delivery": delivery})
-    # --batch-size reaches the worker processes through their environment (they inherit it).
-    if batch_size := os.environ.get(BATCH_SIZE_VARIABLE):
-        kafka = kafka.model_copy(update={"batch_size": int(batch_size)})
+    overrides = orjson.loads(os.environ.get(OVERRIDES_VARIABLE) or "{}")
+    kafka = base.kafka.model_copy(
+        update={
+            "group_id": prefix,
+            "partitions": partitions,
+            "delivery": delivery,
+            **overrides.get("kafka", {}),
+        }
+    )
+    if overrides.get("transfers") is False:
+        regions = {name: r.model_copy(update={"transfers": {}}) for name, r in regions.items()}
     return base.model_copy(
         update={"topics": topics, "regions": regions, "kafka": kafka, "destinations": destinations}
     )
@@ -87,7 +107,7 @@ def expected_by_role(payloads: list[bytes], partitions: int) -> Counter[str]:
     for offset, payload in enumerate(payloads):
         for result in pipeline.process(payload, Source("expected.ingest", offset % partitions, offset)):
             expected.update(role(o.topic) for o in result.outputs)
-            expected["audit"] += 1
+            expected["audit"] += 1  # an entry, in the batch's audit record
     return expected
 
 

@@ -21,10 +21,12 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from loadtests.faults.events import ID_PATTERN, CanaryEvent, expected_outputs, hashed_forms
 from loadtests.faults.verdict import Verdict, audited_input, judge
+from streams.audit import audit_entries
 from streams.config import GatewayConfig, parse_config
 from streams.kafka.reading import read_to_end
 from streams.kafka.retry import retry_while_passing
@@ -209,7 +211,15 @@ class Scenario:
             t for t in config.all_topics() if t not in config.topics.ingest and t != config.topics.erasure
         ]
         outputs = [t for t in outputs if not t.endswith(config.topics.subject_keys_suffix)]
-        records = [(t, self._event_id(t, value), value) for t, value in _read_topics(self.bootstrap, outputs)]
+        records = []
+        for topic, value in _read_topics(self.bootstrap, outputs):
+            if topic == config.topics.audit:  # a batch's record: each entry judged as its event's
+                records += [
+                    (topic, audited_input(entry, self.coordinates), orjson.dumps(entry))
+                    for entry in audit_entries(value)
+                ]
+            else:
+                records.append((topic, self._event_id(topic, value), value))
         return judge(
             expected,
             records,
@@ -219,9 +229,8 @@ class Scenario:
             hashes=hashed_forms(self.sent),
         )
 
-    def _event_id(self, topic: str, value: bytes) -> str | None:
-        if topic == self.config.topics.audit:
-            return audited_input(value, self.coordinates)
+    @staticmethod
+    def _event_id(topic: str, value: bytes) -> str | None:
         match = ID_PATTERN.search(value)
         return None if match is None else match.group().decode()
 

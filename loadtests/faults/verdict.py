@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-
-import orjson
+from typing import Any
 
 from loadtests.faults.events import ID_PATTERN, leaks_in
 
@@ -78,14 +77,13 @@ def judge(
     return Verdict(len(expected), delivered, lost, duplicated, leaked, unidentified)
 
 
-def audited_input(value: bytes, coordinates: Mapping[tuple[int, int], str]) -> str | None:
-    """The input an audit record is about: by the event id it names, else by its source coordinates.
+def audited_input(record: Mapping[str, Any], coordinates: Mapping[tuple[int, int], str]) -> str | None:
+    """The input an audit entry is about: by the event id it names, else by its source coordinates.
 
     The run's ids have a generated id's shape, which the audit keeps; an input that couldn't be
     read, or whose id the audit pseudonymized, is found by its coordinates, which the producer's
     delivery reports gave.
     """
-    record = orjson.loads(value)
     named = ID_PATTERN.fullmatch(str(record.get("event_id") or "").encode())
     if named is not None:
         return named.group().decode()

@@ -45,7 +45,7 @@ class Snapshot:
     at: float  # time.monotonic() of the scrape
     status: str
     records_in: float = 0.0
-    audit_records: float = 0.0
+    audited_events: float = 0.0
     key_waits: float = 0.0
     keys_unavailable: bool = False
     outputs: dict[str, TopicCount] = field(default_factory=dict)
@@ -89,7 +89,7 @@ def parse(text: str, status: str = "unknown") -> Snapshot | None:
     snapshot = Snapshot(at=time.monotonic(), status=status)
     names = {
         f"{PREFIX}_events_in_total": "records_in",
-        f"{PREFIX}_audit_records_total": "audit_records",
+        f"{PREFIX}_audited_events_total": "audited_events",
         f"{PREFIX}_key_waits_total": "key_waits",
     }
     found = False
@@ -186,7 +186,7 @@ def render(current: Snapshot, previous: Snapshot | None, source: str) -> str:
     lines += ["", f"{'holds':<13} {'topic':<36} {'records':>10} {'rate':>11}"]
     for count in _ranked(current):
         lines.append(_row(count.label, count.topic, count.count, rate(_topic(count.topic))))
-    lines.append(_row("audit", "", current.audit_records, ""))
+    lines.append(_row("audit", "", current.audited_events, "events audited"))
     return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
+from streams.audit import audit_entries
 from streams.config import GatewayConfig, load_config
 from streams.devtools.traffic import TrafficGenerator
 from streams.explain import predicted_topic_counts
@@ -91,7 +92,7 @@ def run_demo(payload_count: int, port: int, timeout: float) -> None:
         except subprocess.TimeoutExpired:
             gateway.kill()
     _say("[5/5] counting every output topic (read_committed)")
-    counts, copies = _count_outputs(bootstrap, starts, _copies_topic(config))
+    counts, copies = _count_outputs(bootstrap, starts, _copies_topic(config), config.topics.audit)
     _print_table(config, counts, expected, payload_count)
     _print_copies(config, copies)
     mismatched = {t: (counts.get(t, 0), n) for t, n in expected.items() if counts.get(t, 0) != n}
@@ -207,9 +208,10 @@ def _copies_topic(config: GatewayConfig) -> str:
 
 
 def _count_outputs(
-    bootstrap: str, starts: dict[tuple[str, int], int], copies_topic: str
+    bootstrap: str, starts: dict[tuple[str, int], int], copies_topic: str, audit_topic: str
 ) -> tuple[Counter[str], dict[str, bytes]]:
-    """Records per topic, and the first copy of each collector format on the copies' topic."""
+    """Records per topic (the audit topic's entries, one per event), and the first copy of each
+    collector format on the copies' topic."""
     ends = _end_offsets(bootstrap, sorted({t for t, _ in starts}))
     consumer = Consumer(
         {
@@ -224,8 +226,9 @@ def _count_outputs(
 
     def count(record: Message) -> None:
         topic = record.topic() or ""
-        counts[topic] += 1
         value = record.value()
+        # An audit record lists a batch's events: what the prediction counts is its entries.
+        counts[topic] += len(audit_entries(value or b"")) if topic == audit_topic else 1
         if topic == copies_topic and value:
             try:
                 name = decode(value).format.name
@@ -258,10 +261,10 @@ def _print_table(config: GatewayConfig, counts: Counter[str], expected: Counter[
         *((destination.topic, f"({name} copies)") for name, destination in config.destinations.items()),
         (config.topics.quarantine, "(quarantine)"),
         (config.topics.dead_letter, "(dead letters)"),
-        (config.topics.audit, "(audit)"),
+        (config.topics.audit, "(audit entries)"),
     ]
     width = max(len(topic) for topic, _ in rows)
-    print(f"\n{'topic':<{width}}  {'holds':<14} {'records':>8}  {'expected':>8}")
+    print(f"\n{'topic':<{width}}  {'holds':<15} {'records':>8}  {'expected':>8}")
     for topic, label in rows:
-        print(f"{topic:<{width}}  {label:<14} {counts.get(topic, 0):>8}  {expected.get(topic, 0):>8}")
-    print(f"\n{sent} payloads in, {sum(counts.values())} records out.")
+        print(f"{topic:<{width}}  {label:<15} {counts.get(topic, 0):>8}  {expected.get(topic, 0):>8}")
+    print(f"\n{sent} payloads in, {sum(counts.values())} records and audit entries out.")

@@ -34,9 +34,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from streams.audit import audit_records as records_of_audit
 from streams.kafka.clients import CONFLUENT, KafkaClients
 from streams.kafka.histogram import Histogram
 from streams.kafka.retry import retry_while_passing
@@ -58,7 +58,8 @@ class EngineStats:
     batches: int = 0
     outcomes: OutcomeCounts = field(default_factory=OutcomeCounts)
     last_commit_at: float = 0.0
-    audit_records: int = 0
+    audit_records: int = 0  # records on the audit topic: one per batch per source partition, or more
+    audited_events: int = 0  # the entries they list: one per input event and erasure request
     erasures: int = 0
     key_waits: int = 0  # batches aborted and read again later because a key was unavailable
     batches_closed_by_time: int = 0  # batches that closed at kafka.max_batch_ms, leaving records to the next
@@ -290,7 +291,7 @@ class GatewayEngine:
         next_offsets: dict[tuple[str, int], int] = {}
         produced = 0
         erasures = 0
-        audits: list[dict[str, Any]] = []
+        audits: dict[tuple[str, int], list[dict[str, Any]]] = {}  # by source partition, in offset order
         audit_topic = self._audit_topic
         erasure_topic = self._erasure_topic
         budget = self._max_batch_seconds
@@ -316,6 +317,9 @@ class GatewayEngine:
             else:
                 # A null value (tombstone) is an input too: it is dead-lettered like any other bad payload.
                 results = process(record.value() or b"", source, record.key())
+            audited = audits.get((topic, partition))
+            if audited is None:
+                audited = audits[(topic, partition)] = []
             for result in results:
                 for out in result.outputs:
                     self._produce(produce, producer, out, delivered)
@@ -326,11 +330,16 @@ class GatewayEngine:
                 elif result.outcome is Outcome.ERASED:
                     erasures += 1
                 transforms.update(result.transforms)
-                audits.append(result.audit)
+                audited.append(result.audit)
             next_offsets[(topic, partition)] = offset + 1
-        # Audit records go after the batch's outputs, each a few hundred bytes without personal data.
-        for audit in audits:
-            self._produce_value(produce, producer, audit_topic, orjson.dumps(audit), delivered)
+        # The audit goes after the batch's outputs: one record per source partition, listing each
+        # event's entry (streams/audit.py), in the same transaction.
+        audit_records = audited_events = 0
+        for (topic, partition), entries in audits.items():
+            audited_events += len(entries)
+            for key, value in records_of_audit(topic, partition, entries, self._pipeline.policy_hash):
+                self._produce_value(produce, producer, audit_topic, key, value, delivered)
+                audit_records += 1
         working = time.monotonic() - began  # the batch's own work, before its commit
         self._commit(consumer, producer, next_offsets)
         if leftover:
@@ -342,7 +351,8 @@ class GatewayEngine:
         stats.records_in += len(done)
         stats.batches_closed_by_time += 1 if leftover else 0
         stats.events_out += produced
-        stats.audit_records += len(audits)
+        stats.audit_records += audit_records
+        stats.audited_events += audited_events
         stats.batches += 1
         stats.erasures += erasures
         stats.outcomes.by_topic.update(outcomes)
@@ -372,11 +382,11 @@ class GatewayEngine:
                 producer.poll(0.05)
 
     def _produce_value(
-        self, produce: Any, producer: Producer, topic: str, value: bytes, delivered: Any
+        self, produce: Any, producer: Producer, topic: str, key: bytes, value: bytes, delivered: Any
     ) -> None:
         while True:
             try:
-                produce(topic, value, on_delivery=delivered)
+                produce(topic, value, key, on_delivery=delivered)
                 return
             except BufferError:
                 producer.poll(0.05)

@@ -44,7 +44,16 @@ class EngineCollector(Collector):
         ):
             out.add_metric([topic, self._topic_regions.get(topic, ""), outcome.value], count)
         yield out
-        yield _counter("audit_records", "Audit records written, one per event.", stats.audit_records)
+        yield _counter(
+            "audit_records",
+            "Audit records written: one per batch per source partition, listing its events.",
+            stats.audit_records,
+        )
+        yield _counter(
+            "audited_events",
+            "Entries in the audit records: one per input event and erasure request.",
+            stats.audited_events,
+        )
         yield _counter("erasures", "Erasure requests applied.", stats.erasures)
         yield _counter(
             "key_waits",

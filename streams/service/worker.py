@@ -94,6 +94,7 @@ class EngineService(Service):
             "records_in": stats.records_in,
             "events_out": stats.events_out,
             "audit_records": stats.audit_records,
+            "audited_events": stats.audited_events,
             "erasures": stats.erasures,
             "key_waits": stats.key_waits,
             "keys_unavailable_since": stats.keys_unavailable_since,

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from streams.audit import audit_entries
 from streams.config import GatewayConfig, parse_config
 from streams.explain import predicted_topic_counts
 from streams.kafka.engine import GatewayEngine
@@ -45,6 +46,20 @@ regions:
 def expected_topic_counts(config: GatewayConfig, payloads: list[bytes]) -> dict[str, int]:
     """What the pure pipeline predicts each output topic will hold for these payloads."""
     return dict(predicted_topic_counts(Pipeline(config, development_keys(config.key_regions())), payloads))
+
+
+def topic_counts(config: GatewayConfig, out: Mapping[str, list[Record]]) -> dict[str, int]:
+    """Records per topic, counted as `expected_topic_counts` predicts them: on the audit topic,
+    the entries its records list (one per event), not the records (one per batch per partition)."""
+    return {
+        topic: len(audited(records)) if topic == config.topics.audit else len(records)
+        for topic, records in out.items()
+    }
+
+
+def audited(records: list[Record]) -> list[dict[str, Any]]:
+    """The entries of audit records, in the order read."""
+    return [entry for record in records for entry in audit_entries(record.value or b"")]
 
 
 def policy_text(run: str, bootstrap: str, changes: dict[str, Any] | None = None) -> str:

@@ -12,7 +12,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.devtools.traffic import TrafficGenerator
 from tests.integration.gateway_process import gateway_running
-from tests.integration.kafka_io import expected_topic_counts, fresh_config, produce, read_all, wait_committed
+from tests.integration.kafka_io import (
+    expected_topic_counts,
+    fresh_config,
+    produce,
+    read_all,
+    topic_counts,
+    wait_committed,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -35,10 +42,11 @@ def test_run_routes_traffic_serves_health_and_stops_cleanly(kafka_bootstrap: str
     assert gateway.code == 0, log_text[-3000:]
     assert "ephemeral development keys" in log_text
     out = read_all(kafka_bootstrap, [t for t in config.all_topics() if t not in config.topics.ingest])
-    assert {t: len(r) for t, r in out.items() if r} == expected
+    assert {t: n for t, n in topic_counts(config, out).items() if n} == expected
     # What /metrics said during the run matches what the topics hold.
     assert _total(metrics, "residency_gateway_events_in_total") == len(payloads)
-    assert _total(metrics, "residency_gateway_audit_records_total") == expected[config.topics.audit]
+    assert _total(metrics, "residency_gateway_audited_events_total") == expected[config.topics.audit]
+    assert _total(metrics, "residency_gateway_audit_records_total") == len(out[config.topics.audit])
     assert _total(metrics, "residency_gateway_keys_unavailable") == 0
     per_topic = {
         labels["topic"]: count

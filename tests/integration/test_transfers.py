@@ -30,7 +30,7 @@ from tests.collectors.canaries import (
     hostile_canary_payloads,
     leaked_forms,
 )
-from tests.integration.kafka_io import in_thread, produce, read_all, wait_committed
+from tests.integration.kafka_io import audited, in_thread, produce, read_all, wait_committed
 
 pytestmark = pytest.mark.integration
 BUILT_IN_FORMAT_NAMES = [collector.name for collector in BUILT_IN_FORMATS]
@@ -121,7 +121,7 @@ def test_no_canary_nor_an_unkeyed_hash_of_one_leaves_its_home_region_in_any_form
     events = len(out[home])
     assert events >= len(payloads) + 1  # a Segment batch holds several events
     assert len(out[config.destinations["global"].topic]) == events  # every one also leaves, transformed
-    assert len(out[config.topics.audit]) == events
+    assert len(audited(out[config.topics.audit])) == events
     forms = [form.lower() for form in {*leaked_forms(), *canary_forms()}]
     leaks = [
         (topic, form)
@@ -167,7 +167,7 @@ def test_tokens_survive_a_restart_until_an_erasure_destroys_the_subjects_key(kaf
     with gateway(config, kafka_bootstrap) as (engine, _pipeline):
         wait_committed(kafka_bootstrap, config.kafka.group_id, config.topics.erasure)
         stats = engine.stats
-        assert (stats.erasures, stats.audit_records, stats.events_out) == (1, 2, 1)
+        assert (stats.erasures, stats.audited_events, stats.events_out) == (1, 2, 1)
         assert stats.held_reasons == {("dead-lettered", "erasure"): 1}
     produce(kafka_bootstrap, ingest, [identify(2)])
     with gateway(config, kafka_bootstrap):  # a restart: erasure state comes back from Kafka
@@ -182,7 +182,7 @@ def test_tokens_survive_a_restart_until_an_erasure_destroys_the_subjects_key(kaf
     topics = [config.regions["eu"].topic, global_topic, config.topics.audit, config.topics.dead_letter]
     out = read_all(kafka_bootstrap, topics)
     assert len(out[config.regions["eu"].topic]) == 1 and len(out[global_topic]) == 1  # m2 suppressed
-    audits = [orjson.loads(r.value or b"") for r in out[config.topics.audit]]
+    audits = audited(out[config.topics.audit])
     assert [a["outcome"] for a in audits] == ["routed", "dead-lettered", "erased", "suppressed"]
     assert audits[1]["reason"] == "erasure: 'subject' is missing"
     assert audits[2]["event_id"] == "dsr-2026-12-02-000001" and audits[2]["regions_with_keys"] == ["eu"]

@@ -4,6 +4,8 @@
   format, demo traffic, and hand-made edge cases) under the default policy and fixed keys:
   decisions, every output's value, the audit records, and every record's rg-* headers
   (tests/golden/explain_output.jsonl).
+- The audit record the engine writes for the same events, read as one batch of one source
+  partition (tests/golden/audit_record.json; docs/audit.md).
 - Subject-store wire formats (tests/golden/subject_store.json): subject refs; a wrapped
   subject key, a token and store records written by this version, which every later
   version must still read.
@@ -26,6 +28,7 @@ from typing import Any
 import orjson
 import pytest
 
+from streams.audit import audit_entries, audit_records
 from streams.config import load_config
 from streams.explain import explain_lines
 from streams.formats.exact_json import read_json, write_json
@@ -75,6 +78,25 @@ def test_explain_output_audit_records_and_headers_are_the_pinned_ones() -> None:
     for number, (got, pinned) in enumerate(zip(actual, expected, strict=True), start=1):
         # One event at a time, so a failure's diff names the event and shows only what changed.
         assert got == pinned, f"event {number} of the golden corpus"
+
+
+def test_the_audit_record_of_a_batch_is_the_pinned_one() -> None:
+    path = GOLDEN / "audit_record.json"
+    lines = (GOLDEN / "explain_corpus.jsonl").read_bytes().splitlines()
+    pipeline = Pipeline(CONFIG, KEYS)
+    entries = [
+        result.audit
+        for offset, line in enumerate(lines, start=1)
+        for result in pipeline.process(line, Source("events.ingest", 0, offset))
+    ]
+    [(key, value)] = audit_records("events.ingest", 0, entries, pipeline.policy_hash)
+    actual = {"key": key.decode(), "value": orjson.loads(value)}
+    if UPDATE:
+        path.write_bytes(orjson.dumps(actual, option=orjson.OPT_INDENT_2) + b"\n")
+    pinned = orjson.loads(path.read_bytes())
+    assert actual["key"] == pinned["key"]
+    assert value == orjson.dumps(pinned["value"])  # byte for byte: keys in their order
+    assert audit_entries(value) == entries
 
 
 def test_the_corpus_covers_every_outcome_format_and_header() -> None:

@@ -15,7 +15,7 @@ from streams.service.metrics import engine_registry, render
 
 
 def _exposition(records_in: int, eu: int, quarantined: int = 0) -> str:
-    stats = EngineStats(records_in=records_in, audit_records=records_in, key_waits=1)
+    stats = EngineStats(records_in=records_in, audit_records=1, audited_events=records_in, key_waits=1)
     stats.outcomes.by_topic[(Outcome.ROUTED, "events.eu")] += eu
     stats.outcomes.by_topic[(Outcome.EXPORTED, "events.global")] += eu
     if quarantined:
@@ -26,7 +26,7 @@ def _exposition(records_in: int, eu: int, quarantined: int = 0) -> str:
 def test_a_scrape_reads_totals_and_what_each_topic_holds() -> None:
     snapshot = parse(_exposition(10, eu=8, quarantined=2), "ok")
     assert snapshot is not None
-    assert (snapshot.records_in, snapshot.audit_records, snapshot.key_waits) == (10, 10, 1)
+    assert (snapshot.records_in, snapshot.audited_events, snapshot.key_waits) == (10, 10, 1)
     assert {t: (c.label, c.count) for t, c in snapshot.outputs.items()} == {
         "events.eu": ("eu", 8),
         "events.global": ("copies", 8),

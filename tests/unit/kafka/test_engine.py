@@ -16,6 +16,7 @@ import orjson
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
+from streams.audit import audit_entries
 from streams.config import GatewayConfig, load_config
 from streams.kafka.clients import KafkaClients, consumer_settings, producer_settings, transactional_id
 from streams.kafka.engine import DeliveryFailed, GatewayEngine
@@ -107,6 +108,16 @@ class Harness:
     def written_topics(self) -> Counter[str]:
         return Counter(topic for topic, _value, _key in self.producer.written)
 
+    def audited(self) -> list[int]:
+        """The source offsets the audit records' entries name, in the order they were written."""
+        entries = [
+            entry
+            for topic, value, _key in self.producer.written
+            if topic == CONFIG.topics.audit
+            for entry in audit_entries(value)
+        ]
+        return [entry["source"]["offset"] for entry in entries]
+
 
 def test_a_batch_is_what_has_arrived_and_nothing_waits_for_a_batch_to_fill() -> None:
     harness = Harness(records(3))
@@ -116,9 +127,12 @@ def test_a_batch_is_what_has_arrived_and_nothing_waits_for_a_batch_to_fill() -> 
     assert harness.consumer.consumed[1:] == [(500, 0), (1, 1.0)]
     assert harness.producer.calls == ["init", "begin", "commit"]  # the three events, one transaction
     assert harness.producer.committed_offsets == {(INGEST, 0): 3}
-    assert harness.written_topics() == {EU_HOME: 3, EXPORTED: 3, CONFIG.topics.audit: 3}
+    # One audit record for the batch's one partition, listing the three events.
+    assert harness.written_topics() == {EU_HOME: 3, EXPORTED: 3, CONFIG.topics.audit: 1}
+    assert harness.audited() == [0, 1, 2]
     stats = harness.engine.stats
-    assert (stats.records_in, stats.batches, stats.events_out, stats.audit_records) == (3, 1, 6, 3)
+    assert (stats.records_in, stats.batches, stats.events_out) == (3, 1, 6)
+    assert (stats.audit_records, stats.audited_events) == (1, 3)
 
 
 def test_after_a_wait_the_batch_is_the_first_record_and_whatever_else_arrived_by_then() -> None:
@@ -139,7 +153,8 @@ def test_a_batch_past_its_time_closes_and_the_next_one_starts_where_it_stopped()
     assert harness.consumer.seeks == []
     assert harness.consumer.consumed[0] == (500, 0) and len(harness.consumer.consumed) >= 2
     assert harness.producer.committed_offsets == {(INGEST, 0): 40}
-    assert harness.written_topics() == {EU_HOME: 40, EXPORTED: 40, CONFIG.topics.audit: 40}  # once each
+    assert harness.written_topics() == {EU_HOME: 40, EXPORTED: 40, CONFIG.topics.audit: 3}  # one a batch
+    assert harness.audited() == list(range(40))  # every event audited once
     assert (stats.records_in, stats.batches, stats.batches_closed_by_time) == (40, 3, 2)
 
 
@@ -158,7 +173,8 @@ def test_what_a_batch_left_goes_back_to_be_read_again_after_a_rebalance() -> Non
     # third's consume served the rebalance, so those 8 went back to be read again, not run under
     # a stale assignment.
     assert harness.consumer.seeks == [(INGEST, 0, 32)]
-    assert harness.written_topics() == {EU_HOME: 40, EXPORTED: 40, CONFIG.topics.audit: 40}  # once each
+    assert harness.written_topics()[EU_HOME] == harness.written_topics()[EXPORTED] == 40  # once each
+    assert harness.audited() == list(range(40))
     assert harness.producer.committed_offsets == {(INGEST, 0): 40} and harness.engine.stats.records_in == 40
 
 
@@ -211,7 +227,8 @@ def test_a_missing_key_holds_the_batch_uncommitted_and_rewound_until_the_key_is_
     assert seen_while_held == [0, 0]  # nothing written, in the clear or at all, while held
     assert harness.producer.calls == ["init", "begin", "abort", "begin", "abort", "begin", "commit"]
     assert stats.key_waits == 2 and stats.keys_unavailable_since is None
-    assert harness.written_topics() == {EU_HOME: 2, EXPORTED: 2, CONFIG.topics.audit: 2}
+    assert harness.written_topics() == {EU_HOME: 2, EXPORTED: 2, CONFIG.topics.audit: 1}
+    assert harness.audited() == [0, 1]
     assert stats.records_in == 2 and harness.producer.committed_offsets == {(INGEST, 0): 2}
 
 
@@ -222,8 +239,9 @@ def test_an_aborted_transaction_runs_the_batch_again_and_counts_it_once() -> Non
     stats = harness.engine.stats
     assert harness.producer.calls == ["init", "begin", "commit", "abort", "begin", "commit"]
     assert harness.consumer.seeks == [(INGEST, 0, 0)]
-    assert harness.written_topics() == {EU_HOME: 3, EXPORTED: 3, CONFIG.topics.audit: 3}  # once each
-    assert (stats.aborted_transactions, stats.batches, stats.records_in, stats.audit_records) == (1, 1, 3, 3)
+    assert harness.written_topics() == {EU_HOME: 3, EXPORTED: 3, CONFIG.topics.audit: 1}  # once each
+    assert harness.audited() == [0, 1, 2]
+    assert (stats.aborted_transactions, stats.batches, stats.records_in, stats.audited_events) == (1, 1, 3, 3)
 
 
 def test_a_fatal_transaction_error_stops_the_engine_with_nothing_committed() -> None:
@@ -256,7 +274,8 @@ def test_at_least_once_commits_the_offsets_once_every_output_is_acknowledged(
     harness = Harness(records(2), config=at_least_once)
     harness.run()
     assert harness.consumer.committed == {(INGEST, 0): 2}
-    assert harness.written_topics() == {EU_HOME: 2, EXPORTED: 2, CONFIG.topics.audit: 2}
+    assert harness.written_topics() == {EU_HOME: 2, EXPORTED: 2, CONFIG.topics.audit: 1}
+    assert harness.audited() == [0, 1]
     assert "begin" not in harness.producer.calls
 
 
@@ -279,4 +298,5 @@ def test_what_was_held_and_how_fields_were_transformed_is_counted_from_typed_res
         (Outcome.QUARANTINED, CONFIG.topics.quarantine): 1,
         (Outcome.DEAD_LETTERED, CONFIG.topics.dead_letter): 2,
     }
-    assert (stats.records_in, stats.audit_records, stats.events_out) == (4, 4, 5)
+    assert (stats.records_in, stats.audited_events, stats.events_out) == (4, 4, 5)
+    assert harness.audited() == [0, 1, 2, 3]

@@ -21,7 +21,7 @@ def _samples(stats: EngineStats) -> dict[tuple[str, tuple[tuple[str, str], ...]]
 
 
 def test_counts_by_topic_region_and_outcome() -> None:
-    stats = EngineStats(records_in=7, audit_records=9, erasures=1, key_waits=0)
+    stats = EngineStats(records_in=7, audit_records=2, audited_events=9, erasures=1, key_waits=0)
     stats.outcomes.by_topic[(Outcome.ROUTED, "events.eu")] += 5
     stats.outcomes.by_topic[(Outcome.EXPORTED, "events.global")] += 4
     stats.outcomes.by_topic[(Outcome.QUARANTINED, "events.quarantine")] += 2
@@ -31,7 +31,8 @@ def test_counts_by_topic_region_and_outcome() -> None:
     assert samples[(out, (("outcome", "routed"), ("region", "eu"), ("topic", "events.eu")))] == 5
     assert samples[(out, (("outcome", "exported"), ("region", ""), ("topic", "events.global")))] == 4
     assert samples[(out, (("outcome", "quarantined"), ("region", ""), ("topic", "events.quarantine")))] == 2
-    assert samples[("residency_gateway_audit_records_total", ())] == 9
+    assert samples[("residency_gateway_audit_records_total", ())] == 2
+    assert samples[("residency_gateway_audited_events_total", ())] == 9
     assert samples[("residency_gateway_erasures_total", ())] == 1
     assert samples[("residency_gateway_keys_unavailable", ())] == 0
 
