@@ -42,9 +42,11 @@ class Pipeline:
         self.subjects = subjects if subjects is not None else InMemorySubjectKeys()
         self._decoder = decoder_for(config)
         policy = config.jurisdiction
+        # Which data decides the IPs, and from when (`check-config`, `explain`, `run` and /metrics say).
+        self.geolocator = geolocator or geolocator_for(policy.geolocation.database)
         self._jurisdictions = Jurisdictions(
             config.country_regions(),
-            geolocator or geolocator_for(policy.geolocation.database),
+            self.geolocator,
             tuple(policy.signals),
             on_conflict=policy.on_conflict,
             transfers={name: region.transfers for name, region in config.regions.items()},

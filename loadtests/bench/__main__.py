@@ -106,12 +106,13 @@ class Bench:
         written = count_records(self.bootstrap, [output])[output]
         if written != self.events:
             raise LostEvents(f"{role}: {written:,} records written for {self.events:,} inputs")
+        topology.delete_run_topics(self.bootstrap, prefix)  # counted: later runs needn't share the broker
         return report
 
     def gateway(
-        self, expected: Counter[str], payloads: list[bytes], workers: int = 1
+        self, expected: Counter[str], payloads: list[bytes], workers: int = 1, tag: str = ""
     ) -> list[dict[str, Any]]:
-        prefix = f"{self.run}-gw{workers}"
+        prefix = f"{self.run}-gw{workers}{tag}"
         ingest = self.ingest
         if workers > 1:
             ingest = f"{self.run}.ingest-{workers}"
@@ -161,7 +162,19 @@ class Bench:
             differ = sorted(r for r in set(got) | set(expected) if got[r] != expected[r])
             detail = ", ".join(f"{r}: {got[r]} (expected {expected[r]})" for r in differ)
             raise LostEvents(f"gateway x{workers}: outputs differ from the pure pipeline's: {detail}")
+        topology.delete_run_topics(self.bootstrap, prefix)
         return reports
+
+    def deciding_only(self, payloads: list[bytes]) -> dict[str, Any]:
+        """The gateway on the same input under a policy that transfers nothing: every event decided,
+        written home and audited, no copy made. What the decisions alone cost, beside the copies."""
+        written = self.written  # the table's bytes and records stay the full gateway's
+        with topology.overrides({"transfers": False}):
+            expected = topology.expected_by_role(payloads, self.partitions)
+            say("the gateway again, deciding only (no region transfers anything)")
+            [report] = self.gateway(expected, payloads, tag="-decide")
+        self.written = written
+        return report
 
     def latency(
         self,
@@ -203,6 +216,8 @@ class Bench:
         finally:
             worker.stop()
         report = worker.result(60)
+        topology.delete_topics(self.bootstrap, [ingest])
+        topology.delete_run_topics(self.bootstrap, prefix)
         if report.get("aborted_transactions"):
             say(f"latency run: {report['aborted_transactions']} transactions aborted and retried")
         return result
@@ -225,6 +240,14 @@ class Bench:
 
 def measure(args: argparse.Namespace, bootstrap: str, logs: Path) -> tuple[str, dict[str, Any]]:
     bench = Bench(bootstrap, args.events, args.partitions, logs, args.seed)
+    try:
+        return _measure(bench, args)
+    finally:
+        kill_every_worker()
+        topology.delete_run_topics(bootstrap, bench.run)
+
+
+def _measure(bench: Bench, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     payloads, expected = bench.preload()
     mean_size = sum(map(len, payloads)) / len(payloads)
     sizes = [float(len(p)) for p in payloads]
@@ -235,6 +258,7 @@ def measure(args: argparse.Namespace, bootstrap: str, logs: Path) -> tuple[str, 
     gateway = steady_rate(samples(gateway_report))
     naive = steady_rate(samples(bench.copy_contender("naive")))
     two = bench.gateway(expected, payloads, workers=2)
+    deciding = steady_rate(samples(bench.deciding_only(payloads)))
     say("measuring the floor (parse, serialize, produce; no broker)")
     floor_us = floor.measure(payloads).us_per_payload
     del payloads
@@ -265,6 +289,8 @@ def measure(args: argparse.Namespace, bootstrap: str, logs: Path) -> tuple[str, 
         "passthrough_cpu_us_per_event": round(passthrough.cpu_us_per_record, 1),
         "cpu_ratio_vs_passthrough": round(ratio(gateway.cpu_us_per_record, passthrough.cpu_us_per_record), 2),
         "floor_us_per_payload": round(floor_us, 1),
+        # The same gateway and input, no copy made: what deciding alone costs, against the target.
+        "deciding_only_cpu_us_per_event": round(deciding.cpu_us_per_record, 1),
         "gateway_python_cpu_us_per_event": round(gateway.us_per_record(gateway.worker_thread_seconds), 1),
         "gateway_librdkafka_cpu_us_per_event": round(gateway.us_per_record(gateway.librdkafka_seconds), 1),
         "records_written_per_event": round(written.records / args.events, 2),
@@ -316,6 +342,8 @@ def measure(args: argparse.Namespace, bootstrap: str, logs: Path) -> tuple[str, 
         ("b/a, CPU per event", f"{summary['cpu_ratio_vs_passthrough']:.2f}",
          target("cpu_ratio_vs_passthrough")),
         ("floor: parse, serialize, produce, µs/event", f"{summary['floor_us_per_payload']:.1f}", ""),
+        ("(b) gateway deciding only (nothing exported): CPU µs/event",
+         f"{summary['deciding_only_cpu_us_per_event']:.1f}", "the decisions alone, no copies"),
         ("b/c", f"{summary['ratio_vs_naive']:.2f}", target("ratio_vs_naive")),
         ("gateway CPU µs/event (JSON)", f"{summary['gateway_cpu_us_per_event']:.1f}",
          target("gateway_cpu_us_per_event")),

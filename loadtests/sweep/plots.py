@@ -108,7 +108,8 @@ def results_markdown(results: Results) -> str:
     lines = [
         f"# Tuning sweep results ({results['commit']})",
         "",
-        f"`{results['command']}`: {results['payloads_per_point']:,} payloads per throughput point, "
+        f"`{results['command']}`: {results['payloads_per_point']:,} payloads per throughput run, the "
+        f"median of {results.get('rounds', 1)} runs per point, "
         f"{results['partitions']} ingest partitions, {results['machine']['cpus']} cores shared with a "
         f"local broker; {results['seconds']} s in all. docs/tuning.md reads these.",
         "",
@@ -148,3 +149,125 @@ def results_markdown(results: Results) -> str:
 
 def _row(*cells: str) -> str:
     return "| " + " | ".join(cells) + " |"
+
+
+# --- the guide's tables ---------------------------------------------------------------------------------
+
+_TRAFFIC = {
+    "mixed, defaults": "the bench's mix: every format, batches too",
+    "single events": "single events (Segment `track`)",
+    "batches": "batch payloads only (Segment `/v1/batch`)",
+    "nothing exported": "the bench's mix, no region transfers anything",
+}
+
+
+def guide_tables(results: Results) -> dict[str, str]:
+    """The tables docs/tuning.md shows, by the name of the marker they sit between."""
+    by_name = {p["name"]: p for p in results["throughput"]}
+    latency = {p["name"]: p for p in results["latency"]}
+
+    def rate(name: str) -> str:
+        return f"{by_name[name]['payloads_per_s']:,.0f}" if name in by_name else "n/a"
+
+    columns = ("traffic", "bytes per payload", "events per payload", "exported", "payloads/s", "events/s")
+    traffic = [_row(*columns, "CPU µs per payload"), _row(*["---"] * 7)]
+    for name, label in _TRAFFIC.items():
+        if (p := by_name.get(name)) is not None:
+            traffic.append(
+                _row(
+                    label,
+                    f"{p['payload_bytes_mean']:,}",
+                    f"{p['events_per_payload']:.2f}",
+                    f"{p['exported_share']:.0%}",
+                    f"{p['payloads_per_s']:,.0f}",
+                    f"{p['events_per_s']:,.0f}",
+                    f"{p['cpu_us_per_payload']:.0f}",
+                )
+            )
+    sizing = [_row("steady payloads/s", "workers", "ingest partitions"), _row(*["---"] * 3)]
+    sizing += [
+        _row(f"{r['payloads_per_s']:,}", str(r["workers"]), str(r["partitions"])) for r in results["sizing"]
+    ]
+    by_load = [_row("offered load", "payloads/s", "p50 ms", "p99 ms", "max ms"), _row(*["---"] * 5)]
+    for p in sorted(
+        (p for p in latency.values() if p["name"].startswith("exactly once,")), key=lambda p: p["load"]
+    ):
+        by_load.append(
+            _row(
+                f"{p['load']:.0%}",
+                f"{p['offered_per_s']:,.0f}",
+                f"{p['p50_ms']:.0f}",
+                f"{p['p99_ms']:.0f}",
+                f"{p['max_ms']:.0f}",
+            )
+        )
+    batching = [_row("setting", "payloads/s, saturated", "p50 / p99 ms at half load"), _row(*["---"] * 3)]
+    for label, saturated, at_half in (
+        ("defaults (`batch_size` 2,000, `max_batch_ms` 1,000)", "mixed, defaults", "exactly once, half"),
+        ("`batch_size` 500", "batch_size 500", "batch_size 500, half"),
+        ("`batch_size` 100", "batch_size 100", "batch_size 100, half"),
+        ("`max_batch_ms` 250", None, "max_batch_ms 250, half"),
+        ("`max_batch_ms` 100", None, "max_batch_ms 100, half"),
+    ):
+        if at_half in latency:
+            p = latency[at_half]
+            batching.append(
+                _row(label, rate(saturated) if saturated else "n/a", f"{p['p50_ms']:.0f} / {p['p99_ms']:.0f}")
+            )
+    delivery = [
+        _row("`kafka.delivery`", "payloads/s, saturated", "CPU µs per payload", "p50 / p99 ms at half load"),
+        _row(*["---"] * 4),
+    ]
+    for label, saturated, at_half in (
+        ("`exactly_once`", "mixed, defaults", "exactly once, half"),
+        ("`at_least_once`", "at least once", "at least once, half"),
+    ):
+        if saturated in by_name and at_half in latency:
+            p, q = by_name[saturated], latency[at_half]
+            delivery.append(
+                _row(
+                    label,
+                    rate(saturated),
+                    f"{p['cpu_us_per_payload']:.0f}",
+                    f"{q['p50_ms']:.0f} / {q['p99_ms']:.0f}",
+                )
+            )
+    compression = [
+        _row("`kafka.compression`", "payloads/s, saturated", "CPU µs per payload", "of which librdkafka's"),
+        _row(*["---"] * 4),
+    ]
+    for label, name in (
+        ("`lz4` (default)", "mixed, defaults"),
+        ("`none`", "compression none"),
+        ("`zstd`", "compression zstd"),
+    ):
+        if (p := by_name.get(name)) is not None:
+            compression.append(
+                _row(
+                    label,
+                    rate(name),
+                    f"{p['cpu_us_per_payload']:.0f}",
+                    f"{p['librdkafka_us_per_payload']:.0f}",
+                )
+            )
+    tables = {
+        "traffic": traffic,
+        "sizing": sizing,
+        "latency-by-load": by_load,
+        "batching": batching,
+        "delivery": delivery,
+        "compression": compression,
+    }
+    return {name: "\n".join(lines) for name, lines in tables.items()}
+
+
+def fill_guide(text: str, results: Results) -> str:
+    """`text` with each `<!-- sweep:NAME -->` … `<!-- /sweep:NAME -->` block holding the table of NAME."""
+    for name, table in guide_tables(results).items():
+        start, end = f"<!-- sweep:{name} -->", f"<!-- /sweep:{name} -->"
+        if start not in text or end not in text:
+            continue
+        before, rest = text.split(start, 1)
+        _old, after = rest.split(end, 1)
+        text = f"{before}{start}\n{table}\n{end}{after}"
+    return text

@@ -13,8 +13,10 @@ import bisect
 import gzip
 import ipaddress
 import pickle
+import re
 import socket
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from importlib import resources
 from typing import Protocol
@@ -79,9 +81,11 @@ UNKNOWN = IpCountry(None, "unknown")
 
 
 class Geolocator(Protocol):
-    """What the jurisdiction step needs: an IP's country or why there is none, and a name for the data."""
+    """What the jurisdiction step needs: an IP's country or why there is none, a name for the data,
+    and the day the data was built (None when it doesn't say)."""
 
     source: str
+    built: date | None
 
     def lookup(self, ip: str) -> IpCountry: ...
 
@@ -106,7 +110,8 @@ class _RangeTable:
 class IpGeolocator:
     """Country of an IP address from an offline table; safe to share between threads."""
 
-    def __init__(self, ipv4: _RangeTable, ipv6: _RangeTable, source: str) -> None:
+    def __init__(self, ipv4: _RangeTable, ipv6: _RangeTable, source: str, built: date | None = None) -> None:
+        self.built = built
         self._ipv4 = ipv4
         self._ipv6 = ipv6
         self.source = source
@@ -199,4 +204,26 @@ def default_geolocator() -> IpGeolocator:
             table.starts.append(start)
             table.ends.append(start + (1 << (bits - netlength)) - 1)
             table.answers.append(answers[entry_id])
-    return IpGeolocator(ipv4, ipv6, source=str(info.get("info", "geoip2fast")))
+    source = str(info.get("info", "geoip2fast"))  # "MAXMIND:GeoLite2-Country-IPv4IPv6-en-20240618"
+    stamp = _BUILD_DATE.search(source)
+    built = datetime.strptime(stamp.group(1), "%Y%m%d").date() if stamp else None
+    return IpGeolocator(ipv4, ipv6, source=source, built=built)
+
+
+_BUILD_DATE = re.compile(r"(20[0-9]{6})(?![0-9])")
+
+
+def data_age(geolocator: Geolocator, max_age_days: int, today: date | None = None) -> tuple[str, str | None]:
+    """How the data's date reads (`built 2024-06-18, 898 days ago`), and a warning when it is older
+    than `max_age_days`: IP ranges move between countries, and a stale table decides wrongly."""
+    if geolocator.built is None:
+        unknown = f"the geolocation data ({geolocator.source}) doesn't say when it was made"
+        return "build date unknown", unknown
+    days = ((today or datetime.now(UTC).date()) - geolocator.built).days
+    described = f"built {geolocator.built.isoformat()}, {days} days ago"
+    if days <= max_age_days:
+        return described, None
+    return described, (
+        f"the geolocation data is {days} days old (jurisdiction.geolocation.max_age_days: {max_age_days}); "
+        "refresh it: docs/jurisdiction.md says how"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -47,8 +47,8 @@ class MaxMindGeolocator:
         except OSError as exc:
             raise GeolocationDatabaseError(f"{path}: can't read it ({exc.strerror})") from None
         meta = self._reader.metadata()
-        built = datetime.fromtimestamp(meta.build_epoch, UTC).date().isoformat()
-        self.source = f"maxmind:{meta.database_type} built {built} ({path.name})"
+        self.built: date | None = datetime.fromtimestamp(meta.build_epoch, UTC).date()
+        self.source = f"maxmind:{meta.database_type} ({path.name})"
         # Real traffic repeats IPs heavily; the cache makes the common case a dict hit.
         self.lookup = lru_cache(maxsize=65_536)(self._lookup)
 

@@ -87,15 +87,27 @@ def broker_start(port: int, secure: bool) -> None:
 @broker.command("user")
 @click.argument("username")
 @click.option("--port", type=int, default=SECURED_BROKER_PORT, show_default=True)
-@click.password_option(
+@click.option(
     "--password",
-    prompt="Password",
     envvar="RESIDENCY_GATEWAY_BROKER_USER_PASSWORD",
-    help="Read from a prompt or RESIDENCY_GATEWAY_BROKER_USER_PASSWORD; never put it on the command line.",
+    help="Better from RESIDENCY_GATEWAY_BROKER_USER_PASSWORD or stdin; never put it on the command line.",
 )
-def broker_user(username: str, port: int, password: str) -> None:
-    """Create or replace a SCRAM-SHA-512 user on the secured broker (its principal is User:USERNAME)."""
+def broker_user(username: str, port: int, password: str | None) -> None:
+    """Create or replace a SCRAM-SHA-512 user on the secured broker (its principal is User:USERNAME).
+
+    The password comes from RESIDENCY_GATEWAY_BROKER_USER_PASSWORD, else from stdin's first line
+    when stdin isn't a terminal (`echo "$PW" | ...`), else from a prompt that asks twice.
+    """
     localbroker = _localbroker()
+    if password is None:
+        if sys.stdin.isatty():
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        fail(
+            "an empty password: give one on stdin, in RESIDENCY_GATEWAY_BROKER_USER_PASSWORD or at the prompt"
+        )
 
     try:
         localbroker.add_scram_users(port, {username: password})

@@ -8,6 +8,7 @@ from typing import IO
 
 import click
 
+from streams.classify.geolocation import Geolocator
 from streams.cli.common import CONFIG_HELP, config_or_fail, fail
 from streams.cli.run import pipeline_or_fail
 from streams.config import ConfigError, GatewayConfig, load_config
@@ -35,10 +36,21 @@ def explain(config_path: str | None, topic: str | None, input_file: IO[bytes]) -
             f"--topic {topic!r} is not one of the config's ingest topics ({', '.join(config.topics.ingest)})"
         )
     pipeline = pipeline_or_fail(config, _explain_keys(config))
+    _say_geolocation_age(config, pipeline.geolocator)
     out = sys.stdout.buffer
     for result in explain_lines(pipeline, input_file, topic or EXPLAIN_TOPIC):
         out.write(write_json(result) + b"\n")  # exact: a user id past 64 bits prints its digits
     out.flush()
+
+
+def _say_geolocation_age(config: GatewayConfig, geolocator: Geolocator) -> None:
+    """On stderr, beside the key notice: which data decided the IPs, and whether it is too old."""
+    from streams.classify.geolocation import data_age
+
+    age, stale = data_age(geolocator, config.jurisdiction.geolocation.max_age_days)
+    click.echo(f"residency-gateway: geolocation: {geolocator.source}, {age}", err=True)
+    if stale:
+        click.echo(f"residency-gateway: warning: {stale}", err=True)
 
 
 def _explain_keys(config: GatewayConfig) -> KeyRing:
@@ -84,21 +96,39 @@ def allowlist(config_path: str | None, destination: str | None, format_name: str
 
 
 @click.command("check-config")
-@click.argument("config_file", type=click.Path(dir_okay=False))
-def check_config(config_file: str) -> None:
-    """Validate a config file and print every mistake with its path."""
+@click.argument("config_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP)
+@click.option(
+    "--keys",
+    "check_keys",
+    is_flag=True,
+    help="Also load the keys `run` would need from the configured source (never printed).",
+)
+def check_config(config_file: str | None, config_path: str | None, check_keys: bool) -> None:
+    """Validate a config file and print every mistake with its path.
+
+    The file is CONFIG_FILE or --config (either; default: the shipped policy). Exits 0 when it
+    is valid (and, with --keys, every key `run` needs loads), 2 when it isn't.
+    """
+    from streams.classify.geolocation import data_age
     from streams.classify.jurisdiction import geolocator_for
     from streams.classify.maxmind import GeolocationDatabaseError
 
+    if config_file is not None and config_path is not None and config_file != config_path:
+        raise click.UsageError("give the config once: as CONFIG_FILE or as --config, not two different files")
+    config_file = config_file or config_path
+    shown = config_file or "the shipped policy (config/policy.yaml)"
     try:
         config = load_config(config_file)
     except ConfigError as error:
-        fail(str(error), code=1)
+        fail(str(error))
     policy = config.jurisdiction
     try:
-        geolocation = geolocator_for(policy.geolocation.database).source
+        geolocator = geolocator_for(policy.geolocation.database)
     except GeolocationDatabaseError as error:
-        fail(str(ConfigError(config_file, [f"jurisdiction.geolocation.database: {error}"])), code=1)
+        fail(str(ConfigError(shown, [f"jurisdiction.geolocation.database: {error}"])))
+    age, stale = data_age(geolocator, policy.geolocation.max_age_days)
+    geolocation = f"{geolocator.source}, {age}"
     countries = config.country_regions()
     pinned = ", ".join(f"{topic}={name}" for topic, name in config.topics.ingest_formats.items())
     transfers = "; ".join(
@@ -107,14 +137,24 @@ def check_config(config_file: str) -> None:
     )
     from streams.transform.export import keep_path_misfits
 
-    warnings = [*config.warnings(), *keep_path_misfits(config)]
+    warnings = [*config.warnings(), *keep_path_misfits(config), *([stale] if stale else [])]
+    keys = "not checked (--keys loads them as `run` would)"
+    if check_keys:
+        from streams.cli.run import keys_or_fail
+
+        ring = keys_or_fail(config, dev_keys=False)  # exits 2, naming every missing or broken key
+        # Versions and fingerprints, never keys.
+        keys = ", ".join(
+            f"{r} v{ring.for_region(r).version} ({ring.fingerprint(r)})" for r in config.key_regions()
+        )
     click.echo(
-        f"{config_file}: ok (policy {config.policy_version}, {config.policy_hash()}, "
+        f"{shown}: ok (policy {config.policy_version}, {config.policy_hash()}, "
         f"{len(config.regions)} regions, {len(countries)} countries assigned)\n"
         f"  signals, by precedence: {', '.join(policy.signals)}; on conflict: {policy.on_conflict}\n"
         f"  geolocation: {geolocation}\n"
         f"  ingest formats: {pinned or 'detected per payload'}\n"
-        f"  copies: {transfers}"
+        f"  copies: {transfers}\n"
+        f"  keys: {keys}"
     )
     for warning in warnings:
         click.echo(f"  warning: {warning}")

@@ -45,7 +45,12 @@ def _default_worker_id() -> str:
     help="This worker's name in its group: stable across its restarts, distinct between workers "
     "(its transactional id is <group_id>-<worker id>).",
 )
-@click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
+)
 @click.option(
     "--log-format",
     type=click.Choice(FORMATS),
@@ -66,6 +71,7 @@ def run(
     """Run the gateway: consume the ingest topics and route every event."""
     from faust import Worker
 
+    from streams.classify.geolocation import data_age
     from streams.classify.maxmind import GeolocationDatabaseError
     from streams.kafka.lag import LagReader
     from streams.kafka.topics import missing_topics
@@ -102,6 +108,11 @@ def run(
     except GeolocationDatabaseError as error:
         fail(f"jurisdiction.geolocation.database: {error}")
     engine = gateway.engine
+    geolocator = gateway.pipeline.geolocator
+    age, stale = data_age(geolocator, config.jurisdiction.geolocation.max_age_days)
+    log.info("geolocation: %s, %s", geolocator.source, age)
+    if stale:
+        log.warning(stale)
     topic_regions = {region.topic: name for name, region in config.regions.items()}
     # The group's lag on what the engine consumes, for /metrics: an admin client of its own.
     lag = LagReader(
@@ -110,8 +121,9 @@ def run(
         [*config.topics.ingest, config.topics.erasure],
     )
     app = build_app(
-        kafka.worker_app_id, bootstrap, engine, topic_regions, web_port, web_host, login=login, lag=lag
-    )
+        kafka.worker_app_id, bootstrap, engine, topic_regions, web_port, web_host, login=login, lag=lag,
+        geolocation_built=geolocator.built,
+    )  # fmt: skip
     log.info(
         "starting worker %s of group %s on %s",
         worker_id,

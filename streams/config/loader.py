@@ -115,6 +115,12 @@ def _describe(error: Any) -> str:
         message = str(error["ctx"]["error"])
     else:
         message = f"{error['msg']} (got {error['input']!r})"
+        if kind == "string_type" and isinstance(error["input"], bool):
+            # YAML 1.1, which PyYAML reads, takes an unquoted NO, YES, ON, OFF, Y or N for a boolean.
+            message += (
+                ": YAML reads an unquoted NO, YES, ON, OFF, Y or N as true or false; quote it"
+                ' ("NO" for Norway)'
+            )
     return f"{path or '<top level>'}: {message}"
 
 

@@ -37,6 +37,11 @@ def _country(code: str) -> str:
     return code
 
 
+def _with_built_in_rules(declared: dict[str, FieldRules]) -> dict[str, FieldRules]:
+    """Declaring a rule set of one's own doesn't take the safe default away (docs/transforms.md)."""
+    return declared if "pseudonymized" in declared else {"pseudonymized": FieldRules(), **declared}
+
+
 CountryOrGroup = Annotated[str, AfterValidator(_country_or_group)]
 Country = Annotated[str, AfterValidator(_country)]
 TopicName = Annotated[str, AfterValidator(_topic_name)]
@@ -286,6 +291,8 @@ class SignalFieldOverrides(_Strict):
 class GeolocationSettings(_Strict):
     # A MaxMind-format country database (GeoLite2-Country, DB-IP); None uses the bundled GeoLite2 data.
     database: str | None = None
+    # Data older than this many days is warned about by `run` (at start) and `check-config`.
+    max_age_days: int = Field(default=180, ge=1, le=3650)
 
 
 class JurisdictionSettings(_Strict):
@@ -398,7 +405,10 @@ class GatewayConfig(_Strict):
     formats: FormatSettings = FormatSettings()
     keys: KeySettings = KeySettings()
     destinations: dict[str, Destination] = {"global": Destination(topic="events.global", purpose="analytics")}
-    field_rules: dict[str, FieldRules] = {"pseudonymized": FieldRules()}
+    # The built-in `pseudonymized` set stays beside the sets a policy declares, unless it redefines it.
+    field_rules: Annotated[dict[str, FieldRules], AfterValidator(_with_built_in_rules)] = {
+        "pseudonymized": FieldRules()
+    }
     consent: ConsentSettings = ConsentSettings()
     erasure: ErasureSettings = ErasureSettings()
     access: AccessSettings = AccessSettings()

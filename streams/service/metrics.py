@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -151,14 +152,33 @@ def _counter(name: str, documentation: str, value: int) -> CounterMetricFamily:
 
 
 def engine_registry(
-    stats: EngineStats, topic_regions: Mapping[str, str], lag: LagReader | None = None
+    stats: EngineStats,
+    topic_regions: Mapping[str, str],
+    lag: LagReader | None = None,
+    geolocation_built: date | None = None,
 ) -> CollectorRegistry:
     """A registry of the engine's metrics (and its group's lag, given a reader); no process or GC ones."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EngineCollector(stats, topic_regions))
+    if geolocation_built is not None:
+        registry.register(_GeolocationData(geolocation_built))
     if lag is not None:
         registry.register(LagCollector(lag))
     return registry
+
+
+class _GeolocationData(Collector):
+    """When the IP-to-country data was built, as a timestamp: alert on `time() - it` (docs/operations.md)."""
+
+    def __init__(self, built: date) -> None:
+        self._at = datetime.combine(built, datetime.min.time(), tzinfo=UTC).timestamp()
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            f"{PREFIX}_geolocation_data_built_timestamp_seconds",
+            "Unix time of the day the IP geolocation data was built.",
+            value=self._at,
+        )
 
 
 def render(registry: CollectorRegistry) -> bytes:

@@ -17,6 +17,7 @@ import ssl
 import threading
 import time
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import faust
@@ -138,9 +139,10 @@ def build_app(
     web_host: str = "127.0.0.1",
     login: Mapping[str, Any] | None = None,
     lag: LagReader | None = None,
+    geolocation_built: date | None = None,
 ) -> faust.App:
     """The worker hosting `engine`; `login` is the gateway's client_security settings, if any;
-    `lag` reads the group's consumer lag for /metrics."""
+    `lag` reads the group's consumer lag for /metrics; `geolocation_built` is the IP data's day."""
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
@@ -161,7 +163,7 @@ def build_app(
         report = service.health()
         return _web.json(report, status=200 if report["status"] == "ok" else 503)
 
-    registry = engine_registry(engine.stats, topic_regions, lag)
+    registry = engine_registry(engine.stats, topic_regions, lag, geolocation_built)
 
     @app.page("/metrics")
     async def metrics(_web: Any, request: Any) -> Any:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -93,7 +95,16 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     status = localbroker.start(port=port, secure=True, timeout=120)
     try:
         passwords = {user: secrets.token_urlsafe(16) for user in USERS}
-        localbroker.add_scram_users(port, passwords)
+        localbroker.add_scram_users(port, {u: p for u, p in passwords.items() if u != "eu-tools"})
+        # One login made as docs/access.md shows it: the password piped in, no prompt.
+        piped = subprocess.run(
+            [sys.executable, "-m", "streams", "broker", "user", "eu-tools", "--port", str(port)],
+            input=f"{passwords['eu-tools']}\n".encode(),
+            capture_output=True,
+            timeout=120,
+        )
+        assert piped.returncode == 0, piped.stderr
+        assert b"User:eu-tools: SCRAM-SHA-512 credential stored" in piped.stdout
         admin = localbroker.admin_settings(port)
         logins = {
             user: {

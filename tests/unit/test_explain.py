@@ -60,6 +60,7 @@ def test_every_line_yields_objects_that_follow_the_contract() -> None:
     assert held["signal"] == "none" and held["reason"].startswith("no-signal:")
     assert empty["error"] == "empty payload"
     assert "ephemeral development keys" in stderr
+    assert "geolocation: MAXMIND:GeoLite2-Country-IPv4IPv6-en-20240618, built 2024-06-18, " in stderr
 
 
 def test_explain_reads_a_file_argument(tmp_path) -> None:
@@ -143,6 +144,10 @@ def test_check_config_accepts_both_shipped_policies() -> None:
         assert (
             b"signals, by precedence: declared, upstream_country, ip; on conflict: quarantine" in done.stdout
         )
+        # The bundled data's day, and (it is far older than 180 days) a warning to refresh it.
+        bundled = b"geolocation: MAXMIND:GeoLite2-Country-IPv4IPv6-en-20240618, built 2024-06-18, "
+        assert bundled in done.stdout
+        assert b"warning: the geolocation data is " in done.stdout
 
 
 def test_check_config_prints_every_mistake_with_its_path(tmp_path) -> None:
@@ -153,7 +158,7 @@ def test_check_config_prints_every_mistake_with_its_path(tmp_path) -> None:
         "jurisdiction: {signals: [ip, horoscope], on_conflict: maybe}\n"
     )
     done = run_check_config(path)
-    assert done.returncode == 1
+    assert done.returncode == 2
     errors = done.stderr.decode()
     assert "regions.eu.countries[3]: 'XX' is not an ISO 3166-1 country" in errors
     assert "jurisdiction.signals[1]:" in errors and "jurisdiction.on_conflict:" in errors
@@ -168,7 +173,7 @@ def test_check_config_opens_the_configured_geolocation_database(tmp_path) -> Non
         + f"jurisdiction: {{geolocation: {{database: {missing}}}}}\n"
     )
     done = run_check_config(path)
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert b"jurisdiction.geolocation.database: " in done.stderr and b"nowhere.mmdb" in done.stderr
 
 

@@ -93,3 +93,40 @@ def test_special_purpose_addresses_are_never_a_country_in_a_maxmind_database(
 @pytest.mark.parametrize("ip", ["1.2.3.4\x00", "８.８.８.８", "::\u0661"])
 def test_text_that_no_socket_call_reads_is_invalid_not_an_exception(ip: str) -> None:
     assert default_geolocator().lookup(ip).reason == "invalid"
+
+
+def test_the_bundled_data_says_the_day_it_was_built() -> None:
+    from datetime import date
+
+    from streams.classify.geolocation import default_geolocator
+
+    geolocator = default_geolocator()
+    assert geolocator.built == date(2024, 6, 18)  # the day in its name: ...-en-20240618
+    assert geolocator.source.endswith("20240618")
+
+
+def test_data_older_than_the_policy_allows_is_warned_about() -> None:
+    from datetime import date
+
+    from streams.classify.geolocation import data_age, default_geolocator
+
+    geolocator = default_geolocator()
+    fresh, warning = data_age(geolocator, 180, today=date(2024, 7, 18))
+    assert (fresh, warning) == ("built 2024-06-18, 30 days ago", None)
+    described, warning = data_age(geolocator, 180, today=date(2026, 12, 3))
+    assert described == "built 2024-06-18, 898 days ago"
+    assert warning is not None and "898 days old (jurisdiction.geolocation.max_age_days: 180)" in warning
+
+
+def test_data_that_doesnt_say_its_date_is_warned_about_too() -> None:
+    from streams.classify.geolocation import data_age
+
+    class Undated:
+        source = "somewhere"
+        built = None
+
+        def lookup(self, ip: str) -> object:
+            raise AssertionError("not looked up")
+
+    described, warning = data_age(Undated(), 180)  # type: ignore[arg-type]
+    assert described == "build date unknown" and warning is not None and "somewhere" in warning

@@ -165,3 +165,12 @@ jurisdiction:
         "topics.ingest_formats.t.in: the generic format needs formats.generic to name its fields",
         "topics.ingest_formats.t.other: 't.other' is not one of topics.ingest",
     ]
+
+
+def test_declaring_a_rule_set_keeps_the_built_in_pseudonymized_one() -> None:
+    # docs/transforms.md: `field_rules: {strict: {}}` is safe as it is.
+    config = parse_config(MINIMAL + "field_rules: {strict: {}}\n")
+    assert set(config.field_rules) == {"pseudonymized", "strict"}
+    assert config.field_rules["strict"] == config.field_rules["pseudonymized"]  # every default the safe one
+    redefined = parse_config(MINIMAL + "field_rules: {pseudonymized: {name: pseudonymize}}\n")
+    assert redefined.field_rules["pseudonymized"].name == "pseudonymize"  # a policy may still redefine it

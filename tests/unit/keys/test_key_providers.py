@@ -367,12 +367,12 @@ def test_keys_check_lists_versions_and_fingerprints_never_secrets(
     assert SECRET_TEXT not in result.output and OTHER_TEXT not in result.output
 
 
-def test_keys_check_exits_1_with_every_problem(
+def test_keys_check_exits_2_with_every_problem(
     stub_config: StubConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RG_CLI_US", f"1:{SHORT_TEXT}")
     result = CliRunner().invoke(cli.main, ["keys", "check"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a config matter, as for every command (README: exit codes)
     assert result.stderr.splitlines() == [
         "residency-gateway: keys (env): 2 problems",
         "  RG_CLI_EU is not set",

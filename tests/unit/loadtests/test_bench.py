@@ -116,3 +116,21 @@ def test_free_text_pii_share_puts_personal_data_in_free_text() -> None:
 def test_a_reports_samples_are_read_with_or_without_the_cpu_split_by_thread() -> None:
     report = {"samples": [[1.0, 10, 0.5], [2.0, 20, 1.0, 0.6, 0.3]]}
     assert samples(report) == [(1.0, 10.0, 0.5), (2.0, 20.0, 1.0, 0.6, 0.3)]
+
+
+def test_overrides_merge_for_a_block_and_are_undone_after() -> None:
+    import os
+
+    from loadtests.bench import topology
+
+    topology.set_overrides({"kafka": {"batch_size": 500}})
+    try:
+        with topology.overrides({"transfers": False}):
+            config = topology.gateway_config("p", "p.ingest", 2)
+            assert config.kafka.batch_size == 500  # kept from before the block
+            assert all(region.transfers == {} for region in config.regions.values())
+        config = topology.gateway_config("p", "p.ingest", 2)
+        assert config.kafka.batch_size == 500 and config.regions["eu"].transfers
+    finally:
+        topology.set_overrides(None)
+    assert topology.OVERRIDES_VARIABLE not in os.environ

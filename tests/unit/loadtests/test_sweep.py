@@ -110,3 +110,40 @@ def test_the_results_tables_hold_every_point() -> None:
     assert "| mixed, defaults | 2,400 | 3,960 | 330 | 290 / 30 | 740 | 86% | 3.10 |" in text
     assert "| at least once, half | 1,200 | 80 | 200 | 250 |" in text
     assert "| 20,000 | 17 | 36 |" in text
+
+
+def test_a_point_keeps_its_median_run_and_lists_every_runs_rate() -> None:
+    from loadtests.sweep.__main__ import _median_run
+
+    runs = [
+        {"payloads_per_s": rate, "cpu_us_per_payload": cpu}
+        for rate, cpu in ((3000, 300), (2000, 400), (3500, 250))
+    ]
+    assert _median_run(runs) == {
+        "payloads_per_s": 3000,
+        "cpu_us_per_payload": 300,
+        "runs_payloads_per_s": [3000, 2000, 3500],
+    }
+    assert _median_run(runs[:2])["payloads_per_s"] == 2000  # of two, the lower: no figure is flattered
+
+
+def test_the_guides_tables_are_the_committed_sweeps() -> None:
+    # docs/tuning.md's tables are rewritten by the sweep from its figures: a guide edited by hand,
+    # or figures committed without their tables, fail here.
+    import orjson
+
+    docs = Path(__file__).resolve().parents[3] / "docs"
+    guide = (docs / "tuning.md").read_text()
+    results = orjson.loads((docs / "tuning" / "sweep.json").read_bytes())
+    assert plots.fill_guide(guide, results) == guide
+    for name in plots.guide_tables(results):
+        assert f"<!-- sweep:{name} -->" in guide, name
+    for image in ("throughput.png", "cpu.png", "latency.png"):
+        assert f"(tuning/{image})" in guide and (docs / "tuning" / image).read_bytes().startswith(PNG)
+
+
+def test_fill_guide_replaces_only_between_its_markers() -> None:
+    text = "intro\n<!-- sweep:sizing -->\nold\n<!-- /sweep:sizing -->\nafter\n<!-- sweep:unknown -->x"
+    filled = plots.fill_guide(text, RESULTS)
+    assert filled.startswith("intro\n<!-- sweep:sizing -->\n| steady payloads/s |")
+    assert "old" not in filled and filled.endswith("<!-- /sweep:sizing -->\nafter\n<!-- sweep:unknown -->x")

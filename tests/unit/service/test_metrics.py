@@ -63,3 +63,12 @@ def test_held_reasons_transformed_fields_and_latency_histograms_render() -> None
     assert samples[(f"{batch}_bucket", (("le", "+Inf"),))] == 4
     assert samples[(f"{batch}_count", ())] == 4
     assert abs(samples[(f"{batch}_sum", ())] - 12.403) < 1e-9
+
+
+def test_the_geolocation_datas_day_is_a_timestamp_gauge() -> None:
+    from datetime import date
+
+    registry = engine_registry(EngineStats(), {}, geolocation_built=date(2024, 6, 18))
+    text = render(registry).decode()
+    assert "residency_gateway_geolocation_data_built_timestamp_seconds 1.7186688e+09" in text
+    assert "geolocation" not in render(engine_registry(EngineStats(), {})).decode()  # only when known
