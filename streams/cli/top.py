@@ -88,7 +88,7 @@ def parse(text: str, status: str = "unknown") -> Snapshot | None:
     """A snapshot of the gateway's metrics in a Prometheus exposition, or None if it holds none."""
     snapshot = Snapshot(at=time.monotonic(), status=status)
     names = {
-        f"{PREFIX}_events_in_total": "records_in",
+        f"{PREFIX}_records_in_total": "records_in",
         f"{PREFIX}_audited_events_total": "audited_events",
         f"{PREFIX}_key_waits_total": "key_waits",
     }
@@ -110,8 +110,8 @@ def parse(text: str, status: str = "unknown") -> Snapshot | None:
                 snapshot.keys_unavailable = sample.value > 0
             elif sample.name == f"{PREFIX}_consumer_lag":
                 lag[(labels["topic"], int(labels["partition"]))] = sample.value
-            elif sample.name == f"{PREFIX}_consumer_lag_age_seconds":
-                snapshot.lag_age = sample.value
+            elif sample.name == f"{PREFIX}_consumer_lag_read_timestamp_seconds":
+                snapshot.lag_age = max(0.0, time.time() - sample.value)
     if not found:
         return None
     snapshot.lag = lag if lag or snapshot.lag_age is not None else None

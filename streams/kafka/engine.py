@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from streams.audit import audit_records as records_of_audit
+from streams.config import GatewayConfig
 from streams.kafka.clients import CONFLUENT, KafkaClients
 from streams.kafka.histogram import Histogram
 from streams.kafka.retry import retry_while_passing
@@ -192,6 +193,11 @@ class GatewayEngine:
                 remote.flush(10)
             producer.flush(10)
             consumer.close()
+
+    @property
+    def config(self) -> GatewayConfig:
+        """The policy the engine's pipeline runs under."""
+        return self._pipeline.config
 
     def _next_batch(self, consumer: Consumer) -> list[Message]:
         """Up to batch_size records: whatever is fetched already, waiting only when there is nothing.

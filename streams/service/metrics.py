@@ -4,44 +4,76 @@ The hot path only bumps plain integers (EngineStats); this collector turns them
 into metric families at scrape time, so a scrape costs the engine nothing and a
 metric never needs a lock around a per-event update. Labels are topic names,
 regions and outcomes from the config: never a value taken from an event.
+
+By Prometheus's conventions: counters end in `_total`, units are base units
+(seconds, bytes), a moment is a Unix timestamp (`..._timestamp_seconds`), never an
+age, `build_info` and `policy_info` carry versions as labels, and every labelled
+series the config can produce is there from zero, so `rate()` and alerts see it
+before its first increment.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams import __version__
+from streams.classify.jurisdiction import HELD_CONFLICT, HELD_NO_SIGNAL, HELD_UNASSIGNED, HELD_UNREADABLE
+from streams.config import GatewayConfig
 from streams.kafka.engine import EngineStats
 from streams.kafka.histogram import Histogram
 from streams.kafka.lag import LagReader
+from streams.outcomes import Outcome
 
 PREFIX = "residency_gateway"
 
 
-class EngineCollector(Collector):
-    """Exposes one engine's EngineStats; `topic_regions` names the region each output topic holds."""
+# The label values a series exists for from zero, beside the config's topics.
+QUARANTINE_REASONS = (HELD_CONFLICT, HELD_NO_SIGNAL, HELD_UNASSIGNED, HELD_UNREADABLE)
+DEAD_LETTER_STAGES = ("classify", "decode", "erasure", "route", "transform")
+TRANSFORMS = ("drop", "generalize", "pseudonymize", "tokenize")
 
-    def __init__(self, stats: EngineStats, topic_regions: Mapping[str, str]) -> None:
+
+class EngineCollector(Collector):
+    """Exposes one engine's EngineStats; `topic_regions` names the region each output topic holds, and
+    `outputs` the (outcome, topic) pairs the config can write, each a series from zero."""
+
+    def __init__(
+        self,
+        stats: EngineStats,
+        topic_regions: Mapping[str, str],
+        outputs: Sequence[tuple[Outcome, str]] = (),
+    ) -> None:
         self._stats = stats
         self._topic_regions = dict(topic_regions)
+        self._outputs = tuple(outputs)
 
     def collect(self) -> Iterator[Metric]:
         stats = self._stats
         yield _counter(
-            "events_in", "Ingest records read and processed (committed batches).", stats.records_in
+            "records_in",
+            "Ingest records (collector payloads) read and processed, in committed batches.",
+            stats.records_in,
         )
         out = CounterMetricFamily(
             f"{PREFIX}_events_out",
             "Records written, by topic, the region the topic holds, and outcome.",
             labels=["topic", "region", "outcome"],
         )
+        counts = dict.fromkeys(self._outputs, 0)
+        counts.update(stats.outcomes.by_topic)
         for (outcome, topic), count in sorted(
-            stats.outcomes.by_topic.items(), key=lambda item: (item[0][1], item[0][0].value)
+            counts.items(), key=lambda item: (item[0][1], item[0][0].value)
         ):
             out.add_metric([topic, self._topic_regions.get(topic, ""), outcome.value], count)
         yield out
@@ -78,9 +110,9 @@ class EngineCollector(Collector):
             value=0 if since is None else 1,
         )
         yield GaugeMetricFamily(
-            f"{PREFIX}_keys_unavailable_seconds",
-            "How long events have been held for want of a key (0 when not holding).",
-            value=0.0 if since is None else max(0.0, time.time() - since),
+            f"{PREFIX}_keys_unavailable_since_timestamp_seconds",
+            "Unix time since when events have been held for want of a key (0 when not holding).",
+            value=0.0 if since is None else since,
         )
         held = CounterMetricFamily(
             f"{PREFIX}_held_events",
@@ -88,7 +120,12 @@ class EngineCollector(Collector):
             "unassigned, unreadable; or the dead letter's stage: decode, classify, transform, route).",
             labels=["outcome", "reason"],
         )
-        for (held_as, reason), count in sorted(stats.held_reasons.items()):
+        reasons = {
+            **{(Outcome.QUARANTINED.value, reason): 0 for reason in QUARANTINE_REASONS},
+            **{(Outcome.DEAD_LETTERED.value, stage): 0 for stage in DEAD_LETTER_STAGES},
+        }
+        reasons.update(stats.held_reasons)
+        for (held_as, reason), count in sorted(reasons.items()):
             held.add_metric([held_as, reason], count)
         yield held
         fields = CounterMetricFamily(
@@ -97,7 +134,8 @@ class EngineCollector(Collector):
             "generalize, drop).",
             labels=["transform"],
         )
-        for transform, count in sorted(stats.transformed_fields.items()):
+        transforms = {**dict.fromkeys(TRANSFORMS, 0), **stats.transformed_fields}
+        for transform, count in sorted(transforms.items()):
             fields.add_metric([transform], count)
         yield fields
         yield _histogram(
@@ -135,9 +173,9 @@ class LagCollector(Collector):
             lag.add_metric([partition.topic, str(partition.partition)], partition.lag)
         yield lag
         yield GaugeMetricFamily(
-            f"{PREFIX}_consumer_lag_age_seconds",
-            "How old the consumer lag reading is (it is refreshed at most every few seconds).",
-            value=max(0.0, time.time() - reading.read_at),
+            f"{PREFIX}_consumer_lag_read_timestamp_seconds",
+            "Unix time of the consumer lag reading (it is refreshed at most every few seconds).",
+            value=reading.read_at,
         )
 
 
@@ -156,15 +194,55 @@ def engine_registry(
     topic_regions: Mapping[str, str],
     lag: LagReader | None = None,
     geolocation_built: date | None = None,
+    config: GatewayConfig | None = None,
+    process: bool = False,
 ) -> CollectorRegistry:
-    """A registry of the engine's metrics (and its group's lag, given a reader); no process or GC ones."""
+    """A registry of the engine's metrics, its group's lag (given a reader), the geolocation data's
+    day; with `config`, the policy's info and every series it can produce from zero; with
+    `process`, this process's CPU, memory and file descriptors and Python's GC."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(EngineCollector(stats, topic_regions))
+    registry.register(EngineCollector(stats, topic_regions, outputs_of(config) if config else ()))
+    registry.register(_Info(config))
+    if process:
+        ProcessCollector(registry=registry)
+        GCCollector(registry=registry)
+        PlatformCollector(registry=registry)
     if geolocation_built is not None:
         registry.register(_GeolocationData(geolocation_built))
     if lag is not None:
         registry.register(LagCollector(lag))
     return registry
+
+
+def outputs_of(config: GatewayConfig) -> list[tuple[Outcome, str]]:
+    """Every (outcome, topic) a gateway under `config` can write: a series each, from zero."""
+    pairs = [(Outcome.ROUTED, region.topic) for region in config.regions.values()]
+    pairs += [(Outcome.EXPORTED, destination.topic) for destination in config.destinations.values()]
+    pairs += [
+        (Outcome.QUARANTINED, config.topics.quarantine),
+        (Outcome.DEAD_LETTERED, config.topics.dead_letter),
+    ]
+    return pairs
+
+
+class _Info(Collector):
+    """`build_info{version}` and, given a config, `policy_info{policy_version, policy_hash}`: both 1."""
+
+    def __init__(self, config: GatewayConfig | None) -> None:
+        self._policy = None if config is None else (config.policy_version, config.policy_hash())
+
+    def collect(self) -> Iterator[Metric]:
+        build = GaugeMetricFamily(f"{PREFIX}_build_info", "The gateway's version.", labels=["version"])
+        build.add_metric([__version__], 1)
+        yield build
+        if self._policy is not None:
+            policy = GaugeMetricFamily(
+                f"{PREFIX}_policy_info",
+                "The policy in force: its version and the hash of the whole validated policy.",
+                labels=["policy_version", "policy_hash"],
+            )
+            policy.add_metric(list(self._policy), 1)
+            yield policy
 
 
 class _GeolocationData(Collector):

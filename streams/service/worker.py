@@ -163,7 +163,9 @@ def build_app(
         report = service.health()
         return _web.json(report, status=200 if report["status"] == "ok" else 503)
 
-    registry = engine_registry(engine.stats, topic_regions, lag, geolocation_built)
+    registry = engine_registry(
+        engine.stats, topic_regions, lag, geolocation_built, config=engine.config, process=True
+    )
 
     @app.page("/metrics")
     async def metrics(_web: Any, request: Any) -> Any:

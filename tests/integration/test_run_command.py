@@ -44,7 +44,7 @@ def test_run_routes_traffic_serves_health_and_stops_cleanly(kafka_bootstrap: str
     out = read_all(kafka_bootstrap, [t for t in config.all_topics() if t not in config.topics.ingest])
     assert {t: n for t, n in topic_counts(config, out).items() if n} == expected
     # What /metrics said during the run matches what the topics hold.
-    assert _total(metrics, "residency_gateway_events_in_total") == len(payloads)
+    assert _total(metrics, "residency_gateway_records_in_total") == len(payloads)
     assert _total(metrics, "residency_gateway_audited_events_total") == expected[config.topics.audit]
     assert _total(metrics, "residency_gateway_audit_records_total") == len(out[config.topics.audit])
     assert _total(metrics, "residency_gateway_keys_unavailable") == 0
@@ -53,7 +53,15 @@ def test_run_routes_traffic_serves_health_and_stops_cleanly(kafka_bootstrap: str
         for name, labels, count in metrics
         if name == "residency_gateway_events_out_total"
     }
-    assert per_topic == {t: n for t, n in expected.items() if t != config.topics.audit}
+    # Every topic the config can write has its series, from zero (Prometheus's convention).
+    assert {t for t, n in per_topic.items() if n} == {t for t in expected if t != config.topics.audit}
+    assert per_topic == {t: expected.get(t, 0) for t in per_topic}
+    assert {o.topic for o in config.regions.values()} <= set(per_topic)
+    info = [
+        labels for name, labels, count in metrics if name == "residency_gateway_policy_info" and count == 1
+    ]
+    assert info == [{"policy_version": config.policy_version, "policy_hash": config.policy_hash()}]
+    assert _total(metrics, "process_cpu_seconds_total") > 0  # the process collector is there
     held = expected.get(config.topics.quarantine, 0) + expected.get(config.topics.dead_letter, 0)
     assert _total(metrics, "residency_gateway_held_events_total") == held
     assert _total(metrics, "residency_gateway_transformed_fields_total") > 0
