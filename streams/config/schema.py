@@ -93,7 +93,11 @@ class KafkaSettings(_Strict):
     # stops; a worker stuck three times this long in a commit exits for its supervisor to restart.
     commit_timeout_ms: int = Field(default=30_000, ge=1_000, le=600_000)
     # How soon the group gives a dead worker's partitions to the others (Kafka's default is 45 s).
+    # A worker restarted with the same --worker-id takes them back at once (static membership).
     session_timeout_ms: int = Field(default=10_000, ge=3_000, le=300_000)
+    # How long `run` may take to stop on SIGTERM: the open batch commits or aborts, the clients
+    # close, and the process exits 0 by then, whatever faust's own consumer group is doing.
+    stop_timeout_ms: int = Field(default=10_000, ge=1_000, le=600_000)
     partitions: int = Field(default=3, ge=1, le=10_000)
     replication_factor: int = Field(default=1, ge=1, le=15)
     min_insync_replicas: int = Field(default=1, ge=1, le=15)

@@ -96,7 +96,14 @@ def build_gateway(
     remote_topics = config.remote_region_topics(bootstrap)
     engine = GatewayEngine(
         pipeline,
-        {**consumer_settings(kafka, bootstrap), **extra},
+        {
+            **consumer_settings(kafka, bootstrap),
+            # Static membership: a worker restarted with its id takes its partitions back at once,
+            # instead of waiting out its dead self's session (KIP-345); a second live worker with the
+            # same id is fenced, as its transactions are.
+            "group.instance.id": transactional_id(kafka, worker_id),
+            **extra,
+        },
         {**producer_settings(kafka, bootstrap, transactional_id(kafka, worker_id)), **extra},
         list(config.topics.ingest),
         batch_size=kafka.batch_size,

@@ -80,9 +80,13 @@ class EngineService(Service):
             await self.sleep(0.2)
 
     async def on_stop(self) -> None:
+        # The bound starts now: faust's own consumer may spend a minute leaving a group that still
+        # holds dead members (issue 17), long after the engine is done.
+        _exit_by(time.monotonic() + self.engine.config.kafka.stop_timeout_ms / 1000, self)
         self._stop_engine.set()
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        log.info("gateway engine stopped: its last batch committed or aborted, its clients closed")
 
     def health(self) -> dict[str, Any]:
         stats = self.engine.stats
@@ -103,6 +107,28 @@ class EngineService(Service):
             "last_commit_at": stats.last_commit_at or None,
             "uptime_s": round(time.time() - self.started_at, 1),
         }
+
+
+def _exit_by(deadline: float, service: EngineService) -> None:
+    """Exit the process at `deadline` if it is still running: 0 when the engine stopped cleanly
+    (nothing of it is open), 1 when it failed or is still running (its open transaction is then
+    aborted by the broker or the next instance, so nothing half-done is ever visible)."""
+
+    def watch() -> None:
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        engine = service._thread
+        running = engine is not None and engine.is_alive()
+        clean = not running and service._failure is None
+        if clean:
+            log.warning("stopped; faust's consumer hadn't left its group by kafka.stop_timeout_ms: exiting")
+        elif running:
+            log.critical("gateway engine still running at kafka.stop_timeout_ms: exiting uncommitted")
+        else:
+            log.critical("gateway engine failed (%s): exiting", service._failure)
+        logging.shutdown()
+        os._exit(0 if clean else 1)
+
+    threading.Thread(target=watch, name="stop-deadline", daemon=True).start()
 
 
 def broker_credentials(login: Mapping[str, Any]) -> faust.SASLCredentials | None:
@@ -152,8 +178,10 @@ def build_app(
         web_port=web_port or 6066,
         web_bind=web_host,
         web_host=web_host,
-        # The hot path commits its own offsets; faust's consumer serves control streams only.
-        topic_replication_factor=1,
+        # The hot path commits its own offsets; faust's consumer serves control streams only. The
+        # topics faust declares (its leader-assignor topic) take the config's replication factor:
+        # clusters that enforce a minimum refuse 1 (faust-streaming issues 449 and 450).
+        topic_replication_factor=engine.config.kafka.replication_factor,
     )
     service = EngineService(engine, loop=app.loop, beacon=app.beacon)
     app.add_dependency(service)

@@ -40,3 +40,23 @@ def test_build_gateway_makes_the_subject_stores_clients_and_hands_the_engine_the
         assert gateway.engine._clients is clients
     finally:
         gateway.close()
+
+
+def test_fausts_own_topics_take_the_configs_replication_factor() -> None:
+    from streams.service.worker import build_app
+
+    base = load_config()
+    config = base.model_copy(update={"kafka": base.kafka.model_copy(update={"replication_factor": 3})})
+    made: list[tuple[str, dict[str, Any]]] = []
+    clients = KafkaClients(
+        lambda settings: _Made("consumer", settings, made),
+        lambda settings: _Made("producer", settings, made),
+    )
+    gateway = build_gateway(
+        config, "fake:9092", development_keys(config.key_regions()), worker_id="w1", clients=clients
+    )
+    try:
+        app = build_app(config.kafka.worker_app_id, "fake:9092", gateway.engine, {}, web_port=None)
+        assert app.conf.topic_replication_factor == 3
+    finally:
+        gateway.close()
