@@ -129,6 +129,11 @@ def check_config(config_file: str | None, config_path: str | None, check_keys: b
         fail(str(ConfigError(shown, [f"jurisdiction.geolocation.database: {error}"])))
     age, stale = data_age(geolocator, policy.geolocation.max_age_days)
     geolocation = f"{geolocator.source}, {age}"
+    from streams.kafka.clients import unknown_client_settings
+
+    refused = unknown_client_settings(config.kafka)
+    if refused:
+        fail(str(ConfigError(shown, refused)))
     countries = config.country_regions()
     pinned = ", ".join(f"{topic}={name}" for topic, name in config.topics.ingest_formats.items())
     transfers = "; ".join(

@@ -73,6 +73,8 @@ def run(
 
     from streams.classify.geolocation import data_age
     from streams.classify.maxmind import GeolocationDatabaseError
+    from streams.config import ConfigError
+    from streams.kafka.clients import unknown_client_settings
     from streams.kafka.lag import LagReader
     from streams.kafka.topics import missing_topics
     from streams.keys.providers import provider_for
@@ -85,6 +87,9 @@ def run(
     for warning in config.warnings():
         log.warning(warning)
     login = _gateway_login(config)
+    refused = unknown_client_settings(config.kafka)
+    if refused:
+        fail(str(ConfigError(config_path or "the shipped policy", refused)))
     keys = keys_or_fail(config, dev_keys)
     bootstrap = bootstrap or config.kafka.bootstrap_servers
     missing = missing_topics(config, bootstrap)
@@ -116,7 +121,7 @@ def run(
     topic_regions = {region.topic: name for name, region in config.regions.items()}
     # The group's lag on what the engine consumes, for /metrics: an admin client of its own.
     lag = LagReader(
-        {"bootstrap.servers": bootstrap, **login, **client_log},
+        {"bootstrap.servers": bootstrap, **login, **client_log, **kafka.client_settings.admin},
         kafka.group_id,
         [*config.topics.ingest, config.topics.erasure],
     )

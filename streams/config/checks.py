@@ -14,10 +14,34 @@ from streams.config.schema import (
     check_field_path,
 )
 
+# Client properties the gateway sets for its guarantees or takes from other settings: a passthrough
+# map can't change them. security.protocol and the SASL login come from kafka.security, which
+# faust's client follows too.
+_OWNED_BY_EVERY_CLIENT = {"bootstrap.servers", "security.protocol", "sasl.mechanism", "sasl.mechanisms",
+                          "sasl.username", "sasl.password"}  # fmt: skip
+OWNED_CLIENT_PROPERTIES = {
+    "consumer": _OWNED_BY_EVERY_CLIENT | {
+        "group.id", "group.instance.id", "enable.auto.commit", "enable.auto.offset.store", "isolation.level",
+        "partition.assignment.strategy", "auto.offset.reset",
+    },
+    "producer": _OWNED_BY_EVERY_CLIENT | {
+        "transactional.id", "enable.idempotence", "acks", "request.required.acks", "transaction.timeout.ms",
+        "message.timeout.ms", "delivery.timeout.ms",
+    },
+    "admin": set(_OWNED_BY_EVERY_CLIENT),
+}  # fmt: skip
+
 
 def cross_checks(config: GatewayConfig) -> list[str]:
     """Rules that span fields, which per-field validation can't see."""
     problems: list[str] = []
+    for role, owned in OWNED_CLIENT_PROPERTIES.items():
+        for name in getattr(config.kafka.client_settings, role):
+            if name in owned:
+                problems.append(
+                    f"kafka.client_settings.{role}.{name}: the gateway sets this itself "
+                    "(its guarantees, or kafka.* and kafka.security settings)"
+                )
     owner: dict[str, str] = {}
     rest_of_world: list[str] = []
     for name, region in config.regions.items():

@@ -70,6 +70,20 @@ class KafkaSecurity(_Strict):
     ssl_ca_location: str | None = None
 
 
+ClientValue = str | int | float | bool
+
+
+class ClientSettings(_Strict):
+    """Extra librdkafka properties per client role, for what the config has no setting for (a
+    cluster's TLS details, fetch sizes, timeouts). The properties the gateway sets itself for
+    its guarantees can't be overridden (streams/config/checks.py names them); `check-config`
+    and `run` build each client offline to refuse a property librdkafka doesn't know."""
+
+    consumer: dict[str, ClientValue] = {}
+    producer: dict[str, ClientValue] = {}
+    admin: dict[str, ClientValue] = {}
+
+
 class KafkaSettings(_Strict):
     bootstrap_servers: str = "127.0.0.1:19092"
     group_id: str = "residency-gateway"
@@ -98,6 +112,8 @@ class KafkaSettings(_Strict):
     # How long `run` may take to stop on SIGTERM: the open batch commits or aborts, the clients
     # close, and the process exits 0 by then, whatever faust's own consumer group is doing.
     stop_timeout_ms: int = Field(default=10_000, ge=1_000, le=600_000)
+    # Extra librdkafka properties for the consumer, the producers and the admin client.
+    client_settings: ClientSettings = ClientSettings()
     partitions: int = Field(default=3, ge=1, le=10_000)
     replication_factor: int = Field(default=1, ge=1, le=15)
     min_insync_replicas: int = Field(default=1, ge=1, le=15)

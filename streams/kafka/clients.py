@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 
 from streams.config import KafkaSecurity, KafkaSettings
 
@@ -44,6 +44,7 @@ def consumer_settings(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
         "fetch.min.bytes": 1,
         "queued.max.messages.kbytes": 65536,
         **client_security(kafka.security),
+        **kafka.client_settings.consumer,  # none of the above: check-config refuses those
     }
 
 
@@ -80,7 +81,40 @@ def producer_settings(
         # Never give up on a record silently; a stuck broker surfaces as a failed flush instead.
         "message.timeout.ms": 300_000,
         **transactions,
+        **kafka.client_settings.producer,  # none of the above: check-config refuses those
     }
+
+
+def unknown_client_settings(kafka: KafkaSettings) -> list[str]:
+    """A problem, with its config path, for each kafka.client_settings property librdkafka refuses
+    (unknown, or a value it can't take), found by building each client offline: no connection."""
+    from confluent_kafka.admin import AdminClient
+
+    quiet: dict[str, Any] = {"log_level": 0}
+
+    def consumer(extra: dict[str, Any]) -> None:
+        Consumer({**quiet, "group.id": "check-config", **extra}).close()
+
+    def producer(extra: dict[str, Any]) -> None:
+        Producer({**quiet, **extra})
+
+    def admin(extra: dict[str, Any]) -> None:
+        AdminClient({**quiet, **extra})
+
+    build: dict[str, Callable[[dict[str, Any]], None]] = {
+        "consumer": consumer,
+        "producer": producer,
+        "admin": admin,
+    }
+    problems = []
+    for role, make in build.items():
+        for name, value in getattr(kafka.client_settings, role).items():
+            try:
+                make({name: value})
+            except (KafkaException, ValueError, TypeError) as error:
+                reason = error.args[0].str() if isinstance(error, KafkaException) else str(error)
+                problems.append(f"kafka.client_settings.{role}.{name}: {reason}")
+    return problems
 
 
 def admin_settings(

@@ -71,7 +71,9 @@ def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -
     topic settings, then grant the planned ACLs. A second run with the same config changes nothing."""
     clusters = config.topics_by_cluster(bootstrap)
     plan = _apply_on(
-        AdminClient(admin_settings(bootstrap, config.kafka.security)),
+        AdminClient(
+            {**admin_settings(bootstrap, config.kafka.security), **config.kafka.client_settings.admin}
+        ),
         config,
         clusters.pop(bootstrap),
         timeout,
@@ -79,7 +81,9 @@ def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -
     # Regions on clusters of their own: their topic there, nothing else (ACLs there are the
     # regional cluster's operators' to manage).
     for remote, topics in clusters.items():
-        admin = AdminClient(admin_settings(remote, config.kafka.security))
+        admin = AdminClient(
+            {**admin_settings(remote, config.kafka.security), **config.kafka.client_settings.admin}
+        )
         regional = _apply_on(admin, config, topics, timeout, grant=False)
         plan.created.extend(regional.created)
         plan.existing.extend(regional.existing)
@@ -223,7 +227,18 @@ def missing_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0)
     # As the gateway: under ACLs it sees exactly the topics it was granted.
     missing = []
     for cluster, topics in config.topics_by_cluster(bootstrap).items():
-        admin = AdminClient(admin_settings(cluster, config.kafka.security, as_admin=False))
+        admin = AdminClient(
+            {
+                **admin_settings(cluster, config.kafka.security, as_admin=False),
+                **config.kafka.client_settings.admin,
+            }
+        )
         present = set(admin.list_topics(timeout=timeout).topics)
         missing += [t if cluster == bootstrap else f"{t} (on {cluster})" for t in topics if t not in present]
     return missing
+
+
+def _admin(config: GatewayConfig, cluster: str, *, as_admin: bool = True) -> AdminClient:
+    """An admin client on `cluster`: the admin's login (or the gateway's), and kafka.client_settings.admin."""
+    settings = admin_settings(cluster, config.kafka.security, as_admin=as_admin)
+    return AdminClient({**settings, **config.kafka.client_settings.admin})

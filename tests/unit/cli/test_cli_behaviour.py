@@ -98,3 +98,13 @@ def test_check_config_keys_loads_every_key_run_needs(monkeypatch: pytest.MonkeyP
     assert code == 0, err
     assert "keys: eu v1 (" in out and "row v1 (" in out
     assert secret[2:] not in out + err  # fingerprints, never keys
+
+
+def test_check_config_refuses_a_client_property_librdkafka_doesnt_know(tmp_path: Path) -> None:
+    config = tmp_path / "clients.yaml"
+    regions = "  eu: {countries: [EU27], topic: t.eu}\n  row: {countries: '*', topic: t.row}\n"
+    clients = "kafka:\n  client_settings:\n    producer: {linger.ms: 5, lingerr.ms: 5}\n"
+    config.write_text(f"policy_version: x\n{clients}regions:\n{regions}")
+    code, _out, err = invoke("check-config", str(config))
+    assert code == 2
+    assert 'kafka.client_settings.producer.lingerr.ms: No such configuration property: "lingerr.ms"' in err
