@@ -62,19 +62,30 @@ def _config(kafka_bootstrap: str, tmp_path: Path) -> tuple[str, str, Path]:
     return config.topics.ingest[0], config.kafka.group_id, path
 
 
+def _run_then_kill(
+    config_path: Path, log_path: Path, port: int, ingest: str, group: str, bootstrap: str
+) -> None:
+    """Worker w1 until it has committed a batch and faust's worker joined its own group; then kill -9:
+    no LeaveGroup from either consumer, and its last transaction left to be aborted."""
+    worker = _start(config_path, log_path, "w1", port)
+    try:
+        _wait_ready(worker, port, log_path)
+        produce(bootstrap, ingest, [TRACK] * 5)
+        wait_committed(bootstrap, group, ingest, timeout=60)
+        deadline = time.monotonic() + 60
+        while WORKER_READY not in log_path.read_text(errors="replace") and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        worker.kill()
+        worker.wait(10)
+
+
 def test_a_worker_killed_and_restarted_with_its_id_commits_long_before_its_session_would_expire(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     ingest, group, config_path = _config(kafka_bootstrap, tmp_path)
     log_path = tmp_path / "gateway.log"
-    first = _start(config_path, log_path, "w1", 6091)
-    try:
-        _wait_ready(first, 6091, log_path)
-        produce(kafka_bootstrap, ingest, [TRACK] * 5)
-        wait_committed(kafka_bootstrap, group, ingest, timeout=60)
-    finally:
-        first.kill()  # -9: no LeaveGroup, its transaction left open
-        first.wait(10)
+    _run_then_kill(config_path, log_path, 6091, ingest, group, kafka_bootstrap)
     produce(kafka_bootstrap, ingest, [TRACK] * 5)
     restarted_at = time.monotonic()
     second = _start(config_path, log_path, "w1", 6091)
@@ -93,17 +104,8 @@ def test_sigterm_exits_0_within_the_stop_bound_while_the_group_holds_a_dead_memb
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     ingest, group, config_path = _config(kafka_bootstrap, tmp_path)
-    log_path = tmp_path / "gateway.log"
-    dead = _start(config_path, log_path, "w1", 6092)
-    try:
-        _wait_ready(dead, 6092, log_path)
-        for _ in range(300):  # faust's worker has joined its own group too
-            if WORKER_READY in log_path.read_text(errors="replace"):
-                break
-            time.sleep(0.2)
-    finally:
-        dead.kill()  # its faust consumer stays a member of <group>-worker until its session expires
-        dead.wait(10)
+    # Its faust consumer stays a member of <group>-worker until its session expires.
+    _run_then_kill(config_path, tmp_path / "gateway.log", 6092, ingest, group, kafka_bootstrap)
     second_log = tmp_path / "second.log"
     second = _start(config_path, second_log, "w1", 6092)
     try:
