@@ -12,6 +12,7 @@ from streams.config import ConfigError, GatewayConfig, load_config
 from streams.service.logs import active_format
 
 CONFIG_HELP = "Gateway config (YAML). Default: the policy shipped with the gateway (config/policy.yaml)."
+PORT = click.IntRange(1, 65_535)  # a TCP port: 0 or 99999 is a usage error, not a surprise later
 log = logging.getLogger(__name__)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from streams.cli.common import fail
+from streams.cli.common import PORT, fail
 
 if TYPE_CHECKING:
     from streams.devtools.localbroker.server import BrokerStatus
@@ -26,14 +26,14 @@ log = logging.getLogger(__name__)
 @click.option(
     "--events",
     "payload_count",
-    type=int,
+    type=click.IntRange(min=1),
     default=3000,
     show_default=True,
     help="Ingest payloads to send (batches hold several events).",
 )
 @click.option(
     "--port",
-    type=int,
+    type=PORT,
     default=DEFAULT_BROKER_PORT,
     show_default=True,
     help="Port of the embedded local broker.",
@@ -66,7 +66,7 @@ def broker() -> None:
 
 
 @broker.command("start")
-@click.option("--port", type=int, default=DEFAULT_BROKER_PORT, show_default=True)
+@click.option("--port", type=PORT, default=DEFAULT_BROKER_PORT, show_default=True)
 @click.option(
     "--secure",
     is_flag=True,
@@ -86,7 +86,7 @@ def broker_start(port: int, secure: bool) -> None:
 
 @broker.command("user")
 @click.argument("username")
-@click.option("--port", type=int, default=SECURED_BROKER_PORT, show_default=True)
+@click.option("--port", type=PORT, default=SECURED_BROKER_PORT, show_default=True)
 @click.option(
     "--password",
     envvar="RESIDENCY_GATEWAY_BROKER_USER_PASSWORD",
@@ -117,7 +117,7 @@ def broker_user(username: str, port: int, password: str | None) -> None:
 
 
 @broker.command("stop")
-@click.option("--port", type=int, default=DEFAULT_BROKER_PORT, show_default=True)
+@click.option("--port", type=PORT, default=DEFAULT_BROKER_PORT, show_default=True)
 def broker_stop(port: int) -> None:
     """Stop the embedded broker started on this port."""
     localbroker = _localbroker()
@@ -127,7 +127,7 @@ def broker_stop(port: int) -> None:
 
 
 @broker.command("status")
-@click.option("--port", type=int, default=DEFAULT_BROKER_PORT, show_default=True)
+@click.option("--port", type=PORT, default=DEFAULT_BROKER_PORT, show_default=True)
 def broker_status(port: int) -> None:
     """Say whether the embedded broker runs; exit 1 if it doesn't."""
     localbroker = _localbroker()

@@ -15,7 +15,7 @@ from streams.service.logs import FORMATS
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
 
-from streams.cli.common import CONFIG_HELP, config_or_fail, fail
+from streams.cli.common import CONFIG_HELP, PORT, config_or_fail, fail
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def _default_worker_id() -> str:
     is_flag=True,
     help="Use ephemeral development keys. Pseudonyms then differ on every start: never in production.",
 )
-@click.option("--web-port", type=int, default=6066, show_default=True, help="Port of /health and /metrics.")
+@click.option("--web-port", type=PORT, default=6066, show_default=True, help="Port of /health and /metrics.")
 @click.option(
     "--web-host", default="127.0.0.1", show_default=True, help="Address /health and /metrics listen on."
 )

@@ -7,14 +7,14 @@ import sys
 
 import click
 
-from streams.cli.common import fail
+from streams.cli.common import PORT, fail
 
 log = logging.getLogger(__name__)
 
 
 @click.command()
 @click.option("--url", help="The running gateway's web address (its --web-host and --web-port).")
-@click.option("--port", type=int, help="Shorthand for --url http://127.0.0.1:PORT. Default: 6066.")
+@click.option("--port", type=PORT, help="Shorthand for --url http://127.0.0.1:PORT. Default: 6066.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True)
 @click.option("--once", is_flag=True, help="Print one frame (rates over one interval) and exit.")
 def top(url: str | None, port: int | None, interval: float, once: bool) -> None:

@@ -108,3 +108,18 @@ def test_check_config_refuses_a_client_property_librdkafka_doesnt_know(tmp_path:
     code, _out, err = invoke("check-config", str(config))
     assert code == 2
     assert 'kafka.client_settings.producer.lingerr.ms: No such configuration property: "lingerr.ms"' in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--web-port", "99999", "--dev-keys"],
+        ["top", "--port", "0", "--once"],
+        ["broker", "status", "--port", "70000"],
+        ["demo", "--events", "0"],
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_a_number_out_of_range_is_a_usage_error_before_anything_runs(args: list[str]) -> None:
+    code, _out, err = invoke(*args)
+    assert code == 2 and "Invalid value for" in err and "is not in the range" in err
