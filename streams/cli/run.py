@@ -69,7 +69,6 @@ def run(
     log_format: str,
 ) -> None:
     """Run the gateway: consume the ingest topics and route every event."""
-    from faust import Worker
 
     from streams.classify.geolocation import data_age
     from streams.classify.maxmind import GeolocationDatabaseError
@@ -80,7 +79,7 @@ def run(
     from streams.keys.providers import provider_for
     from streams.service.logs import configure, kafka_client_logger
     from streams.service.wiring import build_gateway
-    from streams.service.worker import build_app
+    from streams.service.worker import GatewayWorker, build_app
 
     logging_config = configure("json" if log_format == "json" else "text", log_level)
     config = config_or_fail(config_path)
@@ -125,7 +124,7 @@ def run(
         kafka.group_id,
         [*config.topics.ingest, config.topics.erasure],
     )
-    app = build_app(
+    app, service = build_app(
         kafka.worker_app_id, bootstrap, engine, topic_regions, web_port, web_host, login=login, lag=lag,
         geolocation_built=geolocator.built,
     )  # fmt: skip
@@ -136,7 +135,8 @@ def run(
         bootstrap,
         extra={"worker_id": worker_id, "group_id": kafka.group_id, "ingest": list(config.topics.ingest)},
     )
-    Worker(app, loglevel=log_level, quiet=True, logging_config=logging_config).execute_from_commandline()
+    worker = GatewayWorker(app, service, loglevel=log_level, quiet=True, logging_config=logging_config)
+    worker.execute_from_commandline()
 
 
 def _gateway_login(config: GatewayConfig) -> dict[str, Any]:

@@ -55,6 +55,8 @@ class EngineService(Service):
             self.engine.run(self._stop_engine, on_ready=self.ready.set)
         except BaseException as exc:  # handed to the supervisor task, which crashes the worker
             self._failure = exc
+        else:
+            log.info("gateway engine stopped: its last batch committed or aborted, its clients closed")
 
     @Service.task
     async def _supervise(self) -> None:
@@ -79,14 +81,20 @@ class EngineService(Service):
                 return
             await self.sleep(0.2)
 
-    async def on_stop(self) -> None:
-        # The bound starts now: faust's own consumer may spend a minute leaving a group that still
-        # holds dead members (issue 17), long after the engine is done.
-        _exit_by(time.monotonic() + self.engine.config.kafka.stop_timeout_ms / 1000, self)
+    def begin_stop(self) -> None:
+        """Stop the engine after its batch, and exit by kafka.stop_timeout_ms from now whatever else
+        is still stopping: faust's own consumer may spend a minute leaving a group that still holds
+        dead members (issue 17). Called at the SIGTERM itself (GatewayWorker) and again, harmlessly,
+        when faust stops this service."""
+        if self._stop_engine.is_set():
+            return
         self._stop_engine.set()
+        _exit_by(time.monotonic() + self.engine.config.kafka.stop_timeout_ms / 1000, self)
+
+    async def on_stop(self) -> None:
+        self.begin_stop()
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
-        log.info("gateway engine stopped: its last batch committed or aborted, its clients closed")
 
     def health(self) -> dict[str, Any]:
         stats = self.engine.stats
@@ -107,6 +115,24 @@ class EngineService(Service):
             "last_commit_at": stats.last_commit_at or None,
             "uptime_s": round(time.time() - self.started_at, 1),
         }
+
+
+class GatewayWorker(faust.Worker):
+    """faust's worker, whose SIGTERM and SIGINT start the engine's stop and its bound at once, not
+    when faust gets round to stopping the engine's service behind its own consumer."""
+
+    def __init__(self, app: faust.App, service: EngineService, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._gateway_service = service
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        self._gateway_service.begin_stop()
+        super()._schedule_shutdown(signal)
+
+    @property
+    def shortlabel(self) -> str:
+        # faust's own name in its log lines (`[^Worker]: Ready`), which operators and tests look for.
+        return "Worker"
 
 
 def _exit_by(deadline: float, service: EngineService) -> None:
@@ -166,9 +192,10 @@ def build_app(
     login: Mapping[str, Any] | None = None,
     lag: LagReader | None = None,
     geolocation_built: date | None = None,
-) -> faust.App:
-    """The worker hosting `engine`; `login` is the gateway's client_security settings, if any;
-    `lag` reads the group's consumer lag for /metrics; `geolocation_built` is the IP data's day."""
+) -> tuple[faust.App, EngineService]:
+    """The worker hosting `engine`, and the service that runs it (GatewayWorker needs it); `login` is
+    the gateway's client_security settings, if any; `lag` reads the group's consumer lag for
+    /metrics; `geolocation_built` is the IP data's day."""
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
@@ -203,4 +230,4 @@ def build_app(
         # aiohttp refuses a charset in content_type, so the exposition type goes in as a header.
         return _web.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    return app
+    return app, service

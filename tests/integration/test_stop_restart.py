@@ -63,17 +63,25 @@ def _config(kafka_bootstrap: str, tmp_path: Path) -> tuple[str, str, Path]:
 
 
 def _run_then_kill(
-    config_path: Path, log_path: Path, port: int, ingest: str, group: str, bootstrap: str
+    config_path: Path,
+    log_path: Path,
+    port: int,
+    ingest: str,
+    group: str,
+    bootstrap: str,
+    *,
+    faust_joined: bool,
 ) -> None:
-    """Worker w1 until it has committed a batch and faust's worker joined its own group; then kill -9:
-    no LeaveGroup from either consumer, and its last transaction left to be aborted."""
+    """Worker w1 until it has committed a batch (and, with `faust_joined`, faust's worker has joined
+    its own group); then kill -9: no LeaveGroup from either consumer, its last transaction open."""
     worker = _start(config_path, log_path, "w1", port)
     try:
         _wait_ready(worker, port, log_path)
         produce(bootstrap, ingest, [TRACK] * 5)
         wait_committed(bootstrap, group, ingest, timeout=60)
         deadline = time.monotonic() + 60
-        while WORKER_READY not in log_path.read_text(errors="replace") and time.monotonic() < deadline:
+        while faust_joined and WORKER_READY not in log_path.read_text(errors="replace"):
+            assert time.monotonic() < deadline, "faust's worker never said it was ready"
             time.sleep(0.2)
     finally:
         worker.kill()
@@ -85,7 +93,7 @@ def test_a_worker_killed_and_restarted_with_its_id_commits_long_before_its_sessi
 ) -> None:
     ingest, group, config_path = _config(kafka_bootstrap, tmp_path)
     log_path = tmp_path / "gateway.log"
-    _run_then_kill(config_path, log_path, 6091, ingest, group, kafka_bootstrap)
+    _run_then_kill(config_path, log_path, 6091, ingest, group, kafka_bootstrap, faust_joined=False)
     produce(kafka_bootstrap, ingest, [TRACK] * 5)
     restarted_at = time.monotonic()
     second = _start(config_path, log_path, "w1", 6091)
@@ -105,7 +113,9 @@ def test_sigterm_exits_0_within_the_stop_bound_while_the_group_holds_a_dead_memb
 ) -> None:
     ingest, group, config_path = _config(kafka_bootstrap, tmp_path)
     # Its faust consumer stays a member of <group>-worker until its session expires.
-    _run_then_kill(config_path, tmp_path / "gateway.log", 6092, ingest, group, kafka_bootstrap)
+    _run_then_kill(
+        config_path, tmp_path / "gateway.log", 6092, ingest, group, kafka_bootstrap, faust_joined=True
+    )
     second_log = tmp_path / "second.log"
     second = _start(config_path, second_log, "w1", 6092)
     try:

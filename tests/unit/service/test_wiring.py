@@ -58,5 +58,5 @@ def test_fausts_own_topics_take_the_configs_replication_factor() -> None:
     base = load_config()
     config = base.model_copy(update={"kafka": base.kafka.model_copy(update={"replication_factor": 3})})
     with _gateway(config) as (gateway, _clients, _made):
-        app = build_app(config.kafka.worker_app_id, "fake:9092", gateway.engine, {}, web_port=None)
+        app, _service = build_app(config.kafka.worker_app_id, "fake:9092", gateway.engine, {}, web_port=None)
         assert app.conf.topic_replication_factor == 3
