@@ -15,7 +15,7 @@ from streams.service.logs import FORMATS
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
 
-from streams.cli.common import CONFIG_HELP, PORT, config_or_fail, fail
+from streams.cli.common import CONFIG_HELP, config_or_fail, fail
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,13 @@ def _default_worker_id() -> str:
     is_flag=True,
     help="Use ephemeral development keys. Pseudonyms then differ on every start: never in production.",
 )
-@click.option("--web-port", type=PORT, default=6066, show_default=True, help="Port of /health and /metrics.")
+@click.option(
+    "--web-port",
+    type=click.IntRange(0, 65_535),
+    default=6066,
+    show_default=True,
+    help="Port of /health and /metrics; 0 serves neither (the demo's and tests' throwaway workers).",
+)
 @click.option(
     "--web-host", default="127.0.0.1", show_default=True, help="Address /health and /metrics listen on."
 )
@@ -125,8 +131,8 @@ def run(
         [*config.topics.ingest, config.topics.erasure],
     )
     app, service = build_app(
-        kafka.worker_app_id, bootstrap, engine, topic_regions, web_port, web_host, login=login, lag=lag,
-        geolocation_built=geolocator.built,
+        kafka.worker_app_id, bootstrap, engine, topic_regions, web_port or None, web_host,
+        login=login, lag=lag, geolocation_built=geolocator.built,
     )  # fmt: skip
     log.info(
         "starting worker %s of group %s on %s",

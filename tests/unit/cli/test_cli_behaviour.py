@@ -123,3 +123,10 @@ def test_check_config_refuses_a_client_property_librdkafka_doesnt_know(tmp_path:
 def test_a_number_out_of_range_is_a_usage_error_before_anything_runs(args: list[str]) -> None:
     code, _out, err = invoke(*args)
     assert code == 2 and "Invalid value for" in err and "is not in the range" in err
+
+
+def test_web_port_0_means_no_web_server_not_a_port() -> None:
+    from streams.cli.run import run
+
+    option = next(p for p in run.params if p.name == "web_port")
+    assert option.type.min == 0 and option.type.max == 65_535  # type: ignore[attr-defined]
