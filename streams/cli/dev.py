@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import sys
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from streams.devtools.localbroker.server import BrokerStatus
 
 DEFAULT_BROKER_PORT = 19092
-SECURED_BROKER_PORT = 19094  # its controller listens on the next port, as the plain broker's does
+SECURED_BROKER_PORT = 19100  # and the next three: controller, SASL_SSL, mTLS (clear of 19092-19098)
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,9 @@ def broker() -> None:
 @click.option(
     "--secure",
     is_flag=True,
-    help="SASL_PLAINTEXT with SCRAM-SHA-512 and ACLs (StandardAuthorizer, deny when no ACL matches); "
-    f"use another port than the plain broker's, e.g. {SECURED_BROKER_PORT}.",
+    help="SASL_PLAINTEXT with SCRAM-SHA-512 on --port, SASL_SSL (SCRAM-SHA-512 or OAUTHBEARER) on "
+    "--port+2, mutual TLS on --port+3, and ACLs (StandardAuthorizer, deny when no ACL matches); use "
+    f"other ports than the plain broker's, e.g. {SECURED_BROKER_PORT}.",
 )
 def broker_start(port: int, secure: bool) -> None:
     """Fetch Kafka if needed, start it on 127.0.0.1, wait until it serves (reuses a running one)."""
@@ -114,6 +116,37 @@ def broker_user(username: str, port: int, password: str | None) -> None:
     except localbroker.BrokerError as error:
         fail(str(error), code=1)
     click.echo(f"User:{username}: SCRAM-SHA-512 credential stored on port {port}")
+
+
+@broker.command("cert")
+@click.argument("name")
+@click.option("--port", type=PORT, default=SECURED_BROKER_PORT, show_default=True)
+@click.option(
+    "--key-password-env",
+    metavar="VARIABLE",
+    help="Encrypt the key with the password in this environment variable; unencrypted without it.",
+)
+def broker_cert(name: str, port: int, key_password_env: str | None) -> None:
+    """Issue a client certificate for User:NAME from the secured broker's development CA (mTLS).
+
+    Prints the certificate, key and CA paths: what kafka.security.ssl_* and its variables take.
+    """
+    localbroker = _localbroker()
+    password = None
+    if key_password_env is not None:
+        password = os.environ.get(key_password_env)
+        if not password:
+            fail(f"--key-password-env: {key_password_env} is not set")
+    try:
+        issued = localbroker.issue_client_certificate(port, name, password)
+    except ValueError as error:
+        fail(str(error))
+    except localbroker.BrokerError as error:
+        fail(str(error), code=1)
+    click.echo(f"User:{name}: client certificate for the mTLS listener on port {port + 3}")
+    click.echo(f"  certificate {issued.certificate}")
+    click.echo(f"  key         {issued.key}{' (encrypted)' if password else ''}")
+    click.echo(f"  ca          {localbroker.ca_location(port)}")
 
 
 @broker.command("stop")
@@ -161,7 +194,9 @@ def _describe_broker(status: BrokerStatus) -> str:
     if status.running:
         parts.append(f"log {status.log_path}")
     if status.credentials is not None:
+        port = int(status.bootstrap.rpartition(":")[2])
         parts.append(
-            f"{status.security_protocol} with SCRAM-SHA-512 and ACLs, admin login in {status.credentials}"
+            f"{status.security_protocol} with SCRAM-SHA-512 and ACLs, admin login in {status.credentials}; "
+            f"SASL_SSL on {port + 2}, mTLS on {port + 3}, CA {status.ca_location}"
         )
     return ", ".join(parts)

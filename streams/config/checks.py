@@ -15,10 +15,14 @@ from streams.config.schema import (
 )
 
 # Client properties the gateway sets for its guarantees or takes from other settings: a passthrough
-# map can't change them. security.protocol and the SASL login come from kafka.security, which
-# faust's client follows too.
-_OWNED_BY_EVERY_CLIENT = {"bootstrap.servers", "security.protocol", "sasl.mechanism", "sasl.mechanisms",
-                          "sasl.username", "sasl.password"}  # fmt: skip
+# map can't change them. The login (security.protocol, every sasl.* property, the CA and the client
+# certificate) comes from kafka.security, which faust's client follows too; other ssl.* properties
+# (cipher suites, endpoint identification) may pass through.
+_OWNED_BY_EVERY_CLIENT = {"bootstrap.servers", "security.protocol", "ssl.ca.location", "ssl.ca.pem",
+                          "ssl.certificate.location", "ssl.certificate.pem", "ssl.key.location",
+                          "ssl.key.pem", "ssl.key.password", "ssl.keystore.location", "ssl.keystore.password",
+                          "enable.sasl.oauthbearer.unsecure.jwt"}  # fmt: skip
+_OWNED_PREFIX = "sasl."
 OWNED_CLIENT_PROPERTIES = {
     "consumer": _OWNED_BY_EVERY_CLIENT | {
         "group.id", "group.instance.id", "enable.auto.commit", "enable.auto.offset.store", "isolation.level",
@@ -37,7 +41,7 @@ def cross_checks(config: GatewayConfig) -> list[str]:
     problems: list[str] = []
     for role, owned in OWNED_CLIENT_PROPERTIES.items():
         for name in getattr(config.kafka.client_settings, role):
-            if name in owned:
+            if name in owned or name.startswith(_OWNED_PREFIX):
                 problems.append(
                     f"kafka.client_settings.{role}.{name}: the gateway sets this itself "
                     "(its guarantees, or kafka.* and kafka.security settings)"
@@ -216,10 +220,23 @@ def _access_checks(config: GatewayConfig) -> list[str]:
             "kafka.security.sasl_mechanism: PLAIN over SASL_PLAINTEXT sends the password in the clear; "
             "use SCRAM-SHA-512, or SASL_SSL"
         )
+    if security.protocol == "SASL_PLAINTEXT" and security.sasl_mechanism == "OAUTHBEARER":
+        problems.append(
+            "kafka.security.sasl_mechanism: OAUTHBEARER over SASL_PLAINTEXT sends the bearer token in the "
+            "clear, where anyone who sees it may use it until it expires; use SASL_SSL"
+        )
+    oauth = security.oauthbearer
+    if oauth is not None and oauth.token_endpoint_url.startswith("http://"):
+        host = oauth.token_endpoint_url.removeprefix("http://").split("/", 1)[0].rsplit(":", 1)[0]
+        if host not in {"127.0.0.1", "localhost", "[::1]"}:
+            problems.append(
+                "kafka.security.oauthbearer.token_endpoint_url: http:// sends the client secret in the "
+                "clear; use https:// (plain http is accepted only for a token endpoint on this machine)"
+            )
     if access.acls and security.protocol == "PLAINTEXT":
         problems.append(
             "access.acls: ACLs need authenticated clients; on PLAINTEXT every client is User:ANONYMOUS "
-            "(set kafka.security.protocol to SASL_PLAINTEXT or SASL_SSL)"
+            "(set kafka.security.protocol to SSL, SASL_PLAINTEXT or SASL_SSL)"
         )
     roles: dict[str, str] = {access.gateway_principal: "access.gateway_principal"}
     named = [(f"access.collector_principals[{i}]", p) for i, p in enumerate(access.collector_principals)]

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from streams.config.countries import COUNTRY_GROUPS, KNOWN_COUNTRIES
 from streams.formats.registry import FORMAT_NAMES, default_purposes
@@ -55,19 +55,61 @@ class _Strict(BaseModel):
 EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
 
 
+# RFC 7628 extension keys are letters; a value can't hold librdkafka's separators (',' and '=').
+ExtensionName = Annotated[str, Field(pattern=r"^[A-Za-z]+$")]
+ExtensionValue = Annotated[str, Field(pattern=r"^[^,=\s]+$")]
+
+
+class OAuthBearer(_Strict):
+    """OAUTHBEARER with OIDC client credentials (RFC 6749 4.4): the clients fetch a token from the
+    identity provider's token endpoint and fetch a new one before it expires. The client id and
+    secret come from the environment; the admin (topics apply) has its own."""
+
+    token_endpoint_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
+    scope: str | None = None
+    # SASL extensions some clusters require (Confluent Cloud: logicalCluster and identityPoolId).
+    extensions: dict[ExtensionName, ExtensionValue] = {}
+    client_id_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_OAUTH_CLIENT_ID"
+    client_secret_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_OAUTH_CLIENT_SECRET"  # noqa: S105 - a variable name
+    admin_client_id_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_ADMIN_OAUTH_CLIENT_ID"
+    admin_client_secret_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_ADMIN_OAUTH_CLIENT_SECRET"  # noqa: S105
+
+
 class KafkaSecurity(_Strict):
     """How the gateway's own Kafka clients authenticate; the secrets come from the environment."""
 
-    # PLAINTEXT: no authentication (a local broker). SASL_PLAINTEXT / SASL_SSL: a SASL login.
-    protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
-    # The gateway's login (run), and the admin's login (topics apply: creates topics and ACLs).
+    # PLAINTEXT: no authentication (a local broker). SSL: mutual TLS, the client certificate is the
+    # identity. SASL_PLAINTEXT / SASL_SSL: a SASL login (SCRAM, PLAIN or an OAuth token), SASL_SSL over TLS.
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"] = "SCRAM-SHA-512"
+    # SCRAM / PLAIN: the gateway's login (run), and the admin's login (topics apply: creates topics and ACLs).
     username_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_USERNAME"
     password_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_PASSWORD"  # noqa: S105 - a variable name
     admin_username_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_ADMIN_USERNAME"
     admin_password_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_ADMIN_PASSWORD"  # noqa: S105
-    # SASL_SSL: a CA bundle to verify the brokers with; None uses the system's.
+    # SSL / SASL_SSL: a CA bundle to verify the brokers with; None uses the system's.
     ssl_ca_location: str | None = None
+    # SSL: variables holding the paths of the PEM client certificate and key, and the key's password
+    # (unset: the key is not encrypted); the admin's are separate.
+    ssl_certificate_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_SSL_CERTIFICATE"
+    ssl_key_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_SSL_KEY"
+    ssl_key_password_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_SSL_KEY_PASSWORD"  # noqa: S105
+    admin_ssl_certificate_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_ADMIN_SSL_CERTIFICATE"
+    admin_ssl_key_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_ADMIN_SSL_KEY"
+    admin_ssl_key_password_env: EnvName = "RESIDENCY_GATEWAY_KAFKA_ADMIN_SSL_KEY_PASSWORD"  # noqa: S105
+    # OAUTHBEARER: the identity provider's token endpoint and the clients' credentials.
+    oauthbearer: OAuthBearer | None = None
+
+    @model_validator(mode="after")
+    def _oauthbearer_goes_with_its_mechanism(self) -> KafkaSecurity:
+        uses_oauth = self.protocol.startswith("SASL_") and self.sasl_mechanism == "OAUTHBEARER"
+        if uses_oauth and self.oauthbearer is None:
+            raise ValueError("sasl_mechanism OAUTHBEARER needs kafka.security.oauthbearer (a token endpoint)")
+        if self.oauthbearer is not None and not uses_oauth:
+            raise ValueError(
+                "kafka.security.oauthbearer is used only with a SASL protocol and sasl_mechanism OAUTHBEARER"
+            )
+        return self
 
 
 ClientValue = str | int | float | bool

@@ -125,33 +125,89 @@ def admin_settings(
 
 
 class KafkaLoginMissing(Exception):
-    """The config asks for a SASL login whose environment variables are not set."""
+    """The config asks for a login (SASL, client certificate, OAuth) whose environment variables are unset."""
 
 
 def client_security(security: KafkaSecurity | None, *, as_admin: bool = False) -> dict[str, Any]:
-    """security.protocol and the SASL login, read from the environment variables the config names."""
+    """librdkafka's security.protocol and login: the gateway's, or the admin's with `as_admin`.
+
+    Secrets and certificate paths are read from the environment variables the config names, when
+    the client is made: a missing one raises KafkaLoginMissing naming the variables, never a value.
+    """
     if security is None or security.protocol == "PLAINTEXT":
         return {}
-    names = (
+    settings: dict[str, Any] = {"security.protocol": security.protocol}
+    if security.protocol in {"SSL", "SASL_SSL"} and security.ssl_ca_location is not None:
+        settings["ssl.ca.location"] = security.ssl_ca_location
+    if security.protocol == "SSL":
+        return settings | _client_certificate(security, as_admin)
+    if security.sasl_mechanism == "OAUTHBEARER":
+        return settings | _oidc_login(security, as_admin)
+    username, password = _required(
+        security.protocol,
         (security.admin_username_env, security.admin_password_env)
         if as_admin
-        else (security.username_env, security.password_env)
+        else (security.username_env, security.password_env),
+        as_admin,
     )
+    return settings | {
+        "sasl.mechanism": security.sasl_mechanism,
+        "sasl.username": username,
+        "sasl.password": password,
+    }
+
+
+def _client_certificate(security: KafkaSecurity, as_admin: bool) -> dict[str, Any]:
+    """mTLS: the client certificate and key named by the environment; the key's password if it has one."""
+    names = (
+        (security.admin_ssl_certificate_env, security.admin_ssl_key_env, security.admin_ssl_key_password_env)
+        if as_admin
+        else (security.ssl_certificate_env, security.ssl_key_env, security.ssl_key_password_env)
+    )
+    certificate, key = _required("SSL", names[:2], as_admin)
+    for name, path in zip(names[:2], (certificate, key), strict=True):
+        if not os.path.isfile(path):
+            raise KafkaLoginMissing(f"{name} names {path!r}, which is not a readable file")
+    settings = {"ssl.certificate.location": certificate, "ssl.key.location": key}
+    password = os.environ.get(names[2])
+    if password:
+        settings["ssl.key.password"] = password
+    return settings
+
+
+def _oidc_login(security: KafkaSecurity, as_admin: bool) -> dict[str, Any]:
+    """OAUTHBEARER through librdkafka's built-in OIDC client: it fetches and renews the token itself."""
+    oauth = security.oauthbearer
+    assert oauth is not None  # KafkaSecurity's validation: OAUTHBEARER comes with its settings
+    client_id, client_secret = _required(
+        security.protocol,
+        (oauth.admin_client_id_env, oauth.admin_client_secret_env)
+        if as_admin
+        else (oauth.client_id_env, oauth.client_secret_env),
+        as_admin,
+    )
+    settings: dict[str, Any] = {
+        "sasl.mechanism": "OAUTHBEARER",
+        "sasl.oauthbearer.method": "oidc",
+        "sasl.oauthbearer.client.id": client_id,
+        "sasl.oauthbearer.client.secret": client_secret,
+        "sasl.oauthbearer.token.endpoint.url": oauth.token_endpoint_url,
+    }
+    if oauth.scope is not None:
+        settings["sasl.oauthbearer.scope"] = oauth.scope
+    if oauth.extensions:
+        settings["sasl.oauthbearer.extensions"] = ",".join(f"{k}={v}" for k, v in oauth.extensions.items())
+    return settings
+
+
+def _required(protocol: str, names: tuple[str, ...], as_admin: bool) -> list[str]:
     unset = [name for name in names if not os.environ.get(name)]
     if unset:
         who = "the admin's" if as_admin else "the gateway's"
         raise KafkaLoginMissing(
-            f"kafka.security.protocol is {security.protocol}: set {' and '.join(unset)} to {who} Kafka login"
+            f"kafka.security.protocol is {protocol}: set {' and '.join(unset)} to {who} Kafka login"
         )
-    settings = {
-        "security.protocol": security.protocol,
-        "sasl.mechanism": security.sasl_mechanism,
-        "sasl.username": os.environ[names[0]],
-        "sasl.password": os.environ[names[1]],
-    }
-    if security.ssl_ca_location is not None:
-        settings["ssl.ca.location"] = security.ssl_ca_location
-    return settings
+    return [os.environ[name] for name in names]
 
 
 def transactional_id(kafka: KafkaSettings, worker_id: str) -> str | None:

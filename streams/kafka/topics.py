@@ -49,6 +49,20 @@ class TopicPlan:
     clusters: dict[str, str] = field(default_factory=dict)
 
 
+def faust_leader_topic(config: GatewayConfig) -> str:
+    """The one topic faust's worker uses: its leader assignor's, one partition (faust names it so).
+
+    `topics apply` creates it with the config's replication factor and min.insync.replicas, as it
+    does every other topic; a worker started without that (a development broker) has faust
+    declare it, with the replication factor alone.
+    """
+    return f"{config.kafka.worker_app_id}-__assignor-__leader"
+
+
+def topic_partitions(config: GatewayConfig, topic: str) -> int:
+    return 1 if topic == faust_leader_topic(config) else config.kafka.partitions
+
+
 def topic_settings(config: GatewayConfig, topic: str) -> dict[str, str]:
     """The topic configs the gateway's config asks of `topic`."""
     kafka = config.kafka
@@ -75,7 +89,7 @@ def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -
             {**admin_settings(bootstrap, config.kafka.security), **config.kafka.client_settings.admin}
         ),
         config,
-        clusters.pop(bootstrap),
+        [*clusters.pop(bootstrap), faust_leader_topic(config)],
         timeout,
     )
     # Regions on clusters of their own: their topic there, nothing else (ACLs there are the
@@ -103,7 +117,7 @@ def _apply_on(
     new = [
         NewTopic(
             topic,
-            num_partitions=kafka.partitions,
+            num_partitions=topic_partitions(config, topic),
             replication_factor=kafka.replication_factor,
             config=topic_settings(config, topic),
         )
@@ -170,20 +184,19 @@ def _update_existing(
                 f"{topic}: replication factor {replicas}, config says {kafka.replication_factor} "
                 "(changing it is a partition reassignment: kafka-reassign-partitions)"
             )
-        if count > kafka.partitions:
-            kept.append(
-                f"{topic}: {count} partitions, config says {kafka.partitions} (Kafka can't remove any)"
-            )
-        elif count < kafka.partitions and topic in compacted:
+        wanted = topic_partitions(config, topic)
+        if count > wanted:
+            kept.append(f"{topic}: {count} partitions, config says {wanted} (Kafka can't remove any)")
+        elif count < wanted and topic in compacted:
             # More partitions move keys: a subject's newer record could land beside an older one
             # in another partition, and compaction would keep both.
             kept.append(
-                f"{topic}: {count} partitions, config says {kafka.partitions} "
+                f"{topic}: {count} partitions, config says {wanted} "
                 "(a compacted topic keeps its partitions: more would move its keys)"
             )
-        elif count < kafka.partitions:
-            grow.append(NewPartitions(topic, kafka.partitions))
-            changes.append(TopicChange(topic, "partitions", str(count), str(kafka.partitions)))
+        elif count < wanted:
+            grow.append(NewPartitions(topic, wanted))
+            changes.append(TopicChange(topic, "partitions", str(count), str(wanted)))
     for future in admin.create_partitions(grow, request_timeout=timeout).values() if grow else []:
         future.result()
     return changes, kept

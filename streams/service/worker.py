@@ -21,11 +21,13 @@ from datetime import date
 from typing import Any
 
 import faust
+from faust.types.auth import CredentialsT
 from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from streams.kafka.engine import GatewayEngine
 from streams.kafka.lag import LagReader
+from streams.kafka.oauth import ClientCredentialsTokens
 from streams.service.metrics import engine_registry, render
 
 log = logging.getLogger(__name__)
@@ -157,22 +159,33 @@ def _exit_by(deadline: float, service: EngineService) -> None:
     threading.Thread(target=watch, name="stop-deadline", daemon=True).start()
 
 
-def broker_credentials(login: Mapping[str, Any]) -> faust.SASLCredentials | None:
+def broker_credentials(login: Mapping[str, Any]) -> CredentialsT | None:
     """faust's (aiokafka's) form of a librdkafka login from streams.kafka.clients.client_security.
 
-    One source for both clients: the engine and faust's worker log in as the same principal.
+    One source for both clients: the engine and faust's worker log in as the same principal, with
+    the same CA, client certificate or OAuth client.
     """
     protocol = login.get("security.protocol", "PLAINTEXT")
     if protocol == "PLAINTEXT":
         return None
+    if protocol not in {"SSL", "SASL_PLAINTEXT", "SASL_SSL"}:
+        raise ValueError(f"faust can't log in over security.protocol {protocol!r}")
     context = None
-    if protocol == "SASL_SSL":
+    if protocol in {"SSL", "SASL_SSL"}:
         # librdkafka's ssl.ca.location may name a bundle or a directory of certificates.
         ca = login.get("ssl.ca.location")
         is_dir = ca is not None and os.path.isdir(ca)
         context = ssl.create_default_context(cafile=None if is_dir else ca, capath=ca if is_dir else None)
-    elif protocol != "SASL_PLAINTEXT":
-        raise ValueError(f"faust can't log in over security.protocol {protocol!r}")
+    if protocol == "SSL":
+        assert context is not None
+        context.load_cert_chain(
+            login["ssl.certificate.location"], login["ssl.key.location"], login.get("ssl.key.password")
+        )
+        return faust.SSLCredentials(context)
+    if login["sasl.mechanism"] == "OAUTHBEARER":
+        return faust.OAuthCredentials(
+            oauth_cb=ClientCredentialsTokens.from_librdkafka(login), ssl_context=context
+        )
     # Its repr names the user only, so a logged setting never shows the password.
     return faust.SASLCredentials(
         username=login["sasl.username"],

@@ -1,7 +1,11 @@
-"""ACLs against a real broker with SASL/SCRAM: each principal can do what it needs, and no more.
+"""ACLs against a real broker, over every way the gateway logs in: each principal can do what it
+needs, and no more.
 
-The session fixture starts a secured local broker on free ports (never the plain one on
-19092) and stops it afterwards. There is no skip: if it can't start, these tests error.
+The session fixture starts a secured local broker on free ports (never the plain one on 19092)
+and stops it afterwards: SASL_PLAINTEXT and SASL_SSL with SCRAM-SHA-512, SASL_SSL with OAUTHBEARER
+tokens from a development token endpoint (tests/integration/token_endpoint.py), and mutual TLS with
+client certificates its development CA signs. Every test runs once per login, on topics of its own.
+There is no skip: if the broker can't start, these tests error.
 """
 
 from __future__ import annotations
@@ -33,17 +37,20 @@ from streams.kafka.clients import consumer_settings, producer_settings
 from streams.kafka.topics import missing_topics
 from tests.integration.gateway_process import gateway_running
 from tests.integration.kafka_io import read_all, wait_committed
+from tests.integration.token_endpoint import token_endpoint
 
 pytestmark = pytest.mark.integration
 
 USERS = ("gateway", "collector", "eu-tools", "us-tools")
+_KEY_PASSWORDS = {"gateway": "key-secret"}
+LOGINS = ("SASL_PLAINTEXT", "SASL_SSL", "SSL", "OAUTHBEARER")
 POLICY = """
 policy_version: acl-test
 kafka:
   bootstrap_servers: "{bootstrap}"
   group_id: rg{run}
   partitions: 1
-  security: {{protocol: SASL_PLAINTEXT, sasl_mechanism: SCRAM-SHA-512}}
+  security: {security}
 topics:
   ingest: [a{run}.ingest]
   quarantine: a{run}.quarantine
@@ -67,21 +74,33 @@ access:
 
 
 @dataclass(frozen=True)
+class SecuredBroker:
+    port: int
+    ca: str
+    passwords: dict[str, str]  # SCRAM passwords and OAuth client secrets, the admin's included
+    certificates: dict[str, localbroker.ClientCertificate]
+    token_endpoint: str
+
+
+@dataclass(frozen=True)
 class Secured:
+    login: str
     bootstrap: str
     config: GatewayConfig
     env: dict[str, str]  # the admin's and the gateway's logins, as `topics apply` and `run` read them
-    logins: dict[str, dict[str, Any]]  # user → librdkafka settings that log in as that user
+    gateway_env: dict[str, str]  # the gateway's alone
+    logins: dict[str, dict[str, Any]]  # user → librdkafka settings that log in as that user ("admin" too)
     policy: Path
     first_apply: str
 
 
-def _free_port_pair() -> int:
-    # 19094 first; never 19096, which the fault runs (loadtests/faults) take for their own broker.
-    for port in (19094, *range(19110, 19310, 2)):
-        if not any(_in_use(p) for p in (port, port + 1)):
+def _free_ports() -> int:
+    # Four consecutive ports from 19110: clear of 19092-19098, which the suite's, the faults', the
+    # sweep's and the bench's brokers take.
+    for port in range(19110, 19310, 4):
+        if not any(_in_use(p) for p in range(port, port + 4)):
             return port
-    raise RuntimeError("no two free ports for the secured broker")
+    raise RuntimeError("no four free ports for the secured broker")
 
 
 def _in_use(port: int) -> bool:
@@ -90,9 +109,9 @@ def _in_use(port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    port = _free_port_pair()
-    status = localbroker.start(port=port, secure=True, timeout=120)
+def secured_broker() -> Iterator[SecuredBroker]:
+    port = _free_ports()
+    localbroker.start(port=port, secure=True, timeout=120)
     try:
         passwords = {user: secrets.token_urlsafe(16) for user in USERS}
         localbroker.add_scram_users(port, {u: p for u, p in passwords.items() if u != "eu-tools"})
@@ -106,32 +125,136 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
         assert piped.returncode == 0, piped.stderr
         assert b"User:eu-tools: SCRAM-SHA-512 credential stored" in piped.stdout
         admin = localbroker.admin_settings(port)
-        logins = {
-            user: {
-                "bootstrap.servers": status.bootstrap,
-                "security.protocol": "SASL_PLAINTEXT",
-                "sasl.mechanism": "SCRAM-SHA-512",
-                "sasl.username": user,
-                "sasl.password": password,
-            }
-            for user, password in passwords.items()
+        passwords["admin"] = admin["sasl.password"]
+        # Client certificates; the gateway's key is encrypted.
+        certificates = {
+            user: localbroker.issue_client_certificate(port, user, _KEY_PASSWORDS.get(user))
+            for user in (*USERS, "admin")
+            if user != "collector"
         }
-        env = {
-            "RESIDENCY_GATEWAY_KAFKA_ADMIN_USERNAME": admin["sasl.username"],
-            "RESIDENCY_GATEWAY_KAFKA_ADMIN_PASSWORD": admin["sasl.password"],
-            "RESIDENCY_GATEWAY_KAFKA_USERNAME": "gateway",
-            "RESIDENCY_GATEWAY_KAFKA_PASSWORD": passwords["gateway"],
-        }
-        text = POLICY.format(bootstrap=status.bootstrap, run=uuid.uuid4().hex[:10])
-        path = tmp_path_factory.mktemp("acls") / "policy.yaml"
-        path.write_text(text)
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in env.items():
-                patch.setenv(name, value)
-            first = _apply(path, env)
-            yield Secured(status.bootstrap, parse_config(text), env, logins, path, first)
+        # One made as docs/access.md shows it.
+        issued = subprocess.run(
+            [sys.executable, "-m", "streams", "broker", "cert", "collector", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert issued.returncode == 0, issued.stderr
+        paths = dict(line.split(maxsplit=1) for line in issued.stdout.splitlines()[1:])
+        assert paths["ca"] == str(localbroker.ca_location(port))
+        certificates["collector"] = localbroker.ClientCertificate(
+            Path(paths["certificate"]), Path(paths["key"]), None
+        )
+        with token_endpoint(passwords) as (url, _issued):
+            yield SecuredBroker(port, str(localbroker.ca_location(port)), passwords, certificates, url)
     finally:
         localbroker.stop(port)
+
+
+def _login(broker: SecuredBroker, login: str, user: str) -> dict[str, Any]:
+    """librdkafka settings that log in as `user` over `login`."""
+    port, secret = broker.port, broker.passwords[user]
+    if login == "SASL_PLAINTEXT":
+        return {
+            "bootstrap.servers": f"127.0.0.1:{port}",
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": user,
+            "sasl.password": secret,
+        }
+    tls = {"bootstrap.servers": f"127.0.0.1:{port + 2}", "ssl.ca.location": broker.ca}
+    if login == "SASL_SSL":
+        return {
+            **tls,
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": user,
+            "sasl.password": secret,
+        }
+    if login == "OAUTHBEARER":
+        return {
+            **tls,
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "OAUTHBEARER",
+            "sasl.oauthbearer.method": "oidc",
+            "sasl.oauthbearer.client.id": user,
+            "sasl.oauthbearer.client.secret": secret,
+            "sasl.oauthbearer.token.endpoint.url": broker.token_endpoint,
+        }
+    certificate = broker.certificates[user]
+    settings = {
+        **tls,
+        "bootstrap.servers": f"127.0.0.1:{port + 3}",
+        "security.protocol": "SSL",
+        "ssl.certificate.location": str(certificate.certificate),
+        "ssl.key.location": str(certificate.key),
+    }
+    if certificate.key_password is not None:
+        settings["ssl.key.password"] = certificate.key_password
+    return settings
+
+
+def _security_and_env(broker: SecuredBroker, login: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The policy's kafka.security for `login`, and the gateway's and the admin's environment for it."""
+    if login in {"SASL_PLAINTEXT", "SASL_SSL"}:
+        ca = "" if login == "SASL_PLAINTEXT" else f", ssl_ca_location: '{broker.ca}'"
+        security = f"{{protocol: {login}, sasl_mechanism: SCRAM-SHA-512{ca}}}"
+        gateway = {
+            "RESIDENCY_GATEWAY_KAFKA_USERNAME": "gateway",
+            "RESIDENCY_GATEWAY_KAFKA_PASSWORD": broker.passwords["gateway"],
+        }
+        admin = {
+            "RESIDENCY_GATEWAY_KAFKA_ADMIN_USERNAME": "admin",
+            "RESIDENCY_GATEWAY_KAFKA_ADMIN_PASSWORD": broker.passwords["admin"],
+        }
+    elif login == "OAUTHBEARER":
+        security = (
+            f"{{protocol: SASL_SSL, sasl_mechanism: OAUTHBEARER, ssl_ca_location: '{broker.ca}', "
+            f"oauthbearer: {{token_endpoint_url: '{broker.token_endpoint}', scope: kafka}}}}"
+        )
+        gateway = {
+            "RESIDENCY_GATEWAY_KAFKA_OAUTH_CLIENT_ID": "gateway",
+            "RESIDENCY_GATEWAY_KAFKA_OAUTH_CLIENT_SECRET": broker.passwords["gateway"],
+        }
+        admin = {
+            "RESIDENCY_GATEWAY_KAFKA_ADMIN_OAUTH_CLIENT_ID": "admin",
+            "RESIDENCY_GATEWAY_KAFKA_ADMIN_OAUTH_CLIENT_SECRET": broker.passwords["admin"],
+        }
+    else:
+        security = f"{{protocol: SSL, ssl_ca_location: '{broker.ca}'}}"
+        mine, theirs = broker.certificates["gateway"], broker.certificates["admin"]
+        gateway = {
+            "RESIDENCY_GATEWAY_KAFKA_SSL_CERTIFICATE": str(mine.certificate),
+            "RESIDENCY_GATEWAY_KAFKA_SSL_KEY": str(mine.key),
+            "RESIDENCY_GATEWAY_KAFKA_SSL_KEY_PASSWORD": "key-secret",
+        }
+        admin = {
+            "RESIDENCY_GATEWAY_KAFKA_ADMIN_SSL_CERTIFICATE": str(theirs.certificate),
+            "RESIDENCY_GATEWAY_KAFKA_ADMIN_SSL_KEY": str(theirs.key),
+        }
+    return security, gateway, admin
+
+
+@pytest.fixture(scope="session", params=LOGINS)
+def secured(
+    request: pytest.FixtureRequest, secured_broker: SecuredBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Secured]:
+    login: str = request.param
+    logins = {user: _login(secured_broker, login, user) for user in (*USERS, "admin")}
+    bootstrap = logins["gateway"]["bootstrap.servers"]
+    security, gateway_env, admin_env = _security_and_env(secured_broker, login)
+    env = {**gateway_env, **admin_env}
+    text = POLICY.format(bootstrap=bootstrap, run=uuid.uuid4().hex[:10], security=security)
+    path = tmp_path_factory.mktemp(f"acls-{login.lower()}") / "policy.yaml"
+    path.write_text(text)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("RESIDENCY_GATEWAY_KAFKA_"):
+                patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        first = _apply(path, env)
+        yield Secured(login, bootstrap, parse_config(text), env, gateway_env, logins, path, first)
 
 
 def _apply(path: Path, env: dict[str, str]) -> str:
@@ -216,12 +339,7 @@ def _transactional(config: GatewayConfig, transactional_id: str) -> dict[str, An
 
 
 def _as_admin(secured: Secured) -> dict[str, Any]:
-    env = secured.env
-    return {
-        **secured.logins["gateway"],
-        "sasl.username": env["RESIDENCY_GATEWAY_KAFKA_ADMIN_USERNAME"],
-        "sasl.password": env["RESIDENCY_GATEWAY_KAFKA_ADMIN_PASSWORD"],
-    }
+    return secured.logins["admin"]
 
 
 def test_apply_grants_once_and_reports_no_change_when_run_again(secured: Secured) -> None:
@@ -328,23 +446,29 @@ def test_collectors_write_ingest_but_read_nothing(secured: Secured) -> None:
     assert _produce(collector, config.regions["us"].topic, b"forged") == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
-def test_run_logs_in_as_the_gateway_and_routes_under_its_acls_alone(secured: Secured, tmp_path: Path) -> None:
+def test_run_logs_in_as_the_gateway_and_routes_under_its_acls_alone(
+    secured: Secured, secured_broker: SecuredBroker, tmp_path: Path
+) -> None:
     config = secured.config
     ingest, eu = config.topics.ingest[0], config.regions["eu"].topic
     config_path = tmp_path / "policy.yaml"
     config_path.write_text(secured.policy.read_text())
     # The gateway's login only, in the variables the config names: never the admin's.
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESIDENCY_GATEWAY_KAFKA_")}
-    gateway_login = ("RESIDENCY_GATEWAY_KAFKA_USERNAME", "RESIDENCY_GATEWAY_KAFKA_PASSWORD")
-    env.update({name: secured.env[name] for name in gateway_login})
+    env.update(secured.gateway_env)
     port = _free_port()
     events = [
         orjson.dumps(
-            {"type": "track", "event": "Signed Up", "messageId": f"run-{i}", "userId": f"u{i}",
-             "context": {"ip": "89.160.20.112"}}  # Sweden: region eu
+            {
+                "type": "track",
+                "event": "Signed Up",
+                "messageId": f"run-{i}",
+                "userId": f"u{i}",
+                "context": {"ip": "89.160.20.112"},
+            }  # Sweden: region eu
         )
         for i in range(5)
-    ]  # fmt: skip
+    ]
 
     options = ("--worker-id", "w1", "--web-port", str(port))
     with gateway_running(config_path, tmp_path / "gateway.log", *options, env=env) as gateway:
@@ -359,10 +483,17 @@ def test_run_logs_in_as_the_gateway_and_routes_under_its_acls_alone(secured: Sec
     assert gateway.code == 0, log_text[-3000:]
     # Earlier tests left records on ingest too; the gateway has read ours at least.
     assert health["status"] == "ok" and health["records_in"] >= len(events), health
-    # faust logged in, joined its group and declared its topic without a refusal, and logged no secret.
-    assert "Authenticated as gateway via SCRAM-SHA-512" in log_text
+    # faust logged in as the gateway, joined its group and declared its topic without a refusal
+    # (an anonymous or wrong principal is refused its group), and logged no secret.
+    authenticated = {
+        "SASL_PLAINTEXT": "Authenticated as gateway via SCRAM-SHA-512",
+        "SASL_SSL": "Authenticated as gateway via SCRAM-SHA-512",
+        "OAUTHBEARER": "Authenticated via OAUTHBEARER",
+        "SSL": "[^Worker]: Ready",  # aiokafka logs no line for a certificate: the TLS handshake is it
+    }
+    assert authenticated[secured.login] in log_text
     assert "not authorized" not in log_text and "AuthorizationFailed" not in log_text, log_text[-3000:]
-    assert secured.env["RESIDENCY_GATEWAY_KAFKA_PASSWORD"] not in log_text
+    assert secured_broker.passwords["gateway"] not in log_text and "key-secret" not in log_text
 
     # eu-tools reads as its downstream tools would: read_committed, in one of its eu-* groups.
     records = read_all(secured.bootstrap, [eu], login=secured.logins["eu-tools"], group_prefix="eu-run-")[eu]

@@ -12,6 +12,7 @@ from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.admin._resource import ResourceType
 
 from streams.cli import main
+from streams.kafka.topics import faust_leader_topic
 from tests.integration.kafka_io import fresh_config
 
 pytestmark = pytest.mark.integration
@@ -41,8 +42,27 @@ def test_a_second_apply_changes_nothing_and_says_so(kafka_bootstrap: str, tmp_pa
     config_path.write_text(text)
     again = _apply(config_path)
     assert "created  " not in again and "updated  " not in again and "kept     " not in again, again
-    assert f"topics   nothing changed: all {len(set(config.all_topics()))} as configured" in again
-    assert all(f"exists   {topic}" in again for topic in config.all_topics())
+    # Every topic of the config, and the one faust's worker uses.
+    leader = faust_leader_topic(config)
+    assert f"topics   nothing changed: all {len(set(config.all_topics())) + 1} as configured" in again
+    assert all(f"exists   {topic}" in again for topic in [*config.all_topics(), leader])
+
+
+def test_faust_s_topic_is_made_with_the_config_s_settings(kafka_bootstrap: str, tmp_path: Path) -> None:
+    config, text = fresh_config(kafka_bootstrap)
+    config_path = tmp_path / "policy.yaml"
+    document = yaml.safe_load(text)
+    document["kafka"] |= {"group_id": f"{config.kafka.group_id}-f", "retention_ms": 3600000}
+    config_path.write_text(yaml.safe_dump(document))
+    leader = f"{config.kafka.group_id}-f-worker-__assignor-__leader"
+    applied = _apply(config_path)
+    assert f"created  {leader}" in applied, applied
+    assert _partitions(kafka_bootstrap, leader) == 1  # as faust makes it: one partition
+    assert _topic_config(kafka_bootstrap, leader, "min.insync.replicas") == str(
+        config.kafka.min_insync_replicas
+    )
+    # The broker's default is 7 days: this is the config's.
+    assert _topic_config(kafka_bootstrap, leader, "retention.ms") == "3600000"
 
 
 def test_a_changed_retention_and_more_partitions_are_applied_and_reported(

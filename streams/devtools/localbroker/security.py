@@ -1,6 +1,8 @@
-"""SASL/SCRAM and ACLs for the local broker: its admin's credentials, listeners, and SCRAM users.
+"""SASL, TLS and ACLs for the local broker: its admin's credentials, listeners, and SCRAM users.
 
-A secured broker has one client listener, SASL_PLAINTEXT with SCRAM-SHA-512, and
+A secured broker has three client listeners, on consecutive ports: SASL_PLAINTEXT with
+SCRAM-SHA-512 (the port asked for), SASL_SSL with SCRAM-SHA-512 or OAUTHBEARER (port + 2),
+and SSL with client certificates, mutual TLS (port + 3); the controller takes port + 1. It runs
 KRaft's StandardAuthorizer with `allow.everyone.if.no.acl.found=false`: a principal
 may do only what an ACL grants it. The admin is the one super user. The controller
 listener authenticates with SASL/PLAIN (KRaft controllers can't check SCRAM
@@ -25,6 +27,7 @@ from confluent_kafka.admin._scram import (
     UserScramCredentialUpsertion,
 )
 
+from streams.devtools.localbroker import tls
 from streams.devtools.localbroker.fetch import BrokerError
 
 SECURITY_PROTOCOL = "SASL_PLAINTEXT"
@@ -34,6 +37,28 @@ ADMIN_USER = "admin"
 MARKER = "secured"
 _CREDENTIALS = "admin.json"
 _ITERATIONS = 8192  # Kafka's minimum for SCRAM-SHA-512 is 4096
+
+
+@dataclass(frozen=True)
+class SecuredPorts:
+    """The secured broker's four ports, consecutive from the one `broker start --secure --port` takes."""
+
+    sasl_plaintext: int
+
+    @property
+    def controller(self) -> int:
+        return self.sasl_plaintext + 1
+
+    @property
+    def sasl_ssl(self) -> int:
+        return self.sasl_plaintext + 2
+
+    @property
+    def ssl(self) -> int:
+        return self.sasl_plaintext + 3
+
+    def all(self) -> tuple[int, ...]:
+        return (self.sasl_plaintext, self.controller, self.sasl_ssl, self.ssl)
 
 
 @dataclass(frozen=True)
@@ -74,7 +99,7 @@ def format_arguments(admin: Credentials) -> list[str]:
     return ["--add-scram", f"{SASL_MECHANISM}=[name={admin.username},password={admin.password}]"]
 
 
-def server_properties(port: int, controller_port: int, host: str, admin: Credentials) -> str:
+def server_properties(ports: SecuredPorts, host: str, admin: Credentials, state: Path) -> str:
     """The secured broker's listeners, logins and authorizer; the caller adds the single-node settings."""
     scram_login = (
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
@@ -85,23 +110,45 @@ def server_properties(port: int, controller_port: int, host: str, admin: Credent
         f'username="{admin.username}" password="{admin.password}" '
         f'user_{admin.username}="{admin.password}";'
     )
+    oauth_login = (
+        # Kafka's unsecured-JWS validator (the default server callback for OAUTHBEARER): it checks a
+        # token's form, expiry and subject, not a signature. A real cluster validates signed tokens
+        # against its identity provider's keys (docs/access.md, "OAuth"); the client side is the same.
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+        f'unsecuredLoginStringClaim_sub="{admin.username}";'
+    )
     return f"""\
 # Written by residency-gateway broker start --secure: a single-node broker+controller with
-# SASL/SCRAM and ACLs, for development and tests. docs/access.md explains each setting.
+# SASL/SCRAM, TLS (mTLS and SASL_SSL), OAUTHBEARER and ACLs, for development and tests.
+# docs/access.md explains each setting.
 process.roles=broker,controller
 node.id=1
-controller.quorum.voters=1@{host}:{controller_port}
-listeners=SASL_PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
-advertised.listeners=SASL_PLAINTEXT://{host}:{port}
+controller.quorum.voters=1@{host}:{ports.controller}
+listeners=SASL_PLAINTEXT://{host}:{ports.sasl_plaintext},CONTROLLER://{host}:{ports.controller},\
+SASL_SSL://{host}:{ports.sasl_ssl},SSL://{host}:{ports.ssl}
+advertised.listeners=SASL_PLAINTEXT://{host}:{ports.sasl_plaintext},SASL_SSL://{host}:{ports.sasl_ssl},\
+SSL://{host}:{ports.ssl}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=SASL_PLAINTEXT
-listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
+listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
 listener.name.sasl_plaintext.sasl.enabled.mechanisms={SASL_MECHANISM}
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={scram_login}
 sasl.mechanism.inter.broker.protocol={SASL_MECHANISM}
 listener.name.controller.sasl.enabled.mechanisms=PLAIN
 listener.name.controller.plain.sasl.jaas.config={plain_login}
 sasl.mechanism.controller.protocol=PLAIN
+# TLS: the development CA's broker certificate (streams/devtools/localbroker/tls.py), in PEM.
+ssl.keystore.type=PEM
+ssl.keystore.location={tls.broker_keystore(state)}
+ssl.truststore.type=PEM
+ssl.truststore.location={tls.ca_path(state)}
+# SASL_SSL: SCRAM-SHA-512 logins or OAUTHBEARER tokens, over TLS.
+listener.name.sasl_ssl.sasl.enabled.mechanisms={SASL_MECHANISM},OAUTHBEARER
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={scram_login}
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config={oauth_login}
+# SSL: mutual TLS. A client without a certificate the CA signed is refused; CN=<name> is User:<name>.
+listener.name.ssl.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)$/$1/,DEFAULT
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 # Fail closed: a resource nobody granted is refused to everyone but the super user.
 allow.everyone.if.no.acl.found=false

@@ -17,7 +17,7 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
-from streams.devtools.localbroker import security
+from streams.devtools.localbroker import security, tls
 from streams.devtools.localbroker.fetch import KAFKA_VERSION, BrokerError, cache_root, ensure_jars
 
 _HOST = "127.0.0.1"
@@ -38,6 +38,7 @@ class BrokerStatus:
     # SASL_PLAINTEXT: SCRAM-SHA-512 and ACLs, with the admin's credentials in `credentials`.
     security_protocol: str = "PLAINTEXT"
     credentials: Path | None = None
+    ca_location: Path | None = None  # secured: the development CA that signed its TLS listeners
 
 
 def state_dir(port: int) -> Path:
@@ -127,6 +128,7 @@ def status(port: int = 19092) -> BrokerStatus:
             state / "server.log",
             security_protocol=security.SECURITY_PROTOCOL,
             credentials=credentials,
+            ca_location=tls.ca_path(state),
         )
     serving = _port_open(port) and _serves_kafka(bootstrap, timeout=5.0)
     return BrokerStatus(serving, bootstrap, KAFKA_VERSION, pid if serving else None, state / "server.log")
@@ -149,6 +151,19 @@ def add_scram_users(port: int, users: Mapping[str, str], timeout: float = 30.0) 
     security.add_scram_users(f"{_HOST}:{port}", security.admin_credentials(state), users, timeout)
 
 
+def issue_client_certificate(port: int, name: str, key_password: str | None = None) -> tls.ClientCertificate:
+    """A client certificate for User:<name> on the secured broker at `port` (its mTLS listener, port + 3)."""
+    state = state_dir(port)
+    if not (state / security.MARKER).exists():
+        raise BrokerError(f"the broker on port {port} was not started secured (broker start --secure)")
+    return tls.issue_client_certificate(state, name, key_password)
+
+
+def ca_location(port: int) -> Path:
+    """The CA bundle that verifies the secured broker's TLS listeners (librdkafka's ssl.ca.location)."""
+    return tls.ca_path(state_dir(port))
+
+
 def _start_secured(port: int, timeout: float) -> BrokerStatus:
     bootstrap = f"{_HOST}:{port}"
     state = state_dir(port)
@@ -165,10 +180,14 @@ def _start_secured(port: int, timeout: float) -> BrokerStatus:
             reused=True,
             security_protocol=security.SECURITY_PROTOCOL,
             credentials=current.credentials,
+            ca_location=current.ca_location,
         )
-    if _port_open(port) or _port_open(port + 1):
+    ports = security.SecuredPorts(port)
+    taken = [str(p) for p in ports.all() if _port_open(p)]
+    if taken:
         raise BrokerError(
-            f"port {port} or {port + 1} is taken by something that isn't our broker; pick another --port"
+            f"port {', '.join(taken)} of {port}-{port + 3} is taken by something that isn't our broker; "
+            "pick another --port"
         )
     libs = ensure_jars()
     admin = security.admin_credentials(state)
@@ -177,7 +196,7 @@ def _start_secured(port: int, timeout: float) -> BrokerStatus:
     properties = state / "server-secured.properties"
     descriptor = os.open(properties, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds a password
     with os.fdopen(descriptor, "w") as out:
-        out.write(security.server_properties(port, port + 1, _HOST, admin) + _single_node_settings(data))
+        out.write(security.server_properties(ports, _HOST, admin, state) + _single_node_settings(data))
     log4j = state / "log4j2.properties"
     log4j.write_text(_log4j_properties(state / "server.log"))
     java = [
@@ -186,7 +205,8 @@ def _start_secured(port: int, timeout: float) -> BrokerStatus:
     if not (data / "meta.properties").exists():
         _format_storage(java, properties, state, security.format_arguments(admin))
     print(
-        f"residency-gateway: starting Kafka {KAFKA_VERSION} with SASL/SCRAM and ACLs on {bootstrap}",
+        f"residency-gateway: starting Kafka {KAFKA_VERSION} with SASL/SCRAM and ACLs on {bootstrap} "
+        f"(SASL_SSL on {ports.sasl_ssl}, mTLS on {ports.ssl})",
         file=sys.stderr,
         flush=True,
     )
@@ -212,6 +232,7 @@ def _start_secured(port: int, timeout: float) -> BrokerStatus:
         state / "server.log",
         security_protocol=security.SECURITY_PROTOCOL,
         credentials=security.credentials_path(state),
+        ca_location=tls.ca_path(state),
     )
 
 
