@@ -54,6 +54,10 @@ class Pipeline:
         self._router = Router(config, keys, self.subjects)
         self._outcomes = Outcomes(config, self.policy_hash)
 
+    def refresh_geolocation(self) -> bool:
+        """Between batches: take up a replaced geolocation file (docs/jurisdiction.md); True if it did."""
+        return self.geolocator.refresh()
+
     def set_keys(self, keys: KeyRing) -> None:
         """Use a reloaded key ring (a rotation) from the next event on."""
         self._router.set_keys(keys)

@@ -89,6 +89,11 @@ class Geolocator(Protocol):
 
     def lookup(self, ip: str) -> IpCountry: ...
 
+    def refresh(self) -> bool:
+        """Take up newer data if the source has it (a replaced file); True when it did. The engine
+        calls it between batches, so a batch is decided by one version of the data."""
+        ...
+
 
 class _RangeTable:
     """Sorted, non-overlapping address ranges and the answer for each."""
@@ -117,6 +122,9 @@ class IpGeolocator:
         self.source = source
         # Real traffic repeats IPs heavily; the cache makes the common case a dict hit.
         self.lookup = lru_cache(maxsize=65_536)(self._lookup)
+
+    def refresh(self) -> bool:
+        return False  # the bundled data is part of the package: a new version is a new release
 
     def ranges_of(self, countries: set[str]) -> dict[str, list[tuple[int, int]]]:
         """IPv4 ranges (first, last address as ints) per country, for sample traffic."""

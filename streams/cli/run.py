@@ -132,7 +132,7 @@ def run(
     )
     app, service = build_app(
         kafka.worker_app_id, bootstrap, engine, topic_regions, web_port or None, web_host,
-        login=login, lag=lag, geolocation_built=geolocator.built,
+        login=login, lag=lag, geolocation_built=lambda: geolocator.built,
     )  # fmt: skip
     log.info(
         "starting worker %s of group %s on %s",

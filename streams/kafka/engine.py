@@ -181,6 +181,8 @@ class GatewayEngine:
                 records = self._next_batch(consumer)
                 if store is not None:
                     store.refresh()  # keys and erasures other workers wrote
+                # A replaced geolocation file takes over here, between batches (a stat a minute).
+                self._pipeline.refresh_geolocation()
                 if records:
                     self._run_batch(records, consumer, producer, stop)
                 else:

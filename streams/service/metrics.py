@@ -14,7 +14,7 @@ before its first increment.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 
 from prometheus_client import (
@@ -193,7 +193,7 @@ def engine_registry(
     stats: EngineStats,
     topic_regions: Mapping[str, str],
     lag: LagReader | None = None,
-    geolocation_built: date | None = None,
+    geolocation_built: date | Callable[[], date | None] | None = None,
     config: GatewayConfig | None = None,
     process: bool = False,
 ) -> CollectorRegistry:
@@ -248,14 +248,18 @@ class _Info(Collector):
 class _GeolocationData(Collector):
     """When the IP-to-country data was built, as a timestamp: alert on `time() - it` (docs/operations.md)."""
 
-    def __init__(self, built: date) -> None:
-        self._at = datetime.combine(built, datetime.min.time(), tzinfo=UTC).timestamp()
+    def __init__(self, built: date | Callable[[], date | None]) -> None:
+        # A callable: the day of the data loaded now, which a replaced file changes without a restart.
+        self._built = built if callable(built) else lambda: built
 
     def collect(self) -> Iterator[Metric]:
+        built = self._built()
+        if built is None:
+            return
         yield GaugeMetricFamily(
             f"{PREFIX}_geolocation_data_built_timestamp_seconds",
             "Unix time of the day the IP geolocation data was built.",
-            value=self._at,
+            value=datetime.combine(built, datetime.min.time(), tzinfo=UTC).timestamp(),
         )
 
 

@@ -16,7 +16,7 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
@@ -204,11 +204,11 @@ def build_app(
     web_host: str = "127.0.0.1",
     login: Mapping[str, Any] | None = None,
     lag: LagReader | None = None,
-    geolocation_built: date | None = None,
+    geolocation_built: date | Callable[[], date | None] | None = None,
 ) -> tuple[faust.App, EngineService]:
     """The worker hosting `engine`, and the service that runs it (GatewayWorker needs it); `login` is
     the gateway's client_security settings, if any; `lag` reads the group's consumer lag for
-    /metrics; `geolocation_built` is the IP data's day."""
+    /metrics; `geolocation_built` is the IP data's day (a callable: the loaded data's, as it changes)."""
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",

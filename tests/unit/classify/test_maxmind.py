@@ -104,3 +104,65 @@ def test_the_policy_s_database_decides_in_the_pipeline(tmp_path: Path) -> None:
     )
     assert swiss is not None and (swiss.region, swiss.country) == ("eu", "CH")
     assert indian is not None and (indian.region, indian.country) == ("in", "IN")
+
+
+def test_a_replaced_file_takes_over_between_batches_without_a_restart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import os
+
+    path = write_country_db(tmp_path / "country.mmdb", {"8.8.8.0/24": "US"})
+    geolocator = MaxMindGeolocator(path, check_every=60)
+    assert geolocator.lookup("8.8.8.8").country == "US"  # now in its cache too
+    # As geoipupdate does it: a new file written beside the old one, then renamed over it.
+    write_country_db(tmp_path / "next.mmdb", {"8.8.8.0/24": "IN"})
+    os.replace(tmp_path / "next.mmdb", path)
+    assert geolocator.refresh(now=0) is False  # checked at most once a minute: not yet
+    assert geolocator.lookup("8.8.8.8").country == "US"
+    later = 10**9
+    assert geolocator.refresh(now=later) is True
+    assert geolocator.lookup("8.8.8.8").country == "IN"  # the new data, not the old cache
+    assert geolocator.refresh(now=2 * later) is False  # the same file again: nothing to do
+
+    # A broken file never replaces working data: kept, warned about once, retried when it changes.
+    (tmp_path / "broken.mmdb").write_bytes(b"half a download" * 100)
+    os.replace(tmp_path / "broken.mmdb", path)
+    with caplog.at_level("WARNING", logger="streams.classify.maxmind"):
+        assert geolocator.refresh(now=3 * later) is False
+        assert geolocator.refresh(now=4 * later) is False
+    assert geolocator.lookup("8.8.8.8").country == "IN"
+    kept = [r.getMessage() for r in caplog.records if "kept" in r.getMessage()]
+    assert len(kept) == 1 and "not a MaxMind DB file" in kept[0]
+    write_country_db(tmp_path / "fixed.mmdb", {"8.8.8.0/24": "BR"})
+    os.replace(tmp_path / "fixed.mmdb", path)
+    assert geolocator.refresh(now=5 * later) is True and geolocator.lookup("8.8.8.8").country == "BR"
+    # A file gone for a moment (between an unlink and a rename) keeps the loaded data.
+    path.unlink()
+    assert geolocator.refresh(now=6 * later) is False and geolocator.lookup("8.8.8.8").country == "BR"
+
+
+def test_the_pipeline_decides_with_the_replaced_file_after_a_refresh(tmp_path: Path) -> None:
+    import os
+
+    from streams.config import parse_config
+    from streams.keys.ring import development_keys
+    from streams.outcomes import Source
+    from streams.pipeline import Pipeline
+
+    database = write_country_db(tmp_path / "country.mmdb", {"8.8.8.0/24": "IN"})
+    text = (Path(__file__).resolve().parents[3] / "config" / "minimal.yaml").read_text()
+    config = parse_config(text + f"jurisdiction: {{geolocation: {{database: '{database}'}}}}\n")
+    geolocator = MaxMindGeolocator(database, check_every=0)
+    pipeline = Pipeline(config, development_keys(config.key_regions()), geolocator=geolocator)
+    body = b'{"ip_override": "8.8.8.8", "client_id": "c1", "events": [{"name": "x"}]}'
+
+    def region() -> str | None:
+        decision = pipeline.process(body, Source("events.ingest", 0, 0))[0].decision
+        return None if decision is None else decision.region
+
+    assert region() == "in"
+    write_country_db(tmp_path / "next.mmdb", {"8.8.8.0/24": "CH"})
+    os.replace(tmp_path / "next.mmdb", database)
+    assert region() == "in"  # decided by the loaded data until the engine's next batch boundary
+    assert pipeline.refresh_geolocation() is True
+    assert region() == "eu"
