@@ -136,14 +136,22 @@ class Outcomes:
         index: int,
         key: bytes | None,
         format_name: str | None,
+        *,
+        whole_payload: bool = False,
     ) -> EventResult:
-        """What can't be read (a payload, a batch's event, an erasure request), with why and where from."""
+        """What can't be read (a payload, a batch's event, an erasure request), with why and where from.
+
+        `whole_payload`: the value is a payload none of whose events was read, which rg-source-scope
+        says, so a replay (streams/replay.py) releases all its events, not only the first.
+        """
         headers = [
             self._version,
             ("rg-error", error.reason.encode()),
             ("rg-stage", error.stage.encode()),
             *_coordinates(source, index),
         ]
+        if whole_payload:
+            headers.append(("rg-source-scope", b"payload"))
         dead = Output(self._dead_letter, value, None, Outcome.DEAD_LETTERED, headers, key)
         entry = AuditEntry(Outcome.DEAD_LETTERED, None, f"{error.stage}: {error.reason}", None, format_name)
         entry.outputs.append(AuditedOutput(dead.topic, "dead-letter"))

@@ -80,7 +80,8 @@ class Pipeline:
         try:
             payload = self._decoder.decode(raw, source.topic)
         except PayloadError as raised:
-            return [outcomes.dead_lettered(raw, _unraised(raised, raised.stage), source, 0, key, None)]
+            unreadable = _unraised(raised, raised.stage)
+            return [outcomes.dead_lettered(raw, unreadable, source, 0, key, None, whole_payload=True)]
         collector, envelope = payload.format, payload.envelope
         # What the value scan may spend on the whole payload: a batch can't multiply what one event
         # may cost (past it, copies keep no more scanned strings: fail closed).

@@ -1,7 +1,8 @@
 """The `residency-gateway` command line: one module per command group, gathered here.
 
-run (run.py); explain, allowlist, check-config (policy.py); topics (topics.py); keys (keys.py);
-top (top_command.py, the view in top.py); demo and broker (dev.py, which needs streams.devtools).
+run (run.py); replay (replay.py); explain, allowlist, check-config (policy.py); topics (topics.py);
+keys (keys.py); top (top_command.py, the view in top.py); demo and broker (dev.py, which needs
+streams.devtools).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import click
 
 from streams import __version__
-from streams.cli import dev, keys, policy, run, top_command, topics
+from streams.cli import dev, keys, policy, replay, run, top_command, topics
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +25,7 @@ def main() -> None:
 # The modules stay the package's attributes (streams.cli.run is the module, its command is run.run).
 for command in (
     run.run,
+    replay.replay,
     policy.explain,
     policy.allowlist,
     policy.check_config,

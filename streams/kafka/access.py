@@ -65,6 +65,12 @@ def _gateway(config: GatewayConfig) -> list[Grant]:
         grant("topic", topics.audit, "write", "writes one audit record per event"),
         *(grant("topic", t, "write", "stores subject keys and erasures") for t in subject_topics),
         *(grant("topic", t, "read", "restores subject keys and erasures") for t in subject_topics),
+        # `replay` (streams/kafka/replay.py) runs as the gateway: it reads what was held, and reads
+        # and writes the ledger of what it released.
+        grant("topic", topics.quarantine, "read", "replays quarantined events"),
+        grant("topic", topics.dead_letter, "read", "replays dead letters"),
+        grant("topic", f"{group}-replay-released", "read", "reads the replay ledger"),
+        grant("topic", f"{group}-replay-released", "write", "writes the replay ledger"),
         grant("group", group, "read", "commits its input offsets"),
         # faust's worker declares and consumes its own topics, named <app id>-... (<app id> is
         # <group_id>-worker): at least its leader-assignor topic, <app id>-__assignor-__leader.

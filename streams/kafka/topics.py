@@ -59,21 +59,33 @@ def faust_leader_topic(config: GatewayConfig) -> str:
     return f"{config.kafka.worker_app_id}-__assignor-__leader"
 
 
+def replay_ledger_topic(config: GatewayConfig) -> str:
+    """The compacted topic listing every held record a replay released (streams/kafka/replay.py)."""
+    return f"{config.kafka.group_id}-replay-released"
+
+
+def own_topics(config: GatewayConfig) -> list[str]:
+    """The gateway's own topics on the main cluster, beside the config's: one partition each."""
+    return [faust_leader_topic(config), replay_ledger_topic(config)]
+
+
 def topic_partitions(config: GatewayConfig, topic: str) -> int:
-    return 1 if topic == faust_leader_topic(config) else config.kafka.partitions
+    return 1 if topic in own_topics(config) else config.kafka.partitions
 
 
 def topic_settings(config: GatewayConfig, topic: str) -> dict[str, str]:
     """The topic configs the gateway's config asks of `topic`."""
     kafka = config.kafka
-    compacted = topic in {config.subject_keys_topic(region) for region in config.regions}
+    compacted = topic in {config.subject_keys_topic(region) for region in config.regions} or (
+        topic == replay_ledger_topic(config)
+    )
     settings = {
         "min.insync.replicas": str(kafka.min_insync_replicas),
         "unclean.leader.election.enable": "false",
     }
     if compacted:
-        # Subject keys and erasure markers: compacted, so erasure state is kept for good
-        # and destroyed keys leave the log within a bounded time.
+        # Subject keys and erasure markers (and the replay ledger): compacted, so erasure state is
+        # kept for good and destroyed keys leave the log within a bounded time.
         settings |= subject_topic_config()
     elif kafka.retention_ms is not None:
         settings["retention.ms"] = str(kafka.retention_ms)
@@ -89,7 +101,7 @@ def apply_topics(config: GatewayConfig, bootstrap: str, timeout: float = 30.0) -
             {**admin_settings(bootstrap, config.kafka.security), **config.kafka.client_settings.admin}
         ),
         config,
-        [*clusters.pop(bootstrap), faust_leader_topic(config)],
+        [*clusters.pop(bootstrap), *own_topics(config)],
         timeout,
     )
     # Regions on clusters of their own: their topic there, nothing else (ACLs there are the

@@ -64,12 +64,16 @@ def test_no_principal_but_the_gateway_touches_two_regions_topics(config: Gateway
         assert len(topics & regional) <= 1, principal
 
 
-def test_the_gateway_reads_ingest_erasure_subject_keys_and_fausts_own_topics_only(
+def test_the_gateway_reads_its_inputs_what_replay_reads_and_fausts_own_topics_only(
     config: GatewayConfig,
 ) -> None:
     subject_keys = {"t.eu.subject-keys", "t.us.subject-keys", "t.row.subject-keys"}
     read = {n for r, n, op, _ in grants_of(config, "User:gateway") if r == "topic" and op == "read"}
-    assert read == {"t.ingest", "t.partner", "events.erasure", *subject_keys, "rg-worker-"}
+    inputs = {"t.ingest", "t.partner", "events.erasure", *subject_keys, "rg-worker-"}
+    # `replay` runs as the gateway: the held records, and its ledger of what it released.
+    replayed = {"events.quarantine", "events.dead-letter", "rg-replay-released"}
+    assert read == inputs | replayed
+    assert not read & {region.topic for region in config.regions.values()}  # never a region's events
 
 
 def test_the_gateway_writes_every_output_topic_and_no_input(config: GatewayConfig) -> None:
@@ -80,6 +84,7 @@ def test_the_gateway_writes_every_output_topic_and_no_input(config: GatewayConfi
         "t.eu.subject-keys",
         "t.us.subject-keys",
         "t.row.subject-keys",
+        "rg-replay-released",
     }
     assert not written & {"t.ingest", "t.partner", "events.erasure"}
 
