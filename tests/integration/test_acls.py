@@ -247,14 +247,19 @@ def secured(
     text = POLICY.format(bootstrap=bootstrap, run=uuid.uuid4().hex[:10], security=security)
     path = tmp_path_factory.mktemp(f"acls-{login.lower()}") / "policy.yaml"
     path.write_text(text)
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("RESIDENCY_GATEWAY_KAFKA_"):
-                patch.delenv(name)
-        for name, value in env.items():
-            patch.setenv(name, value)
-        first = _apply(path, env)
-        yield Secured(login, bootstrap, parse_config(text), env, gateway_env, logins, path, first)
+    first = _apply(path, env)
+    yield Secured(login, bootstrap, parse_config(text), env, gateway_env, logins, path, first)
+
+
+@pytest.fixture(autouse=True)
+def _logins_in_the_environment(secured: Secured, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's environment holds its login's variables, as `run` and `topics apply` read them,
+    and nothing else of the kind; undone after the test, so no later test sees them."""
+    for name in list(os.environ):
+        if name.startswith("RESIDENCY_GATEWAY_KAFKA_"):
+            monkeypatch.delenv(name)
+    for name, value in secured.env.items():
+        monkeypatch.setenv(name, value)
 
 
 def _apply(path: Path, env: dict[str, str]) -> str:

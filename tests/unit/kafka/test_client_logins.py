@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import http.server
+import os
 import ssl
 import threading
 from collections.abc import Iterator
@@ -90,6 +91,14 @@ def test_faust_presents_the_same_client_certificate(
     monkeypatch.setenv("RESIDENCY_GATEWAY_KAFKA_SSL_KEY_PASSWORD", "wrong")
     with pytest.raises(ssl.SSLError):
         broker_credentials(client_security(KafkaSecurity(protocol="SSL", ssl_ca_location=str(ca))))
+
+
+@pytest.fixture(autouse=True)
+def _no_kafka_login_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sets the variables it means; none leaks in from the machine or another test."""
+    for name in list(os.environ):
+        if name.startswith("RESIDENCY_GATEWAY_KAFKA_"):
+            monkeypatch.delenv(name)
 
 
 def test_oauthbearer_uses_librdkafkas_oidc_client_with_secrets_from_the_environment(
