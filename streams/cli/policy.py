@@ -24,12 +24,25 @@ log = logging.getLogger(__name__)
     "--topic",
     help="Read the payloads as coming from this ingest topic, so a format pinned to it applies.",
 )
+@click.option(
+    "--compare",
+    nargs=2,
+    type=click.Path(dir_okay=False),
+    metavar="OLD NEW",
+    help="Decide each payload under two policies and report what NEW changes (moves, copies, newly "
+    "exported fields): ids and paths, never values. --config is then not used.",
+)
 @click.argument("input_file", metavar="[INPUT]", type=click.File("rb"), default="-")
-def explain(config_path: str | None, topic: str | None, input_file: IO[bytes]) -> None:
+def explain(
+    config_path: str | None, topic: str | None, compare: tuple[str, str] | None, input_file: IO[bytes]
+) -> None:
     """Show the decision and outputs for raw ingest payloads, one per line; no broker needed."""
     from streams.explain import EXPLAIN_TOPIC, explain_lines
     from streams.formats.exact_json import write_json
 
+    if compare:
+        _compare(compare, topic, input_file)
+        return
     config = config_or_fail(config_path)
     if topic is not None and topic not in config.topics.ingest:
         fail(
@@ -41,6 +54,32 @@ def explain(config_path: str | None, topic: str | None, input_file: IO[bytes]) -
     for result in explain_lines(pipeline, input_file, topic or EXPLAIN_TOPIC):
         out.write(write_json(result) + b"\n")  # exact: a user id past 64 bits prints its digits
     out.flush()
+
+
+def _compare(paths: tuple[str, str], topic: str | None, input_file: IO[bytes]) -> None:
+    """`explain --compare OLD NEW`: the differences as one JSON report on stdout, a summary on stderr."""
+    from streams.explain import EXPLAIN_TOPIC
+    from streams.formats.exact_json import write_json
+    from streams.shadow import compare_lines, summary_lines
+
+    active, candidate = (config_or_fail(path) for path in paths)
+    for config, path in ((active, paths[0]), (candidate, paths[1])):
+        if topic is not None and topic not in config.topics.ingest:
+            fail(
+                f"--topic {topic!r} is not one of {path}'s ingest topics ({', '.join(config.topics.ingest)})"
+            )
+    before = pipeline_or_fail(active, _explain_keys(active))
+    after = pipeline_or_fail(candidate, _explain_keys(candidate))
+    report = compare_lines(before, after, input_file, topic or EXPLAIN_TOPIC).report()
+    report = {
+        "active": {"policy_version": active.policy_version, "policy_hash": before.policy_hash},
+        "candidate": {"policy_version": candidate.policy_version, "policy_hash": after.policy_hash},
+        **report,
+    }
+    sys.stdout.buffer.write(write_json(report) + b"\n")
+    sys.stdout.flush()
+    for line in summary_lines(report):
+        click.echo(line, err=True)
 
 
 def _say_geolocation_age(config: GatewayConfig, geolocator: Geolocator) -> None:
