@@ -83,7 +83,9 @@ def run(
     from streams.kafka.lag import LagReader
     from streams.kafka.topics import missing_topics
     from streams.keys.providers import provider_for
+    from streams.rollout import PolicyLog, Refusal
     from streams.service.logs import configure, kafka_client_logger
+    from streams.service.policy import PolicyApplier, watch_policy_topic
     from streams.service.wiring import build_gateway
     from streams.service.worker import GatewayWorker, build_app
 
@@ -130,10 +132,26 @@ def run(
         kafka.group_id,
         [*config.topics.ingest, config.topics.erasure],
     )
+    # A new policy without a restart: published to the policy topic, or the --config file on SIGHUP.
+    policies = PolicyLog()
+    applier = PolicyApplier(engine, gateway.keys, gateway.subjects, policies)
+    watcher = watch_policy_topic(config, {"bootstrap.servers": bootstrap, **login, **client_log}, applier)
+
+    def reload_file() -> None:
+        try:
+            text = _policy_text(config_path)
+        except OSError as error:
+            policies.refused(Refusal(None, "file", f"can't read {config_path}: {error.strerror}"))
+            log.error("SIGHUP: can't read %s (%s); the running policy stays", config_path, error.strerror)
+            return
+        applier.apply(text, "file")
+
     app, service = build_app(
         kafka.worker_app_id, bootstrap, engine, topic_regions, web_port or None, web_host,
-        login=login, lag=lag, geolocation_built=lambda: geolocator.built,
+        login=login, lag=lag, geolocation_built=lambda: engine.pipeline.geolocator.built,
+        policies=policies, reload_file=reload_file,
     )  # fmt: skip
+    service.watching_policy_topic = watcher is not None
     log.info(
         "starting worker %s of group %s on %s",
         worker_id,
@@ -143,6 +161,17 @@ def run(
     )
     worker = GatewayWorker(app, service, loglevel=log_level, quiet=True, logging_config=logging_config)
     worker.execute_from_commandline()
+
+
+def _policy_text(config_path: str | None) -> str:
+    from importlib import resources
+    from pathlib import Path
+
+    from streams.config.loader import DEFAULT_CONFIG_NAME
+
+    if config_path is None:
+        return resources.files("streams.config").joinpath(DEFAULT_CONFIG_NAME).read_text()
+    return Path(config_path).read_text()
 
 
 def _gateway_login(config: GatewayConfig) -> dict[str, Any]:

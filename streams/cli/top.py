@@ -51,6 +51,8 @@ class Snapshot:
     outputs: dict[str, TopicCount] = field(default_factory=dict)
     lag: dict[tuple[str, int], float] | None = None  # None: the gateway exposes no lag
     lag_age: float | None = None
+    policy: str | None = None  # "<version> (<hash>)" of the policy the worker runs
+    policy_refusals: float = 0.0
 
     @property
     def total_lag(self) -> float | None:
@@ -112,6 +114,10 @@ def parse(text: str, status: str = "unknown") -> Snapshot | None:
                 lag[(labels["topic"], int(labels["partition"]))] = sample.value
             elif sample.name == f"{PREFIX}_consumer_lag_read_timestamp_seconds":
                 snapshot.lag_age = max(0.0, time.time() - sample.value)
+            elif sample.name == f"{PREFIX}_policy_info":
+                snapshot.policy = f"{labels['policy_version']} ({labels['policy_hash']})"
+            elif sample.name == f"{PREFIX}_policy_refusals_total":
+                snapshot.policy_refusals = sample.value
     if not found:
         return None
     snapshot.lag = lag if lag or snapshot.lag_age is not None else None
@@ -169,7 +175,12 @@ def render(current: Snapshot, previous: Snapshot | None, source: str) -> str:
     """One frame: totals and per-second rates since `previous` (none on the first frame)."""
     rate = _rates(current, previous)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    lines = [f"residency-gateway top  {source}  status: {current.status}  {stamp}", ""]
+    lines = [f"residency-gateway top  {source}  status: {current.status}  {stamp}"]
+    if current.policy is not None:
+        # A rollout shows here: each worker's policy changes as it switches (or stays, when refused).
+        refused = f"  ({current.policy_refusals:.0f} refused)" if current.policy_refusals else ""
+        lines.append(f"policy {current.policy}{refused}")
+    lines.append("")
     lines.append(_row("records in", "", current.records_in, rate(_records_in)))
     for label, name in (("quarantine", "quarantined"), ("dead-letter", "dead-lettered")):
         lines.append(_row(name, "", current.outcome_total(label), rate(_outcome(label))))
@@ -195,6 +206,8 @@ def summary_line(current: Snapshot, previous: Snapshot | None) -> str:
     rate = _rates(current, previous)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     parts = [stamp, f"status={current.status}", f"in={current.records_in:.0f} ({rate(_records_in)})"]
+    if current.policy is not None:
+        parts.insert(2, f"policy={current.policy.split(' ')[0]}")
     parts += [f"{c.label}:{c.topic}={c.count:.0f} ({rate(_topic(c.topic))})" for c in _ranked(current)]
     parts += [f"{label}={current.outcome_total(label):.0f}" for label in ("quarantine", "dead-letter")]
     total = current.total_lag

@@ -71,6 +71,8 @@ def _gateway(config: GatewayConfig) -> list[Grant]:
         grant("topic", topics.dead_letter, "read", "replays dead letters"),
         grant("topic", f"{group}-replay-released", "read", "reads the replay ledger"),
         grant("topic", f"{group}-replay-released", "write", "writes the replay ledger"),
+        # Every worker follows the policy topic; only an admin publishes there (`policy publish`).
+        grant("topic", f"{group}-policy", "read", "takes published policies"),
         grant("group", group, "read", "commits its input offsets"),
         # faust's worker declares and consumes its own topics, named <app id>-... (<app id> is
         # <group_id>-worker): at least its leader-assignor topic, <app id>-__assignor-__leader.

@@ -147,6 +147,10 @@ class GatewayEngine:
         # How long a commit may take before the watchdog restarts the worker: well past the
         # commit's own timeout (kafka.commit_timeout_ms), which librdkafka then failed to keep.
         self.stall_limit = 3 * commit_timeout
+        # A new policy's pipeline, waiting for the batch boundary (streams/service/policy.py), and
+        # what to call once it runs.
+        self._next_pipeline: tuple[Pipeline, Callable[[], None]] | None = None
+        self._pipeline_lock = threading.Lock()
 
     def run(self, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
         """Process until `stop` is set; raises on a failure that must not be committed past."""
@@ -178,6 +182,7 @@ class GatewayEngine:
             if on_ready is not None:
                 on_ready()
             while not stop.is_set():
+                self._switch_policy()  # between batches: each batch runs under one policy
                 records = self._next_batch(consumer)
                 if store is not None:
                     store.refresh()  # keys and erasures other workers wrote
@@ -200,6 +205,36 @@ class GatewayEngine:
     def config(self) -> GatewayConfig:
         """The policy the engine's pipeline runs under."""
         return self._pipeline.config
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self._pipeline
+
+    def propose(self, pipeline: Pipeline, on_switch: Callable[[], None]) -> None:
+        """Run `pipeline` from the next batch on (a later proposal replaces one not yet taken)."""
+        with self._pipeline_lock:
+            self._next_pipeline = (pipeline, on_switch)
+
+    def set_keys(self, keys: KeyRing) -> None:
+        """A reloaded key ring (a rotation): for the running pipeline and one waiting to run."""
+        with self._pipeline_lock:
+            self._pipeline.set_keys(keys)
+            if self._next_pipeline is not None:
+                self._next_pipeline[0].set_keys(keys)
+
+    def _switch_policy(self) -> None:
+        if self._next_pipeline is None:
+            return
+        with self._pipeline_lock:
+            proposed, self._next_pipeline = self._next_pipeline, None
+        if proposed is None:
+            return
+        pipeline, on_switch = proposed
+        before = self._pipeline.config.policy_version
+        self._pipeline = pipeline
+        log.info("policy %s (%s) runs from this batch on; it was %s", pipeline.config.policy_version,
+                 pipeline.policy_hash, before)  # fmt: skip
+        on_switch()
 
     def _next_batch(self, consumer: Consumer) -> list[Message]:
         """Up to batch_size records: whatever is fetched already, waiting only when there is nothing.

@@ -64,9 +64,14 @@ def replay_ledger_topic(config: GatewayConfig) -> str:
     return f"{config.kafka.group_id}-replay-released"
 
 
+def policy_topic(config: GatewayConfig) -> str:
+    """The compacted topic `policy publish` writes and every worker follows (kafka/policy_topic.py)."""
+    return f"{config.kafka.group_id}-policy"
+
+
 def own_topics(config: GatewayConfig) -> list[str]:
     """The gateway's own topics on the main cluster, beside the config's: one partition each."""
-    return [faust_leader_topic(config), replay_ledger_topic(config)]
+    return [faust_leader_topic(config), replay_ledger_topic(config), policy_topic(config)]
 
 
 def topic_partitions(config: GatewayConfig, topic: str) -> int:
@@ -77,14 +82,14 @@ def topic_settings(config: GatewayConfig, topic: str) -> dict[str, str]:
     """The topic configs the gateway's config asks of `topic`."""
     kafka = config.kafka
     compacted = topic in {config.subject_keys_topic(region) for region in config.regions} or (
-        topic == replay_ledger_topic(config)
+        topic in (replay_ledger_topic(config), policy_topic(config))
     )
     settings = {
         "min.insync.replicas": str(kafka.min_insync_replicas),
         "unclean.leader.election.enable": "false",
     }
     if compacted:
-        # Subject keys and erasure markers (and the replay ledger): compacted, so erasure state is
+        # Subject keys and erasure markers (and the replay ledger, the policy): compacted, so erasure state is
         # kept for good and destroyed keys leave the log within a bounded time.
         settings |= subject_topic_config()
     elif kafka.retention_ms is not None:

@@ -34,6 +34,7 @@ from streams.kafka.engine import EngineStats
 from streams.kafka.histogram import Histogram
 from streams.kafka.lag import LagReader
 from streams.outcomes import Outcome
+from streams.rollout import PolicyLog
 
 PREFIX = "residency_gateway"
 
@@ -196,13 +197,18 @@ def engine_registry(
     geolocation_built: date | Callable[[], date | None] | None = None,
     config: GatewayConfig | None = None,
     process: bool = False,
+    running_policy: Callable[[], tuple[str, str]] | None = None,
+    policies: PolicyLog | None = None,
 ) -> CollectorRegistry:
     """A registry of the engine's metrics, its group's lag (given a reader), the geolocation data's
     day; with `config`, the policy's info and every series it can produce from zero; with
     `process`, this process's CPU, memory and file descriptors and Python's GC."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EngineCollector(stats, topic_regions, outputs_of(config) if config else ()))
-    registry.register(_Info(config))
+    if running_policy is None and config is not None:
+        fixed = (config.policy_version, config.policy_hash())
+        running_policy = lambda: fixed  # noqa: E731 - a policy that never changes
+    registry.register(_Info(running_policy, policies))
     if process:
         ProcessCollector(registry=registry)
         GCCollector(registry=registry)
@@ -226,10 +232,13 @@ def outputs_of(config: GatewayConfig) -> list[tuple[Outcome, str]]:
 
 
 class _Info(Collector):
-    """`build_info{version}` and, given a config, `policy_info{policy_version, policy_hash}`: both 1."""
+    """`build_info{version}`; `policy_info{policy_version, policy_hash}` of the policy running now
+    (a rollout shows as each worker's series changing); and, given the worker's policy log, the
+    policies it switched to and refused."""
 
-    def __init__(self, config: GatewayConfig | None) -> None:
-        self._policy = None if config is None else (config.policy_version, config.policy_hash())
+    def __init__(self, policy: Callable[[], tuple[str, str]] | None, policies: PolicyLog | None) -> None:
+        self._policy = policy
+        self._policies = policies
 
     def collect(self) -> Iterator[Metric]:
         build = GaugeMetricFamily(f"{PREFIX}_build_info", "The gateway's version.", labels=["version"])
@@ -241,8 +250,19 @@ class _Info(Collector):
                 "The policy in force: its version and the hash of the whole validated policy.",
                 labels=["policy_version", "policy_hash"],
             )
-            policy.add_metric(list(self._policy), 1)
+            policy.add_metric(list(self._policy()), 1)
             yield policy
+        if self._policies is not None:
+            switches = CounterMetricFamily(
+                f"{PREFIX}_policy_switches", "Policies this worker switched to since it started."
+            )
+            switches.add_metric([], self._policies.switches)
+            refusals = CounterMetricFamily(
+                f"{PREFIX}_policy_refusals",
+                "Policies this worker refused (invalid, or changing what needs a restart); /health says why.",
+            )
+            refusals.add_metric([], self._policies.refusals)
+            yield from (switches, refusals)
 
 
 class _GeolocationData(Collector):

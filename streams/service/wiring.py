@@ -38,6 +38,7 @@ class Gateway:
     engine: GatewayEngine
     subjects: SubjectKeyStore  # per-subject keys and erasures, each region's in its compacted topic
     refresher: KeyRefresher | None  # reloads keys from their provider; None when they never change
+    keys: Callable[[], KeyRing]  # the key ring now: what a newly published policy's pipeline starts with
 
     def close(self) -> None:
         """Stop what the gateway started besides the engine (which stops with its `run`)."""
@@ -86,11 +87,11 @@ def build_gateway(
             key_provider,
             config.key_regions(),
             keys,
-            pipeline.set_keys,
+            # Through the engine: the pipeline it runs may be a newer policy's (streams/service/policy.py).
+            lambda ring: engine.set_keys(ring),
             refresh_seconds=config.keys.refresh_seconds,
             max_age_seconds=config.keys.max_age_seconds,
         )
-        refresher.start()
         key_ring = refresher.ring
     # Regions whose topic lives on a cluster of their own get a producer for that cluster.
     remote_topics = config.remote_region_topics(bootstrap)
@@ -119,4 +120,6 @@ def build_gateway(
         remote_topics=remote_topics,
         clients=clients,
     )
-    return Gateway(pipeline, engine, subjects, refresher)
+    if refresher is not None:
+        refresher.start()  # once the engine it hands reloaded keys to exists
+    return Gateway(pipeline, engine, subjects, refresher, key_ring)

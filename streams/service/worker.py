@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import ssl
 import threading
 import time
@@ -28,6 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from streams.kafka.engine import GatewayEngine
 from streams.kafka.lag import LagReader
 from streams.kafka.oauth import ClientCredentialsTokens
+from streams.rollout import PolicyLog
 from streams.service.metrics import engine_registry, render
 
 log = logging.getLogger(__name__)
@@ -39,9 +41,19 @@ STALLED_EXIT_CODE = 70
 class EngineService(Service):
     """Runs a GatewayEngine in a thread for as long as the worker runs."""
 
-    def __init__(self, engine: GatewayEngine, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        engine: GatewayEngine,
+        policies: PolicyLog | None = None,
+        reload_file: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.engine = engine
+        # The policies this worker switched to and refused, and what SIGHUP runs: re-read --config.
+        self.policies = policies
+        self._reload_file = reload_file
+        self.watching_policy_topic = False
         self.ready = threading.Event()
         self._stop_engine = threading.Event()
         self._thread: threading.Thread | None = None
@@ -51,6 +63,11 @@ class EngineService(Service):
     async def on_start(self) -> None:
         self._thread = threading.Thread(target=self._run_engine, name="gateway-engine", daemon=True)
         self._thread.start()
+        if self._reload_file is not None:
+            loop = asyncio.get_running_loop()
+            reload_file = self._reload_file
+            # Reading and validating a policy takes a moment (a geolocation file to open): off the loop.
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, reload_file))
 
     def _run_engine(self) -> None:
         try:
@@ -116,7 +133,11 @@ class EngineService(Service):
             "batches": stats.batches,
             "last_commit_at": stats.last_commit_at or None,
             "uptime_s": round(time.time() - self.started_at, 1),
-        }
+            **({} if self.policies is None else {"policy": {
+                **self.policies.health(self.engine.config, self.engine.pipeline.policy_hash),
+                "watching_policy_topic": self.watching_policy_topic,
+            }}),
+        }  # fmt: skip
 
 
 class GatewayWorker(faust.Worker):
@@ -205,6 +226,8 @@ def build_app(
     login: Mapping[str, Any] | None = None,
     lag: LagReader | None = None,
     geolocation_built: date | Callable[[], date | None] | None = None,
+    policies: PolicyLog | None = None,
+    reload_file: Callable[[], None] | None = None,
 ) -> tuple[faust.App, EngineService]:
     """The worker hosting `engine`, and the service that runs it (GatewayWorker needs it); `login` is
     the gateway's client_security settings, if any; `lag` reads the group's consumer lag for
@@ -223,7 +246,7 @@ def build_app(
         # clusters that enforce a minimum refuse 1 (faust-streaming issues 449 and 450).
         topic_replication_factor=engine.config.kafka.replication_factor,
     )
-    service = EngineService(engine, loop=app.loop, beacon=app.beacon)
+    service = EngineService(engine, policies, reload_file, loop=app.loop, beacon=app.beacon)
     app.add_dependency(service)
 
     @app.page("/health")
@@ -232,8 +255,10 @@ def build_app(
         return _web.json(report, status=200 if report["status"] == "ok" else 503)
 
     registry = engine_registry(
-        engine.stats, topic_regions, lag, geolocation_built, config=engine.config, process=True
-    )
+        engine.stats, topic_regions, lag, geolocation_built, config=engine.config, process=True,
+        running_policy=lambda: (engine.config.policy_version, engine.pipeline.policy_hash),
+        policies=policies,
+    )  # fmt: skip
 
     @app.page("/metrics")
     async def metrics(_web: Any, request: Any) -> Any:

@@ -12,7 +12,7 @@ from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.admin._resource import ResourceType
 
 from streams.cli import main
-from streams.kafka.topics import faust_leader_topic, replay_ledger_topic
+from streams.kafka.topics import faust_leader_topic, policy_topic, replay_ledger_topic
 from tests.integration.kafka_io import fresh_config
 
 pytestmark = pytest.mark.integration
@@ -42,10 +42,10 @@ def test_a_second_apply_changes_nothing_and_says_so(kafka_bootstrap: str, tmp_pa
     config_path.write_text(text)
     again = _apply(config_path)
     assert "created  " not in again and "updated  " not in again and "kept     " not in again, again
-    # Every topic of the config, the one faust's worker uses and the replay ledger.
-    leader, ledger = faust_leader_topic(config), replay_ledger_topic(config)
-    assert f"topics   nothing changed: all {len(set(config.all_topics())) + 2} as configured" in again
-    assert all(f"exists   {topic}" in again for topic in [*config.all_topics(), leader, ledger])
+    # Every topic of the config, the one faust's worker uses, the replay ledger and the policy topic.
+    leader, ledger, policies = faust_leader_topic(config), replay_ledger_topic(config), policy_topic(config)
+    assert f"topics   nothing changed: all {len(set(config.all_topics())) + 3} as configured" in again
+    assert all(f"exists   {topic}" in again for topic in [*config.all_topics(), leader, ledger, policies])
 
 
 def test_faust_s_topic_is_made_with_the_config_s_settings(kafka_bootstrap: str, tmp_path: Path) -> None:

@@ -72,7 +72,7 @@ def test_the_gateway_reads_its_inputs_what_replay_reads_and_fausts_own_topics_on
     inputs = {"t.ingest", "t.partner", "events.erasure", *subject_keys, "rg-worker-"}
     # `replay` runs as the gateway: the held records, and its ledger of what it released.
     replayed = {"events.quarantine", "events.dead-letter", "rg-replay-released"}
-    assert read == inputs | replayed
+    assert read == inputs | replayed | {"rg-policy"}  # and the policies an admin publishes
     assert not read & {region.topic for region in config.regions.values()}  # never a region's events
 
 
