@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from streams.audit import AuditedOutput, AuditEntry, CopyReport
 from streams.config import FULL
-from streams.formats.base import CollectorFormat
+from streams.formats.base import CollectorFormat, get_path
 from streams.outcomes import Outcome, Output
 from streams.transform.identities import OwnValue
+from streams.transform.personal import PersonalTransforms
 from streams.transform.value_scan import ScanBudget
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ def transform(
         value, report = copier.apply(body, collector, envelope, plan.subject, plan.country, budget)
         entry.key_version = report.key_version
         exported = record.outcome is _EXPORTED
-        kept_key = None if exported else key  # the input key may be a user id: a copy leaves without it
+        # The input key may be a user id: a copy leaves without it, keyed by its subject's pseudonym
+        # when the copy itself carries that pseudonym (so one user's copies keep their order).
+        kept_key = copy_key(body, collector, copier.transforms, value) if exported else key
         outputs.append(Output(record.topic, value, record.to, record.outcome, headers, kept_key))
         entry.outputs.append(_audited(record.topic, record.rules, report, listed=exported))
         if exported:
@@ -61,3 +64,22 @@ def _audited(topic: str, rules: str, report: CopyReport, *, listed: bool) -> Aud
     # A copy that leaves lists what its allowlist dropped; a home copy keeps what it doesn't transform.
     dropped = report.dropped if listed or report.dropped else None
     return AuditedOutput(topic, rules, report.fields, report.found_in_text, dropped, report.dropped_more)
+
+
+def copy_key(
+    body: dict[str, Any], collector: CollectorFormat, transforms: PersonalTransforms, copy: bytes
+) -> bytes | None:
+    """A copy's Kafka key: the pseudonym of the event's user id (else its anonymous id), if and only
+    if the copy already carries exactly that pseudonym. Stable per subject, region and key version,
+    so one subject's copies land in one partition in order; and the key tells a reader nothing the
+    copy doesn't: where the destination's allowlist drops the id, or tokenizes it, there is no key.
+    """
+    personal = collector.personal
+    for path in (*personal.user_id, *personal.anonymous_id):
+        value = get_path(body, path)
+        if value is None or value.__class__ not in (str, int) or value == "":
+            continue
+        pseudonym = transforms.pseudonym(value, "user_id").encode()
+        if pseudonym in copy:
+            return pseudonym
+    return None

@@ -1,9 +1,11 @@
 """The whole per-event path with no broker: every input lands somewhere, nothing leaks in the clear."""
 
+from pathlib import Path
+
 import orjson
 import pytest
 
-from streams.config import load_config
+from streams.config import load_config, parse_config
 from streams.devtools.traffic import TrafficGenerator
 from streams.keys.ring import development_keys
 from streams.outcomes import Outcome, Source
@@ -121,7 +123,39 @@ def test_decision_travels_in_headers(pipeline: Pipeline) -> None:
 def test_the_input_key_never_travels_with_the_global_copy(pipeline: Pipeline) -> None:
     [result] = pipeline.process(segment(IPS["us"]), SOURCE, key=b"user-7")
     home, copy = result.outputs
-    assert home.key == b"user-7" and copy.key is None
+    # The copy is keyed by the pseudonym it carries already, never by the input key.
+    assert home.key == b"user-7" and copy.key != b"user-7"
+    assert copy.key is not None and copy.key.startswith(b"pz:us:") and copy.key in copy.value
+
+
+def test_a_copy_is_keyed_by_its_subjects_pseudonym_only_when_it_carries_it() -> None:
+    text = (Path(__file__).resolve().parents[2] / "config" / "minimal.yaml").read_text()
+    config = parse_config(text)
+    keyed = Pipeline(config, development_keys(config.key_regions()))
+
+    def copy_key(event: dict[str, object]) -> bytes | None:
+        [result] = keyed.process(orjson.dumps(event), SOURCE)
+        return result.outputs[-1].key
+
+    first = copy_key({"type": "track", "event": "a", "userId": "jane-7", "context": {"ip": IPS["us"]}})
+    again = copy_key({"type": "page", "userId": "jane-7", "anonymousId": "x", "context": {"ip": IPS["us"]}})
+    other = copy_key({"type": "track", "event": "a", "userId": "joe-8", "context": {"ip": IPS["us"]}})
+    assert first is not None and first == again != other  # stable per subject: one partition, in order
+    anonymous = copy_key({"type": "track", "event": "a", "anonymousId": "an-1", "context": {"ip": IPS["us"]}})
+    assert anonymous is not None and anonymous not in (first, other)
+    # Rules that drop the ids: such copies carry no pseudonym, so no key either.
+    rules = (
+        "field_rules:\n  no_ids: {user_id: drop, anonymous_id: drop, email: drop, phone: drop, "
+        "name: drop, ip: generalize, geo: drop, user_agent: drop, timestamp: generalize, "
+        "found_in_text: drop}\n"
+    )
+    dropped = parse_config(
+        text.replace("transfers: {global: pseudonymized}", "transfers: {global: no_ids}") + rules
+    )
+    without = Pipeline(dropped, development_keys(dropped.key_regions()))
+    event = {"type": "track", "event": "a", "userId": "jane-7", "context": {"ip": IPS["us"]}}
+    [result] = without.process(orjson.dumps(event), SOURCE)
+    assert b"pz:" not in result.outputs[-1].value and result.outputs[-1].key is None
 
 
 @pytest.mark.parametrize(
