@@ -1,8 +1,8 @@
 """The `residency-gateway` command line: one module per command group, gathered here.
 
-run (run.py); replay (replay.py); shadow (shadow.py); explain, allowlist, check-config (policy.py);
-topics (topics.py); keys (keys.py); policy publish (policy_publish.py); top (top_command.py, the view
-in top.py); demo and broker (dev.py, which needs streams.devtools).
+run (run.py); collect (collect.py); replay (replay.py); shadow (shadow.py); explain, allowlist,
+check-config (policy.py); topics (topics.py); keys (keys.py); policy publish (policy_publish.py);
+top (top_command.py, the view in top.py); demo and broker (dev.py, which needs streams.devtools).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from streams import __version__
-from streams.cli import dev, keys, policy, policy_publish, replay, run, shadow, top_command, topics
+from streams.cli import collect, dev, keys, policy, policy_publish, replay, run, shadow, top_command, topics
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +26,7 @@ def main() -> None:
 for command in (
     run.run,
     replay.replay,
+    collect.collect,
     shadow.shadow,
     policy.explain,
     policy.allowlist,

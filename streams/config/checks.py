@@ -46,6 +46,12 @@ def cross_checks(config: GatewayConfig) -> list[str]:
                     f"kafka.client_settings.{role}.{name}: the gateway sets this itself "
                     "(its guarantees, or kafka.* and kafka.security settings)"
                 )
+    for route, topic in config.collect.topics.items():
+        if topic not in config.topics.ingest:
+            problems.append(
+                f"collect.topics.{route}: {topic} is not one of topics.ingest, so no worker would read "
+                "what the collector writes there"
+            )
     owner: dict[str, str] = {}
     rest_of_world: list[str] = []
     for name, region in config.regions.items():

@@ -457,6 +457,36 @@ class AccessSettings(_Strict):
         return configured or f"{region}-"
 
 
+CollectRoute = Literal["segment", "snowplow", "ga4"]
+
+
+def _networks(values: list[str]) -> list[str]:
+    import ipaddress
+
+    for value in values:
+        ipaddress.ip_network(value, strict=False)  # ValueError names the bad one
+    return values
+
+
+class CollectSettings(_Strict):
+    """`residency-gateway collect`: the HTTP endpoint the SDKs send to (docs/collect.md)."""
+
+    # Peers whose X-Forwarded-For / Forwarded and CDN country headers are believed (CIDRs);
+    # from anyone else those headers are ignored, and the client IP is the TCP peer.
+    trusted_proxies: Annotated[list[str], AfterValidator(_networks)] = []
+    # Comma-separated write keys (Segment, RudderStack) and GA4 API secrets; unknown ones get 401.
+    write_keys_env: EnvName = "RESIDENCY_GATEWAY_WRITE_KEYS"
+    # Where each protocol's records go; a protocol not named writes the first ingest topic.
+    topics: dict[CollectRoute, TopicName] = {}
+    # Segment's limits: one event, and one request body once inflated.
+    max_event_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    max_body_bytes: int = Field(default=500 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # How long a request waits for the broker's acknowledgement before it is answered 503.
+    ack_timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
+    # Records the producer may hold unacknowledged; past it, requests get 503 with Retry-After.
+    max_queued_records: int = Field(default=100_000, ge=100, le=10_000_000)
+
+
 class GatewayConfig(_Strict):
     # Travels with every decision so an audit can tell which rules applied.
     policy_version: str = Field(min_length=1, max_length=64)
@@ -474,6 +504,7 @@ class GatewayConfig(_Strict):
     consent: ConsentSettings = ConsentSettings()
     erasure: ErasureSettings = ErasureSettings()
     access: AccessSettings = AccessSettings()
+    collect: CollectSettings = CollectSettings()
 
     def key_regions(self) -> list[str]:
         """Regions that need a key: every one, since erasure keys subjects per jurisdiction."""

@@ -130,3 +130,17 @@ def test_the_deploy_guides_key_loop_makes_every_key_run_needs(tmp_path: Path) ->
     )
     assert checked.returncode == 0, checked.stderr
     assert b"keys: eu v1 (" in checked.stdout and b"row v1 (" in checked.stdout
+
+
+def test_the_collector_deployment_and_its_service_serve_the_port_collect_listens_on() -> None:
+    deployment, service = yaml.safe_load_all((DEPLOY / "collect.yaml").read_text())
+    container = _container(deployment)
+    args = _command(container)
+    assert args[0] == "collect" and args[args.index("--host") + 1] == "0.0.0.0"  # noqa: S104
+    _parse(args, "deploy/kubernetes/collect.yaml")  # parses with the CLI as it is
+    port = container["ports"][0]
+    assert port["containerPort"] == 8080 and "--port" not in args  # collect's default port
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": port["name"]}
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == "8080"
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert [env["name"] for env in container["env"]] == ["RESIDENCY_GATEWAY_WRITE_KEYS"]

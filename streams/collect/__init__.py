@@ -1,0 +1,1 @@
+"""The HTTP collector: SDKs in, the ingest topic out (`residency-gateway collect`)."""
