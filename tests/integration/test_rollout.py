@@ -81,32 +81,41 @@ def test_two_workers_switch_at_batch_boundaries_and_refuse_what_needs_a_restart(
     workers = [_Worker(first, kafka_bootstrap, f"w{n}") for n in (1, 2)]
     (tmp_path / "v2.yaml").write_text(second_text)
     total = 3000
-    sent = threading.Event()
+    switched = threading.Event()
 
-    def keep_producing() -> None:
+    def produce(numbers: range, producer: object) -> None:
+        for i in numbers:
+            producer.produce(ingest, _event(i), key=str(i).encode())  # type: ignore[attr-defined]  # both partitions
+            if i % 50 == 0:
+                producer.flush(10)  # type: ignore[attr-defined]
+                time.sleep(0.02)  # a steady stream, so batches run while the policy arrives
+        producer.flush(30)  # type: ignore[attr-defined]
+
+    def traffic_around_the_switch() -> None:
         from confluent_kafka import Producer
 
-        producer = Producer(
-            {"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True, "linger.ms": 5}
-        )
-        for i in range(total):
-            producer.produce(ingest, _event(i), key=str(i).encode())  # both partitions
-            if i % 100 == 0:
-                producer.flush(10)
-                time.sleep(0.03)  # ~3 s of traffic: the policy is published in the middle of it
-        producer.flush(30)
-        sent.set()
+        producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
+        produce(range(1000, 2000), producer)  # while the policy is published and taken
+        switched.wait(120)
+        produce(range(2000, total), producer)  # after both workers switched: each partition sees v2
 
     try:
         with in_thread(workers[0].gateway.engine), in_thread(workers[1].gateway.engine):
-            producing = threading.Thread(target=keep_producing)
+            from confluent_kafka import Producer
+
+            produce(range(1000), Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True}))
+            wait_committed(kafka_bootstrap, first.kafka.group_id, ingest, timeout=120)  # v1 on both
+            producing = threading.Thread(target=traffic_around_the_switch)
             producing.start()
-            time.sleep(1.0)
             published = CliRunner().invoke(main, ["policy", "publish", str(tmp_path / "v2.yaml")])
             assert published.exit_code == 0, published.output
             assert f"published policy {second.policy_version}" in published.output
+            deadline = time.monotonic() + 60
+            while any(w.policies.switches == 0 for w in workers):
+                assert time.monotonic() < deadline, "the workers never switched to the published policy"
+                time.sleep(0.05)
+            switched.set()
             producing.join(120)
-            assert sent.is_set()
             wait_committed(kafka_bootstrap, first.kafka.group_id, ingest, timeout=120)
             assert [w.policies.switches for w in workers] == [1, 1]
             assert all(w.gateway.engine.config.policy_version == second.policy_version for w in workers)
