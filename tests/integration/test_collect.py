@@ -196,3 +196,38 @@ def test_bad_requests_get_their_status_and_write_nothing(collector: Running, kaf
         metrics = answer.read().decode()
     assert 'residency_gateway_collect_requests_total{route="segment",status="401"} 1.0' in metrics
     assert 'residency_gateway_collect_requests_total{route="segment",status="413"} 2.0' in metrics
+
+
+def test_the_collect_bench_measures_and_reports_what_it_measured(kafka_bootstrap: str) -> None:
+    """`python -m loadtests.collect_bench` in a one-second run on the suite's broker: it runs, and
+    its report holds the figures it measured (the full run's are in docs/tuning.md)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadtests.collect_bench",
+            "--seconds",
+            "1",
+            "--connections",
+            "4",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--web-port",
+            str(_free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = orjson.loads(done.stdout.strip().splitlines()[-1])
+    saturated, half = report["saturated"], report["half_load"]
+    assert saturated["requests_per_s"] > 0 and saturated["failed"] == 0
+    # requests_per_s is rounded to 0.1, events_per_s computed before: they agree to within that.
+    expected = saturated["requests_per_s"] * report["batch_events"]
+    assert abs(saturated["events_per_s"] - expected) <= 0.05 * report["batch_events"] + 1
+    assert (
+        half["answered"] > 0
+        and half["failed"] == 0
+        and 0 < half["p50_ms"] <= half["p99_ms"] <= half["max_ms"]
+    )
