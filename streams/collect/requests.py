@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import ipaddress
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,3 +231,32 @@ def ga4_record(document: Any, origin: Origin) -> bytes:
         if isinstance(location, dict):
             location.setdefault("country_id", origin.country[1])
     return orjson.dumps(document)
+
+
+WEBHOOK_SOURCES = ("segment", "rudderstack", "jitsu")
+
+
+def signed_by(body: bytes, signature: str, keys: Iterable[str]) -> bool:
+    """Segment's webhook destination signs each body with its shared secret: X-Signature is the
+    hex HMAC-SHA1 of the body. True when one of `keys` made it (compared in constant time)."""
+    wanted = signature.strip().lower()
+    return any(
+        hmac.compare_digest(hmac.new(key.encode(), body, hashlib.sha1).hexdigest(), wanted) for key in keys
+    )
+
+
+def webhook_records(document: Any, max_event_bytes: int) -> list[bytes]:
+    """A webhook delivery's events, each a record as it came (a single event, or a JSON array of
+    them), writeKey removed. Nothing is added: the request came from the CDP's servers, so its
+    address says nothing about the user; the event carries its own context.ip."""
+    events = document if isinstance(document, list) else [document]
+    if not events or not all(isinstance(event, dict) for event in events):
+        raise Rejected(400, "a webhook body is an event object or an array of them")
+    records = []
+    for event in events:
+        event.pop("writeKey", None)
+        value = orjson.dumps(event)
+        if len(value) > max_event_bytes:
+            raise Rejected(413, f"an event over {max_event_bytes} bytes")
+        records.append(value)
+    return records

@@ -31,6 +31,7 @@ from prometheus_client import (
 
 from streams.collect.requests import (
     SEGMENT_KINDS,
+    WEBHOOK_SOURCES,
     Origin,
     Rejected,
     cdn_country,
@@ -40,8 +41,10 @@ from streams.collect.requests import (
     json_document,
     networks,
     segment_records,
+    signed_by,
     snowplow_get_record,
     snowplow_post_record,
+    webhook_records,
     write_key,
 )
 from streams.config import GatewayConfig
@@ -76,6 +79,9 @@ class WriteKeys:
 
     def allows(self, key: str | None) -> bool:
         return key is not None and key in self._keys
+
+    def signed(self, body: bytes, signature: str) -> bool:
+        return signed_by(body, signature, self._keys)
 
 
 class Acknowledger:
@@ -128,7 +134,9 @@ class Collector:
         self.keys = keys
         self.trusted = networks(settings.trusted_proxies)
         first = config.topics.ingest[0]
-        self.topics = {route: settings.topics.get(route, first) for route in ("segment", "snowplow", "ga4")}
+        self.topics = {
+            route: settings.topics.get(route, first) for route in ("segment", "snowplow", "ga4", "webhook")
+        }
         self.acks: Acknowledger | None = None
         self.requests = Counter(
             "residency_gateway_collect_requests",
@@ -226,6 +234,21 @@ class Collector:
         await self._write("segment", records)
         return web.json_response({"success": True})
 
+    async def webhook(self, request: web.Request) -> web.StreamResponse:
+        """A CDP's webhook destination: /webhook/segment, /webhook/rudderstack, /webhook/jitsu."""
+        source = request.match_info["source"]
+        if source not in WEBHOOK_SOURCES:
+            raise Rejected(404, "no such webhook source")
+        body = await self._body(request, "webhook")
+        signature = request.headers.get("X-Signature")
+        document = json_document(body)
+        key = write_key(request.headers, None)  # Basic auth, as each CDP's webhook headers can carry
+        allowed = self.keys.allows(key) or (signature is not None and self.keys.signed(body, signature))
+        if not allowed:
+            raise Rejected(401, "unknown write key or signature")
+        await self._write("webhook", webhook_records(document, self.settings.max_event_bytes))
+        return web.json_response({"success": True})
+
     async def snowplow_post(self, request: web.Request) -> web.StreamResponse:
         document = json_document(await self._body(request, "snowplow"))
         await self._write("snowplow", [snowplow_post_record(document, self._origin(request))])
@@ -285,6 +308,7 @@ def build_collect_app(
     for path in ("/i", "/com.snowplowanalytics.snowplow/i"):
         app.router.add_get(path, collector.handler("snowplow_get", collector.snowplow_get))
     app.router.add_post("/mp/collect", collector.handler("ga4", collector.ga4))
+    app.router.add_post("/webhook/{source}", collector.handler("webhook", collector.webhook))
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     app["collector"] = collector

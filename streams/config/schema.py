@@ -457,7 +457,7 @@ class AccessSettings(_Strict):
         return configured or f"{region}-"
 
 
-CollectRoute = Literal["segment", "snowplow", "ga4"]
+CollectRoute = Literal["segment", "snowplow", "ga4", "webhook"]
 
 
 def _networks(values: list[str]) -> list[str]:
@@ -476,7 +476,7 @@ class CollectSettings(_Strict):
     trusted_proxies: Annotated[list[str], AfterValidator(_networks)] = []
     # Comma-separated write keys (Segment, RudderStack) and GA4 API secrets; unknown ones get 401.
     write_keys_env: EnvName = "RESIDENCY_GATEWAY_WRITE_KEYS"
-    # Where each protocol's records go; a protocol not named writes the first ingest topic.
+    # Where each protocol's records go (segment, snowplow, ga4, webhook); unnamed: the first ingest topic.
     topics: dict[CollectRoute, TopicName] = {}
     # Segment's limits: one event, and one request body once inflated.
     max_event_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)

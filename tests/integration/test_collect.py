@@ -231,3 +231,33 @@ def test_the_collect_bench_measures_and_reports_what_it_measured(kafka_bootstrap
         and half["failed"] == 0
         and 0 < half["p50_ms"] <= half["p99_ms"] <= half["max_ms"]
     )
+
+
+def test_webhook_deliveries_are_signed_or_keyed_and_land_as_they_came(
+    collector: Running, kafka_bootstrap: str
+) -> None:
+    import hashlib
+    import hmac
+
+    port = collector.port
+    segment_event = orjson.dumps(
+        {"type": "track", "event": "From Segment", "userId": "w1", "context": {"ip": SWEDEN}}
+    )
+    signature = hmac.new(WRITE_KEY.encode(), segment_event, hashlib.sha1).hexdigest()
+    assert _post(port, "/webhook/segment", segment_event, {"X-Signature": signature}) == 200
+    assert _post(port, "/webhook/segment", segment_event, {"X-Signature": "0" * 40}) == 401
+    jitsu = orjson.dumps(
+        [
+            {"type": "page", "anonymousId": "j1", "context": {"ip": US}},
+            {"type": "track", "event": "From Jitsu", "anonymousId": "j1"},
+        ]
+    )
+    assert _post(port, "/webhook/jitsu", jitsu, _auth(WRITE_KEY)) == 200
+    assert _post(port, "/webhook/jitsu", jitsu, _auth("nope")) == 401
+    assert _post(port, "/webhook/unknown", jitsu, _auth(WRITE_KEY)) == 404
+    ingest = collector.config.topics.ingest[0]
+    landed = [orjson.loads(r.value or b"") for r in read_all(kafka_bootstrap, [ingest])[ingest]]
+    assert len(landed) == 3  # the Segment event, and each of Jitsu's two
+    by_name = {event.get("event") or event["type"]: event for event in landed}
+    assert by_name["From Segment"]["context"] == {"ip": SWEDEN}
+    assert "context" not in by_name["From Jitsu"]  # the CDP's server's address is no user's

@@ -130,3 +130,28 @@ def test_snowplow_and_ga4_records() -> None:
     assert ga4["ip_override"] == "81.2.69.142" and ga4["user_location"] == {"country_id": "GB"}
     kept = orjson.loads(ga4_record({"client_id": "c", "ip_override": "8.8.8.8", "events": []}, ORIGIN))
     assert kept["ip_override"] == "8.8.8.8"
+
+
+def test_a_segment_webhook_signature_is_the_bodys_hmac_under_a_known_key() -> None:
+    import hashlib
+    import hmac
+
+    from streams.collect.requests import signed_by
+
+    body = b'{"type":"track","event":"a"}'
+    signature = hmac.new(b"secret-2", body, hashlib.sha1).hexdigest()
+    assert signed_by(body, signature, ["secret-1", "secret-2"])
+    assert not signed_by(body + b" ", signature, ["secret-1", "secret-2"])  # another body
+    assert not signed_by(body, signature, ["secret-1"])  # another key
+
+
+def test_webhook_events_are_kept_as_they_came_without_an_ip_of_ours() -> None:
+    from streams.collect.requests import webhook_records
+
+    [single] = webhook_records({"type": "track", "event": "a", "writeKey": "k"}, 32 * 1024)
+    assert orjson.loads(single) == {"type": "track", "event": "a"}  # no context.ip: the peer is the CDP
+    assert len(webhook_records([{"type": "track"}, {"type": "page"}], 32 * 1024)) == 2
+    for bad in ([], [1], "text"):
+        with pytest.raises(Rejected) as refused:
+            webhook_records(bad, 32 * 1024)
+        assert refused.value.status == 400
