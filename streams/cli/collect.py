@@ -31,11 +31,16 @@ def collect(config_path: str | None, bootstrap: str | None, port: int, host: str
     configure("text", "info")
     config = config_or_fail(config_path)
     settings = config.collect
-    keys = WriteKeys(settings.write_keys_env)
+    try:
+        keys = WriteKeys(settings.write_keys_env, file=settings.write_keys_file)
+    except OSError as error:
+        fail(f"collect.write_keys_file: can't read {settings.write_keys_file} ({error.strerror})")
     if not keys:
+        where = settings.write_keys_env + (
+            f" or {settings.write_keys_file}" if settings.write_keys_file else ""
+        )
         log.warning(
-            "no write keys in %s: every Segment, RudderStack and GA4 request will get 401",
-            settings.write_keys_env,
+            "no write keys in %s: every Segment, RudderStack, webhook and GA4 request gets 401", where
         )
     try:
         login = client_security(config.kafka.security)

@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -67,11 +68,18 @@ _CODES = {
 
 
 class WriteKeys:
-    """The accepted write keys and API secrets, from the environment variable the config names."""
+    """The accepted write keys and API secrets: the environment variable the config names (comma-
+    separated) and the file it names (one per line, `#` comments), both."""
 
-    def __init__(self, variable: str, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, variable: str, environ: Mapping[str, str] | None = None, file: str | None = None
+    ) -> None:
         raw = (environ if environ is not None else os.environ).get(variable, "")
-        self._keys = frozenset(key.strip() for key in raw.split(",") if key.strip())
+        keys = {key.strip() for key in raw.split(",") if key.strip()}
+        if file is not None:
+            lines = Path(file).read_text().splitlines()  # OSError: the caller names the file
+            keys |= {line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")}
+        self._keys = frozenset(keys)
         self.variable = variable
 
     def __len__(self) -> int:

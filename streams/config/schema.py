@@ -476,6 +476,8 @@ class CollectSettings(_Strict):
     trusted_proxies: Annotated[list[str], AfterValidator(_networks)] = []
     # Comma-separated write keys (Segment, RudderStack) and GA4 API secrets; unknown ones get 401.
     write_keys_env: EnvName = "RESIDENCY_GATEWAY_WRITE_KEYS"
+    # A file of write keys and secrets, one per line (a mounted Secret), read with the variable's.
+    write_keys_file: str | None = None
     # Where each protocol's records go (segment, snowplow, ga4, webhook); unnamed: the first ingest topic.
     topics: dict[CollectRoute, TopicName] = {}
     # Segment's limits: one event, and one request body once inflated.

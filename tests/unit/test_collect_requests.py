@@ -155,3 +155,16 @@ def test_webhook_events_are_kept_as_they_came_without_an_ip_of_ours() -> None:
         with pytest.raises(Rejected) as refused:
             webhook_records(bad, 32 * 1024)
         assert refused.value.status == 400
+
+
+def test_write_keys_come_from_the_variable_and_a_secrets_file(tmp_path: pytest.TempPathFactory) -> None:
+    from pathlib import Path
+
+    from streams.collect.server import WriteKeys
+
+    secrets = Path(str(tmp_path)) / "keys"
+    secrets.write_text("# the web SDK's\nwk-file-1\n\n  wk-file-2  \n")
+    keys = WriteKeys("KEYS", environ={"KEYS": "wk-env-1, ,wk-env-2"}, file=str(secrets))
+    assert len(keys) == 4 and all(keys.allows(k) for k in ("wk-env-1", "wk-env-2", "wk-file-1", "wk-file-2"))
+    assert not keys.allows("# the web SDK's") and not keys.allows("") and not keys.allows(None)
+    assert len(WriteKeys("KEYS", environ={})) == 0  # nothing set: every keyed request gets 401
