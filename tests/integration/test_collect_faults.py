@@ -4,6 +4,7 @@ the broker is back, and nothing is missing."""
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -132,4 +133,65 @@ def test_a_broker_outage_loses_nothing_answered_200_and_the_sdk_retries_the_rest
         if collect is not None:
             collect.terminate()
             collect.wait(30)
+        localbroker.stop(port)
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_answers_the_requests_in_flight_before_collect_exits(tmp_path: Path) -> None:
+    """Requests waiting for the broker when SIGTERM comes still get their answer (here 503: the
+    broker is down), and only then does collect exit, 0."""
+    port = _free_broker_port()
+    status = localbroker.start(port=port, timeout=120)
+    try:
+        _config, text = fresh_config(status.bootstrap, {"collect": {"ack_timeout_ms": 3000}})
+        path = tmp_path / "policy.yaml"
+        path.write_text(text)
+        web = _free_port()
+        collect = subprocess.Popen(
+            [sys.executable, "-m", "streams", "collect", "--config", str(path), "--port", str(web)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "RESIDENCY_GATEWAY_WRITE_KEYS": WRITE_KEY},
+        )
+        url = f"http://127.0.0.1:{web}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2).close()  # noqa: S310
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "collect never answered"
+                time.sleep(0.2)
+        localbroker.stop(port)  # every request now waits out its ack timeout
+        answers: list[int | str] = []
+
+        def post(i: int) -> None:
+            body = orjson.dumps({"type": "track", "event": "x", "userId": f"u{i}"})
+            request = urllib.request.Request(  # noqa: S310 - a local http URL
+                f"{url}/v1/track",
+                data=body,
+                method="POST",
+                headers={
+                    "Content-Type": "application/json",
+                    "Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode(),
+                },
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+                    answers.append(answer.status)
+            except urllib.error.HTTPError as error:
+                answers.append(error.code)
+            except OSError as error:
+                answers.append(type(error).__name__)  # a dropped connection: not drained
+
+        senders = [threading.Thread(target=post, args=(i,)) for i in range(5)]
+        for sender in senders:
+            sender.start()
+        time.sleep(1.0)  # the requests are in, waiting for acknowledgements
+        collect.terminate()
+        for sender in senders:
+            sender.join(30)
+        assert answers == [503] * 5, answers
+        assert collect.wait(30) == 0
+    finally:
         localbroker.stop(port)
