@@ -48,7 +48,7 @@ def explain(
         fail(
             f"--topic {topic!r} is not one of the config's ingest topics ({', '.join(config.topics.ingest)})"
         )
-    pipeline = pipeline_or_fail(config, _explain_keys(config))
+    pipeline = pipeline_or_fail(config, configured_keys_or_fail(config))
     _say_geolocation_age(config, pipeline.geolocator)
     out = sys.stdout.buffer
     for result in explain_lines(pipeline, input_file, topic or EXPLAIN_TOPIC):
@@ -68,8 +68,8 @@ def _compare(paths: tuple[str, str], topic: str | None, input_file: IO[bytes]) -
             fail(
                 f"--topic {topic!r} is not one of {path}'s ingest topics ({', '.join(config.topics.ingest)})"
             )
-    before = pipeline_or_fail(active, _explain_keys(active))
-    after = pipeline_or_fail(candidate, _explain_keys(candidate))
+    before = pipeline_or_fail(active, configured_keys_or_fail(active))
+    after = pipeline_or_fail(candidate, configured_keys_or_fail(candidate))
     report = compare_lines(before, after, input_file, topic or EXPLAIN_TOPIC).report()
     report = {
         "active": {"policy_version": active.policy_version, "policy_hash": before.policy_hash},
@@ -92,7 +92,9 @@ def _say_geolocation_age(config: GatewayConfig, geolocator: Geolocator) -> None:
         click.echo(f"residency-gateway: warning: {stale}", err=True)
 
 
-def _explain_keys(config: GatewayConfig) -> KeyRing:
+def configured_keys_or_fail(config: GatewayConfig) -> KeyRing:
+    """The configured keys, else labelled development keys (explain, shadow); a configured key
+    that can't be loaded is an error, never silently replaced."""
     try:
         return configured_or_development_keys(config)
     except KeyUnavailable as error:

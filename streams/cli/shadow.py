@@ -9,8 +9,6 @@ from pathlib import Path
 import click
 
 from streams.cli.common import CONFIG_HELP, config_or_fail, fail
-from streams.config import GatewayConfig
-from streams.keys.ring import KeyRing
 
 
 @click.command()
@@ -62,6 +60,7 @@ def shadow(
     from confluent_kafka import KafkaException
     from prometheus_client import start_http_server
 
+    from streams.cli.policy import configured_keys_or_fail
     from streams.cli.run import pipeline_or_fail
     from streams.formats.exact_json import write_json
     from streams.kafka.clients import KafkaLoginMissing
@@ -75,8 +74,8 @@ def shadow(
     # Keys shape values, never where events go or which fields leave; with the configured keys an
     # example id that is shown as its pseudonym is the one the audit topic holds. Without them,
     # development keys decide the same, and only such ids differ.
-    active = pipeline_or_fail(active_config, _keys(active_config))
-    candidate = pipeline_or_fail(candidate_config, _keys(candidate_config))
+    active = pipeline_or_fail(active_config, configured_keys_or_fail(active_config))
+    candidate = pipeline_or_fail(candidate_config, configured_keys_or_fail(candidate_config))
     try:
         runner = Shadow(
             active,
@@ -106,14 +105,3 @@ def shadow(
         Path(report_path).write_bytes(write_json(report) + b"\n")
     table(runner)
     click.echo(f"report: {report_path}")
-
-
-def _keys(config: GatewayConfig) -> KeyRing:
-    from streams.keys.ring import KeyUnavailable
-    from streams.keys.source import configured_or_development_keys
-
-    try:
-        return configured_or_development_keys(config)
-    except KeyUnavailable as error:
-        listed = "".join(f"\n  {problem}" for problem in error.problems)
-        fail(f"pseudonymization keys are configured but can't be used:{listed}")

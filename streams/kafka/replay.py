@@ -28,12 +28,11 @@ from streams.config import GatewayConfig
 from streams.kafka.clients import (
     CONFLUENT,
     KafkaClients,
-    client_security,
     consumer_settings,
     producer_settings,
 )
 from streams.kafka.retry import retry_while_passing
-from streams.kafka.subjects import SubjectKeyStore
+from streams.kafka.subjects import subject_store_for
 from streams.kafka.topics import replay_ledger_topic
 from streams.keys.ring import KeyRing
 from streams.outcomes import Source
@@ -103,14 +102,7 @@ def replay(
     try:
         ranges = _ranges(reader, topic, ledger, since_ms, timeout)
         released = _released(reader, ledger, timeout)
-        subjects = SubjectKeyStore(
-            bootstrap,
-            {region: config.subject_keys_topic(region) for region in config.regions},
-            clients.producer({**producer_settings(kafka, bootstrap), **extra}),
-            group_prefix=kafka.group_id,
-            security=client_security(kafka.security),
-            consumer_factory=clients.consumer,
-        )
+        subjects = subject_store_for(config, bootstrap, clients.producer, clients.consumer, extra)
         try:
             subjects.restore(timeout=timeout)  # erasures hold for released events too
             pipeline = Pipeline(config, keys, subjects=subjects)

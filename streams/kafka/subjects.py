@@ -24,6 +24,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from streams.config import GatewayConfig
 from streams.keys.ring import KeyRing, PseudonymKey
 from streams.subjects.records import RecordKind, SubjectRecord, decode_record, encode_record, key_record
 from streams.subjects.states import SubjectStates
@@ -327,3 +328,25 @@ class SubjectKeyStore:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def subject_store_for(
+    config: GatewayConfig,
+    bootstrap: str,
+    producer: Callable[[dict[str, Any]], Any],
+    consumer: Callable[[dict[str, Any]], Any],
+    client_settings: Mapping[str, Any] | None = None,
+) -> SubjectKeyStore:
+    """The store of every region's subject keys and erasures under `config`, as `run` (and `replay`)
+    use it: its topics, the gateway's login, and clients made by the given factories."""
+    from streams.kafka.clients import client_security, producer_settings
+
+    kafka = config.kafka
+    return SubjectKeyStore(
+        bootstrap,
+        {region: config.subject_keys_topic(region) for region in config.regions},
+        producer({**producer_settings(kafka, bootstrap), **(client_settings or {})}),
+        group_prefix=kafka.group_id,
+        security=client_security(kafka.security),
+        consumer_factory=consumer,
+    )

@@ -17,13 +17,12 @@ from streams.config import GatewayConfig
 from streams.kafka.clients import (
     CONFLUENT,
     KafkaClients,
-    client_security,
     consumer_settings,
     producer_settings,
     transactional_id,
 )
 from streams.kafka.engine import GatewayEngine
-from streams.kafka.subjects import SubjectKeyStore
+from streams.kafka.subjects import SubjectKeyStore, subject_store_for
 from streams.keys.providers import KeyProvider
 from streams.keys.refresh import KeyRefresher
 from streams.keys.ring import KeyRing
@@ -71,14 +70,7 @@ def build_gateway(
     """
     kafka = config.kafka
     extra = dict(client_settings or {})
-    subjects = SubjectKeyStore(
-        bootstrap,
-        {region: config.subject_keys_topic(region) for region in config.regions},
-        clients.producer({**producer_settings(kafka, bootstrap), **extra}),
-        group_prefix=kafka.group_id,
-        security=client_security(kafka.security),
-        consumer_factory=clients.consumer,
-    )
+    subjects = subject_store_for(config, bootstrap, clients.producer, clients.consumer, extra)
     pipeline = Pipeline(config, keys, subjects=subjects)
     refresher = None
     key_ring: Callable[[], KeyRing] = lambda: keys  # noqa: E731 - keys that never change
