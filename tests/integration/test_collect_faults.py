@@ -42,6 +42,30 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _start_collect(policy: str, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`collect` under `policy` on a free port, its output in folder/collect.log, once it answers."""
+    path = folder / "policy.yaml"
+    path.write_text(policy)
+    web = _free_port()
+    with (folder / "collect.log").open("wb") as log:
+        collect = subprocess.Popen(
+            [sys.executable, "-m", "streams", "collect", "--config", str(path), "--port", str(web)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "RESIDENCY_GATEWAY_WRITE_KEYS": WRITE_KEY},
+        )
+    url = f"http://127.0.0.1:{web}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2).close()  # noqa: S310
+            return collect, url
+        except OSError:
+            assert collect.poll() is None, (folder / "collect.log").read_text()
+            assert time.monotonic() < deadline, "collect never answered"
+            time.sleep(0.2)
+
+
 def _metric(url: str, line_start: str) -> float:
     with urllib.request.urlopen(f"{url}/metrics", timeout=5) as answer:  # noqa: S310
         for line in answer.read().decode().splitlines():
@@ -57,25 +81,7 @@ def test_a_broker_outage_loses_nothing_answered_200_and_the_sdk_retries_the_rest
     collect = None
     try:
         config, text = fresh_config(status.bootstrap, {"collect": {"ack_timeout_ms": 1500}})
-        path = tmp_path / "policy.yaml"
-        path.write_text(text)
-        web = _free_port()
-        log = (tmp_path / "collect.log").open("wb")
-        collect = subprocess.Popen(
-            [sys.executable, "-m", "streams", "collect", "--config", str(path), "--port", str(web)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "RESIDENCY_GATEWAY_WRITE_KEYS": WRITE_KEY},
-        )
-        url = f"http://127.0.0.1:{web}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2).close()  # noqa: S310
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "collect never answered"
-                time.sleep(0.2)
+        collect, url = _start_collect(text, tmp_path)
 
         failed: list[str] = []
         sent: list[str] = []
@@ -144,24 +150,7 @@ def test_sigterm_answers_the_requests_in_flight_before_collect_exits(tmp_path: P
     status = localbroker.start(port=port, timeout=120)
     try:
         _config, text = fresh_config(status.bootstrap, {"collect": {"ack_timeout_ms": 3000}})
-        path = tmp_path / "policy.yaml"
-        path.write_text(text)
-        web = _free_port()
-        collect = subprocess.Popen(
-            [sys.executable, "-m", "streams", "collect", "--config", str(path), "--port", str(web)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "RESIDENCY_GATEWAY_WRITE_KEYS": WRITE_KEY},
-        )
-        url = f"http://127.0.0.1:{web}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2).close()  # noqa: S310
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "collect never answered"
-                time.sleep(0.2)
+        collect, url = _start_collect(text, tmp_path)
         localbroker.stop(port)  # every request now waits out its ack timeout
         answers: list[int | str] = []
 
