@@ -37,7 +37,13 @@ def publish_command(policy_file: str, bootstrap: str | None) -> None:
     cluster = bootstrap or config.kafka.bootstrap_servers
     topic = policy_topic(config)
     try:
-        settings = {**admin_settings(cluster, config.kafka.security), **config.kafka.client_settings.admin}
+        settings = {
+            **admin_settings(cluster, config.kafka.security),
+            **config.kafka.client_settings.admin,
+            # A one-shot command: a broker it can't reach is one clear error at the end, not a
+            # librdkafka log line every 50 ms until then.
+            "log_level": 2,
+        }
         watcher = PolicyWatcher(settings, topic)
         try:
             if topic not in watcher.topics(timeout=30):

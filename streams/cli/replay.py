@@ -92,6 +92,8 @@ def replay(
             until_ms=until_ms,
             batch_size=batch_size,
             progress=progress,
+            # A one-shot job: an unreachable broker is one clear error, not librdkafka's log lines.
+            client_settings={"log_level": 2},
         )
     except (KafkaLoginMissing, ReplayError) as error:
         fail(str(error))
