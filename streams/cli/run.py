@@ -76,6 +76,8 @@ def run(
 ) -> None:
     """Run the gateway: consume the ingest topics and route every event."""
 
+    from confluent_kafka import KafkaException
+
     from streams.classify.geolocation import data_age
     from streams.classify.maxmind import GeolocationDatabaseError
     from streams.config import ConfigError
@@ -99,7 +101,10 @@ def run(
         fail(str(ConfigError(config_path or "the shipped policy", refused)))
     keys = keys_or_fail(config, dev_keys)
     bootstrap = bootstrap or config.kafka.bootstrap_servers
-    missing = missing_topics(config, bootstrap)
+    try:
+        missing = missing_topics(config, bootstrap)
+    except KafkaException as error:
+        fail(f"can't reach Kafka at {bootstrap}: {error.args[0].str()}", code=1)
     if missing:
         fail(
             f"topics missing on {bootstrap}: {', '.join(missing)}; "
@@ -135,7 +140,11 @@ def run(
     # A new policy without a restart: published to the policy topic, or the --config file on SIGHUP.
     policies = PolicyLog()
     applier = PolicyApplier(engine, gateway.keys, gateway.subjects, policies)
-    watcher = watch_policy_topic(config, {"bootstrap.servers": bootstrap, **login, **client_log}, applier)
+    try:
+        watcher = watch_policy_topic(config, {"bootstrap.servers": bootstrap, **login, **client_log}, applier)
+    except (KafkaException, TimeoutError) as error:
+        reason = error.args[0].str() if isinstance(error, KafkaException) else str(error)
+        fail(f"can't read the policy topic on {bootstrap}: {reason}", code=1)
 
     def reload_file() -> None:
         try:
