@@ -25,8 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from streams.formats.exact_json import JsonRefused, read_json, write_json
 from streams.formats.segment import CDN_COUNTRY_HEADERS
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -62,10 +61,14 @@ def inflate(body: bytes, encoding: str | None, limit: int) -> bytes:
 
 
 def json_document(body: bytes) -> Any:
+    """The body read exactly as the gateway reads it (streams/formats/exact_json.py): a body with a
+    duplicate key is refused, not settled on its last value, and an integer past 64 bits keeps its
+    digits. The collector rewrites what it reads, so reading it loosely would turn a payload the
+    gateway holds as ambiguous into one it decides, or give two user ids one value."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise Rejected(400, "the body is not valid JSON") from None
+        return read_json(body)
+    except JsonRefused as refused:
+        raise Rejected(400, f"the body {refused}") from None
 
 
 def networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
@@ -120,6 +123,16 @@ def _forwarded_chain(headers: Mapping[str, str]) -> list[str]:
     return [hop.strip() for hop in listed.split(",") if hop.strip()]
 
 
+def header_values(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers by lowercased name; a header sent more than once is its values joined by commas, as
+    HTTP defines it: X-Forwarded-For lines form one list, and two country headers aren't a country."""
+    values: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        values[key] = f"{values[key]}, {value}" if key in values else value
+    return values
+
+
 def cdn_country(peer: str, headers: Mapping[str, str], trusted: Sequence[Network]) -> tuple[str, str] | None:
     """(header, two-letter country) a trusted proxy set; None from anyone else."""
     if not _trusted(peer, trusted):
@@ -169,14 +182,14 @@ def segment_records(route: str, document: Any, origin: Origin, max_event_bytes: 
                 raise Rejected(400, "a batch item is not a JSON object")
             event.pop("writeKey", None)
             _segment_origin(event, origin)
-            if len(orjson.dumps(event)) > max_event_bytes:
+            if len(write_json(event)) > max_event_bytes:
                 raise Rejected(413, f"an event over {max_event_bytes} bytes")
-        return [orjson.dumps(document)]
+        return [write_json(document)]
     document.setdefault("type", route)  # /v1/track may leave the type to the path
     if document["type"] != route:
-        raise Rejected(400, f"a {document['type']!s:.20} event posted to /v1/{route}")
+        raise Rejected(400, f"an event whose type isn't {route} posted to /v1/{route}")  # quotes nothing sent
     _segment_origin(document, origin)
-    value = orjson.dumps(document)
+    value = write_json(document)
     if len(value) > max_event_bytes:
         raise Rejected(413, f"an event over {max_event_bytes} bytes")
     return [value]
@@ -193,7 +206,8 @@ def _segment_origin(event: dict[str, Any], origin: Origin) -> None:
         headers = context.get("headers")
         if headers is None:
             headers = context["headers"] = {}
-        if isinstance(headers, dict) and not any(h in headers for h in CDN_COUNTRY_HEADERS):
+        # Header names are case-insensitive: an event's own CF-IPCountry is a country it carries.
+        if isinstance(headers, dict) and not any(str(h).lower() in CDN_COUNTRY_HEADERS for h in headers):
             headers[origin.country[0]] = origin.country[1]
 
 
@@ -205,18 +219,21 @@ def snowplow_post_record(document: Any, origin: Origin) -> bytes:
         if not isinstance(event, dict):
             raise Rejected(400, "a Snowplow event is not a JSON object")
         event.setdefault("ip", origin.ip)
-    return orjson.dumps(document)
+    return write_json(document)
 
 
 def snowplow_get_record(query: Sequence[tuple[str, str]], origin: Origin) -> bytes:
     """A tracker's GET (the pixel): its parameters as one flat object, as the gateway reads them."""
     parameters: dict[str, str] = {}
     for name, value in query:
-        parameters.setdefault(name, value)
+        if name in parameters:
+            # Which of two ip (or uid) values would count? The gateway holds what it can't settle.
+            raise Rejected(400, "a Snowplow GET repeats a parameter")
+        parameters[name] = value
     if "e" not in parameters:
         raise Rejected(400, "a Snowplow GET needs its e parameter")
     parameters.setdefault("ip", origin.ip)
-    return orjson.dumps(parameters)
+    return write_json(parameters)
 
 
 def ga4_record(document: Any, origin: Origin) -> bytes:
@@ -230,7 +247,7 @@ def ga4_record(document: Any, origin: Origin) -> bytes:
             location = document["user_location"] = {}
         if isinstance(location, dict):
             location.setdefault("country_id", origin.country[1])
-    return orjson.dumps(document)
+    return write_json(document)
 
 
 WEBHOOK_SOURCES = ("segment", "rudderstack", "jitsu")
@@ -255,7 +272,7 @@ def webhook_records(document: Any, max_event_bytes: int) -> list[bytes]:
     records = []
     for event in events:
         event.pop("writeKey", None)
-        value = orjson.dumps(event)
+        value = write_json(event)
         if len(value) > max_event_bytes:
             raise Rejected(413, f"an event over {max_event_bytes} bytes")
         records.append(value)

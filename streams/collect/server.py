@@ -38,6 +38,7 @@ from streams.collect.requests import (
     cdn_country,
     client_ip,
     ga4_record,
+    header_values,
     inflate,
     json_document,
     networks,
@@ -207,7 +208,7 @@ class Collector:
 
     def _origin(self, request: web.Request) -> Origin:
         peer = request.transport.get_extra_info("peername")[0] if request.transport else "0.0.0.0"  # noqa: S104
-        headers = {name.lower(): value for name, value in request.headers.items()}
+        headers = header_values(request.headers.items())
         return Origin(client_ip(peer, headers, self.trusted), cdn_country(peer, headers, self.trusted))
 
     def handler(

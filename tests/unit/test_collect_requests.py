@@ -168,3 +168,48 @@ def test_write_keys_come_from_the_variable_and_a_secrets_file(tmp_path: pytest.T
     assert len(keys) == 4 and all(keys.allows(k) for k in ("wk-env-1", "wk-env-2", "wk-file-1", "wk-file-2"))
     assert not keys.allows("# the web SDK's") and not keys.allows("") and not keys.allows(None)
     assert len(WriteKeys("KEYS", environ={})) == 0  # nothing set: every keyed request gets 401
+
+
+def test_an_ambiguous_body_is_refused_not_settled_and_big_ids_keep_their_digits() -> None:
+    # orjson would keep the last ip: the gateway dead-letters such a payload, so the collector
+    # must not hand it a settled one.
+    with pytest.raises(Rejected) as refused:
+        json_document(b'{"type":"track","userId":"u","context":{"ip":"8.8.8.8","ip":"81.2.69.142"}}')
+    assert refused.value.status == 400 and "duplicate key" in refused.value.reason
+    document = json_document(b'{"type":"track","userId":18446744073709551617}')
+    [record] = segment_records("track", document, ORIGIN, 32 * 1024)
+    assert b'"userId":18446744073709551617' in record  # not 1.8446744073709552e+19
+
+
+def test_a_repeated_pixel_parameter_is_refused() -> None:
+    with pytest.raises(Rejected) as refused:
+        snowplow_get_record([("e", "pv"), ("ip", "8.8.8.8"), ("ip", "81.2.69.142")], ORIGIN)
+    assert refused.value.status == 400
+
+
+def test_repeated_headers_are_one_list_and_two_countries_are_none() -> None:
+    from streams.collect.requests import header_values
+
+    headers = header_values(
+        [
+            ("X-Forwarded-For", "1.1.1.1"),
+            ("x-forwarded-for", "81.2.69.142"),
+            ("CF-IPCountry", "DE"),
+            ("cf-ipcountry", "US"),
+        ]
+    )
+    assert headers["x-forwarded-for"] == "1.1.1.1, 81.2.69.142"
+    assert client_ip("10.0.0.1", headers, PROXIES) == "81.2.69.142"
+    assert cdn_country("10.0.0.1", headers, PROXIES) is None
+
+
+def test_a_country_header_the_event_carries_in_any_casing_is_kept_alone() -> None:
+    event = {"type": "track", "event": "a", "userId": "u", "context": {"headers": {"CF-IPCountry": "FR"}}}
+    [record] = segment_records("track", event, Origin("81.2.69.142", ("cf-ipcountry", "DE")), 32 * 1024)
+    assert orjson.loads(record)["context"]["headers"] == {"CF-IPCountry": "FR"}
+
+
+def test_a_type_mismatch_error_quotes_nothing_sent() -> None:
+    with pytest.raises(Rejected) as refused:
+        segment_records("track", {"type": "jane@example.com", "userId": "u"}, ORIGIN, 32 * 1024)
+    assert "jane" not in refused.value.reason
