@@ -40,7 +40,7 @@ from streams.audit import audit_records as records_of_audit
 from streams.config import GatewayConfig
 from streams.kafka.clients import CONFLUENT, KafkaClients
 from streams.kafka.histogram import Histogram
-from streams.kafka.retry import retry_while_passing
+from streams.kafka.retry import produce_queued, retry_while_passing
 from streams.keys.ring import KeyRing, KeyUnavailable
 from streams.outcomes import Outcome, OutcomeCounts, Output, Source
 from streams.pipeline import Pipeline
@@ -381,7 +381,7 @@ class GatewayEngine:
         for (topic, partition), entries in audits.items():
             audited_events += len(entries)
             for key, value in records_of_audit(topic, partition, entries, self._pipeline.policy_hash):
-                self._produce_value(produce, producer, audit_topic, key, value, delivered)
+                produce_queued(producer, audit_topic, value, key, on_delivery=delivered)
                 audit_records += 1
         working = time.monotonic() - began  # the batch's own work, before its commit
         self._commit(consumer, producer, next_offsets)
@@ -422,16 +422,6 @@ class GatewayEngine:
                 return
             except BufferError:
                 # The local queue is full: let librdkafka send and make room, then retry.
-                producer.poll(0.05)
-
-    def _produce_value(
-        self, produce: Any, producer: Producer, topic: str, key: bytes, value: bytes, delivered: Any
-    ) -> None:
-        while True:
-            try:
-                produce(topic, value, key, on_delivery=delivered)
-                return
-            except BufferError:
                 producer.poll(0.05)
 
     def _erase_subject(self, subject: str) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from streams.config import GatewayConfig
+from streams.kafka.reading import read_to_end
 from streams.kafka.topics import policy_topic
 from streams.rollout import POLICY_KEY
 
@@ -79,25 +79,21 @@ class PolicyWatcher:
 
     def latest(self, timeout: float) -> PublishedPolicy | None:
         """The last policy published before now (None if none), leaving the reader at the end."""
-        partition = TopicPartition(self._topic, 0)
-        low, high = self._consumer.get_watermark_offsets(partition, timeout=timeout)
-        self._consumer.assign([TopicPartition(self._topic, 0, OFFSET_BEGINNING)])
-        found = None
+        partition = (self._topic, 0)
+        low, high = self._consumer.get_watermark_offsets(TopicPartition(*partition), timeout=timeout)
+        found: list[PublishedPolicy] = []
+
+        def keep(message: Any) -> None:
+            published = self._read(message)
+            if published is not None:
+                found.append(published)
+
+        if read_to_end(self._consumer, {partition: high}, {partition: low}, keep, timeout=timeout):
+            raise TimeoutError(f"reading {self._topic} to its end took more than {timeout:.0f}s")
         if high <= low:
-            return None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = self._consumer.poll(0.5)
-            if message is None:
-                continue
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    return found
-                log.warning("policy topic: %s", error.str())
-                continue
-            found = self._read(message) or found
-        raise TimeoutError(f"reading {self._topic} to its end took more than {timeout:.0f}s")
+            # Nothing published yet: read_to_end assigned nothing, so follow() starts at the beginning.
+            self._consumer.assign([TopicPartition(self._topic, 0, OFFSET_BEGINNING)])
+        return found[-1] if found else None
 
     def follow(self, on_policy: Callable[[PublishedPolicy], object]) -> None:
         """Call `on_policy` with each policy published from here on, in a thread of its own."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from streams.audit import audit_records
 from streams.config import GatewayConfig
@@ -31,11 +31,11 @@ from streams.kafka.clients import (
     consumer_settings,
     producer_settings,
 )
-from streams.kafka.retry import retry_while_passing
+from streams.kafka.reading import read_to_end
+from streams.kafka.retry import produce_queued, retry_while_passing
 from streams.kafka.subjects import subject_store_for
 from streams.kafka.topics import replay_ledger_topic
 from streams.keys.ring import KeyRing
-from streams.outcomes import Source
 from streams.pipeline import Pipeline
 from streams.replay import HeldRecord, held_record, release
 
@@ -62,6 +62,15 @@ class ReplayReport:
     already_released: int = 0  # released by an earlier replay (the ledger): skipped
     left_alone: Counter[str] = field(default_factory=Counter)  # not replayable, and why
     seconds: float = 0.0
+
+    def add(self, batch: ReplayReport) -> None:
+        """A committed batch's counts: counted once committed, so a batch that ran again counts once."""
+        self.examined += batch.examined
+        self.released_records += batch.released_records
+        self.released.update(batch.released)
+        self.still_held.update(batch.still_held)
+        self.already_released += batch.already_released
+        self.left_alone.update(batch.left_alone)
 
 
 def replay(
@@ -145,32 +154,20 @@ def _ranges(
 def _released(reader: Consumer, ledger: str, timeout: float) -> set[bytes]:
     """Every held record an earlier replay released: the ledger's keys, read to its end."""
     partitions = reader.list_topics(ledger, timeout=timeout).topics[ledger].partitions
-    ends = {}
+    starts, ends = {}, {}
     for partition in partitions:
-        low, high = reader.get_watermark_offsets(TopicPartition(ledger, partition), timeout=timeout)
-        if low < high:
-            ends[partition] = high
+        starts[(ledger, partition)], ends[(ledger, partition)] = reader.get_watermark_offsets(
+            TopicPartition(ledger, partition), timeout=timeout
+        )
     released: set[bytes] = set()
-    if not ends:
-        return released
-    reader.assign([TopicPartition(ledger, p, OFFSET_BEGINNING) for p in ends])
-    deadline = time.monotonic() + max(timeout, 60.0)
-    while ends:
-        if time.monotonic() > deadline:
-            raise ReplayError(f"reading the ledger {ledger} did not finish in time")
-        for message in reader.consume(1000, 1.0):
-            error = message.error()
-            partition = message.partition()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    raise KafkaException(error)
-            else:
-                key = message.key()
-                if key is not None:
-                    released.add(key)
-            # read_committed: the last offsets may be transaction markers, which EOF passes.
-            if partition in ends and (error is not None or (message.offset() or 0) + 1 >= ends[partition]):
-                del ends[partition]
+
+    def keep(message: Any) -> None:
+        key = message.key()
+        if key is not None:
+            released.add(key)
+
+    if read_to_end(reader, ends, starts, keep, timeout=max(timeout, 60.0)):
+        raise ReplayError(f"reading the ledger {ledger} did not finish in time")
     reader.unassign()
     return released
 
@@ -243,7 +240,7 @@ class _Replay:
         while True:
             self._producer.begin_transaction()
             try:
-                counts = self._release_all(batch)
+                counts, released = self._release_all(batch)
                 self._producer.commit_transaction(self._timeout)
             except KafkaException as failed:
                 error = failed.args[0]
@@ -255,12 +252,14 @@ class _Replay:
             except BaseException:
                 retry_while_passing(lambda: self._producer.abort_transaction(self._timeout))
                 raise
-            self._count(counts)
+            self._report.add(counts)
+            self._released |= released
             return
 
-    def _release_all(self, batch: list[Any]) -> _BatchCounts:
-        counts = _BatchCounts()
-        produce = self._producer.produce
+    def _release_all(self, batch: list[Any]) -> tuple[ReplayReport, set[bytes]]:
+        """Produce the batch's releases; its counts and the held records it released."""
+        counts, released = ReplayReport(self._report.topic), set[bytes]()
+        producer = self._producer
         policy_hash = self._pipeline.policy_hash
         for message in batch:
             counts.examined += 1
@@ -272,47 +271,25 @@ class _Replay:
                 # An erasure request, or an ingest topic the policy no longer reads: not an event.
                 counts.left_alone["not from a current ingest topic"] += 1
                 continue
-            if held.ledger_key in self._released or held.ledger_key in counts.ledger:
+            if held.ledger_key in self._released or held.ledger_key in released:
                 counts.already_released += 1
                 continue
-            source = Source(held.source.topic, held.source.partition, held.source.offset)
+            source = held.source
             results = self._pipeline.process(message.value() or b"", source, message.key())
             outcome = release(held, results, policy_hash)
             if outcome.held_as is not None:
                 counts.still_held[outcome.held_as] += 1
                 continue
             for out in outcome.outputs:
-                _produce(self._producer, produce, out.topic, out.value, out.key, out.headers)
+                produce_queued(producer, out.topic, out.value, out.key, out.headers)
             for key, value in audit_records(source.topic, source.partition, outcome.audits, policy_hash):
-                _produce(self._producer, produce, self._audit_topic, value, key, None)
+                produce_queued(producer, self._audit_topic, value, key)
             entry = _ledger_value(self._pipeline, held, len(outcome.audits))
-            _produce(self._producer, produce, self._ledger, entry, held.ledger_key, None)
-            counts.ledger.add(held.ledger_key)
+            produce_queued(producer, self._ledger, entry, held.ledger_key)
+            released.add(held.ledger_key)
             counts.released.update(outcome.regions)
             counts.released_records += 1
-        return counts
-
-    def _count(self, counts: _BatchCounts) -> None:
-        """Counted once committed, so a batch that ran again is counted once."""
-        report = self._report
-        report.examined += counts.examined
-        report.released_records += counts.released_records
-        report.released.update(counts.released)
-        report.still_held.update(counts.still_held)
-        report.already_released += counts.already_released
-        report.left_alone.update(counts.left_alone)
-        self._released |= counts.ledger
-
-
-@dataclass
-class _BatchCounts:
-    examined: int = 0
-    released_records: int = 0
-    released: Counter[str] = field(default_factory=Counter)
-    still_held: Counter[str] = field(default_factory=Counter)
-    already_released: int = 0
-    left_alone: Counter[str] = field(default_factory=Counter)
-    ledger: set[bytes] = field(default_factory=set)
+        return counts, released
 
 
 def _ledger_value(pipeline: Pipeline, held: HeldRecord, events: int) -> bytes:
@@ -330,19 +307,3 @@ def _ledger_value(pipeline: Pipeline, held: HeldRecord, events: int) -> bytes:
             },
         }
     )
-
-
-def _produce(
-    producer: Producer,
-    produce: Any,
-    topic: str,
-    value: bytes,
-    key: bytes | None,
-    headers: list[tuple[str, bytes]] | None,
-) -> None:
-    while True:
-        try:
-            produce(topic, value, key, headers=headers)
-            return
-        except BufferError:  # the local queue is full: let librdkafka send, then retry
-            producer.poll(0.05)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 T = TypeVar("T")
 
@@ -40,3 +40,20 @@ def retry_while_passing(call: Callable[[], T], timeout: float = 60.0) -> T:
                 raise
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
+
+
+def produce_queued(
+    producer: Producer,
+    topic: str,
+    value: bytes,
+    key: bytes | None = None,
+    headers: Any = None,  # librdkafka's: a list of (name, value) pairs
+    on_delivery: Callable[..., None] | None = None,
+) -> None:
+    """Produce, waiting while librdkafka's local queue is full (BufferError) for it to send some."""
+    while True:
+        try:
+            producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+            return
+        except BufferError:
+            producer.poll(0.05)
